@@ -1,0 +1,1 @@
+//! Seeded corpus generation shared by the benchmarks.

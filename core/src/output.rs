@@ -1,0 +1,202 @@
+//! The JSON Lines records of the command-line contract
+//! (`../spec/interface.md`), written into caller-owned buffers. The `parse`
+//! and `aggregate` commands and the wasm shell all print through here.
+
+use std::io::Write as _;
+
+use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck};
+use crate::protocol::{MetricValues, ParseError};
+
+/// Appends `s` as a JSON string; invalid UTF-8 becomes U+FFFD, as Go's
+/// JSON encoder writes it.
+pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for chunk in s.utf8_chunks() {
+        escape(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+fn escape(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                let _ = write!(out, "\\u{b:04x}");
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends a number; non-finite values as the strings `"NaN"`, `"+Inf"`,
+/// `"-Inf"` (JSON has no literal for them).
+pub fn json_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"\"+Inf\"" } else { b"\"-Inf\"" });
+    } else {
+        // serde_json formats with the shortest round-trip representation.
+        let _ = serde_json::to_writer(&mut *out, &v);
+    }
+}
+
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn json_tags<'a>(out: &mut Vec<u8>, tags: impl Iterator<Item = &'a [u8]>) {
+    out.push(b'[');
+    for (i, t) in tags.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, t);
+    }
+    out.push(b']');
+}
+
+/// A `parse` metric record, without the trailing newline.
+pub fn write_metric(out: &mut Vec<u8>, m: &EnrichedMetric<'_>) {
+    out.extend_from_slice(b"{\"kind\":\"metric\",\"name\":");
+    json_str(out, &m.name.to_vec());
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(m.metric_type.name().as_bytes());
+    out.push(b'"');
+    match m.values {
+        MetricValues::Set(member) => {
+            out.extend_from_slice(b",\"set_values\":[");
+            json_str(out, member);
+            out.push(b']');
+        }
+        _ => {
+            out.extend_from_slice(b",\"values\":[");
+            for (i, v) in m.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_f64(out, v);
+            }
+            out.push(b']');
+        }
+    }
+    out.extend_from_slice(b",\"sample_rate\":");
+    json_f64(out, m.sample_rate);
+    out.extend_from_slice(b",\"tags\":");
+    json_tags(out, m.tags.iter());
+    out.extend_from_slice(b",\"host\":");
+    json_str(out, m.host);
+    out.extend_from_slice(b",\"container_id\":");
+    json_opt_str(out, m.origin.container_id);
+    out.extend_from_slice(b",\"timestamp\":");
+    match m.timestamp {
+        Some(t) => {
+            let _ = write!(out, "{t}");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(card) = m.cardinality {
+        out.extend_from_slice(b",\"cardinality\":");
+        json_str(out, card);
+    }
+    if let Some(id) = m.entity_id {
+        out.extend_from_slice(b",\"entity_id\":");
+        json_str(out, id);
+    }
+    out.push(b'}');
+}
+
+/// An event record (same in `parse` and `aggregate`).
+pub fn write_event(out: &mut Vec<u8>, e: &EnrichedEvent<'_>) {
+    let m = &e.msg;
+    out.extend_from_slice(b"{\"kind\":\"event\",\"title\":");
+    json_str(out, &m.title);
+    out.extend_from_slice(b",\"text\":");
+    json_str(out, &m.text);
+    let _ = write!(out, ",\"timestamp\":{}", m.timestamp);
+    out.extend_from_slice(b",\"hostname\":");
+    json_str(out, e.hostname);
+    out.extend_from_slice(b",\"aggregation_key\":");
+    json_str(out, m.aggregation_key);
+    let _ = write!(out, ",\"priority\":\"{}\"", m.priority.name());
+    out.extend_from_slice(b",\"source_type\":");
+    json_str(out, m.source_type);
+    let _ = write!(out, ",\"alert_type\":\"{}\"", m.alert_type.name());
+    out.extend_from_slice(b",\"tags\":");
+    json_tags(out, e.tags.iter());
+    if let Some(id) = m.origin.container_id {
+        out.extend_from_slice(b",\"container_id\":");
+        json_str(out, id);
+    }
+    out.push(b'}');
+}
+
+/// A service check record (same in `parse` and `aggregate`).
+pub fn write_service_check(out: &mut Vec<u8>, s: &EnrichedServiceCheck<'_>) {
+    let m = &s.msg;
+    out.extend_from_slice(b"{\"kind\":\"service_check\",\"name\":");
+    json_str(out, m.name);
+    let _ = write!(out, ",\"status\":{},\"timestamp\":{}", m.status as u8, m.timestamp);
+    out.extend_from_slice(b",\"hostname\":");
+    json_str(out, s.hostname);
+    out.extend_from_slice(b",\"message\":");
+    json_str(out, m.message);
+    out.extend_from_slice(b",\"tags\":");
+    json_tags(out, s.tags.iter());
+    if let Some(id) = m.origin.container_id {
+        out.extend_from_slice(b",\"container_id\":");
+        json_str(out, id);
+    }
+    out.push(b'}');
+}
+
+/// A `parse` error record.
+pub fn write_error(out: &mut Vec<u8>, line: &[u8], error: &ParseError) {
+    out.extend_from_slice(b"{\"kind\":\"error\",\"error\":");
+    json_str(out, error.to_string().as_bytes());
+    out.extend_from_slice(b",\"input\":");
+    json_str(out, line);
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_and_replace_invalid_utf8() {
+        let mut out = Vec::new();
+        json_str(&mut out, b"a\"b\\c\nd\x01\xffz");
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001\u{FFFD}z\"");
+    }
+
+    #[test]
+    fn numbers() {
+        let mut out = Vec::new();
+        for v in [1.0, 0.25, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            json_f64(&mut out, v);
+            out.push(b' ');
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" ");
+    }
+}

@@ -1,0 +1,60 @@
+//! The DogStatsD wire protocol: packets to lines, lines to messages, and
+//! framing for stream transports. Pure functions over borrowed bytes.
+
+mod error;
+mod framer;
+mod lines;
+mod message;
+mod number;
+mod parse;
+
+pub use error::{MessageKind, ParseError, ParseErrorKind};
+pub use framer::{FrameError, LengthPrefixedFramer, NewlineFramer};
+pub use lines::{Line, Lines};
+pub use message::{
+    AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues, MultiValues,
+    Origin, Priority, RawTags, ServiceCheckMessage, ValueIter,
+};
+pub use parse::{ParseOptions, parse_event, parse_message, parse_metric, parse_service_check};
+
+/// Parses every line of a packet: yields each non-empty line with its
+/// parse result, in order. A bad line never affects the others.
+pub fn parse_packet<'a>(
+    packet: &'a [u8],
+    require_eol: bool,
+    opts: &'a ParseOptions,
+) -> impl Iterator<Item = (&'a [u8], Result<Message<'a>, ParseError>)> + 'a {
+    Lines::new(packet, require_eol).map(move |line| match line {
+        Line::Message(l) => (l, parse_message(l, opts)),
+        Line::Unterminated(l) => (l, Err(ParseError::new(ParseErrorKind::Unterminated, l.len()))),
+    })
+}
+
+/// The transports a packet can come from (for `dogstatsd_eol_required`
+/// and telemetry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP datagrams.
+    Udp,
+    /// Unix datagram socket.
+    UnixDatagram,
+    /// Unix stream socket (length-prefixed frames).
+    UnixStream,
+    /// Windows named pipe.
+    NamedPipe,
+    /// Handed in by an embedding program (wasm `push`, tests).
+    Push,
+}
+
+impl Transport {
+    /// The name used by `dogstatsd_eol_required` (`udp`, `uds`,
+    /// `named_pipe`); both Unix transports are `uds`.
+    pub fn eol_name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::UnixDatagram | Self::UnixStream => "uds",
+            Self::NamedPipe => "named_pipe",
+            Self::Push => "push",
+        }
+    }
+}

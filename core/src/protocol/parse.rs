@@ -1,0 +1,323 @@
+//! Message parsing, field by field as the Agent's `parse*.go` do it.
+
+use std::borrow::Cow;
+
+use super::error::{ParseError, ParseErrorKind as K};
+use super::message::*;
+use super::number::{parse_float, parse_int, parse_uint};
+
+/// What changes how a message is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Read `|T` timestamps (`dogstatsd_no_aggregation_pipeline`, default
+    /// true). When off, any field starting with `T` is ignored.
+    pub read_timestamps: bool,
+    /// Read `c:`, `e:`, `card:` (`dogstatsd_origin_detection_client`,
+    /// default false). When off they are unknown fields.
+    pub origin_fields: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            read_timestamps: true,
+            origin_fields: false,
+        }
+    }
+}
+
+/// Splits at the first `|`: the field and what follows (`None` when there
+/// is no further field, as Go's `nextField` returns nil).
+#[inline]
+fn next_field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match memchr(b'|', s) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+#[inline]
+pub(crate) fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+fn offset(line: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize)
+}
+
+/// Parses one message (a non-empty line without its newline).
+pub fn parse_message<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Message<'a>, ParseError> {
+    if line.starts_with(b"_e{") {
+        parse_event(line, opts).map(Message::Event)
+    } else if line.starts_with(b"_sc") {
+        parse_service_check(line, opts).map(Message::ServiceCheck)
+    } else {
+        parse_metric(line, opts).map(Message::Metric)
+    }
+}
+
+/// Parses a metric line (`name:value|type|fields...`).
+pub fn parse_metric<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<MetricMessage<'a>, ParseError> {
+    let err = |k, part: &[u8]| ParseError::new(k, offset(line, part));
+    let (name_value, rest) = next_field(line);
+    let Some(rest) = rest else {
+        return Err(ParseError::new(K::MissingPipe, line.len()));
+    };
+    let Some(colon) = memchr(b':', name_value) else {
+        return Err(ParseError::new(K::MissingColon, 0));
+    };
+    let name = &name_value[..colon];
+    let raw_value = &name_value[colon + 1..];
+    if name.is_empty() {
+        return Err(ParseError::new(K::EmptyName, 0));
+    }
+    if raw_value.is_empty() {
+        return Err(ParseError::new(K::EmptyValue, colon + 1));
+    }
+    let (type_field, mut rest) = next_field(rest);
+    let metric_type = MetricType::from_symbol(type_field).ok_or_else(|| err(K::InvalidType, type_field))?;
+    let values = if metric_type == MetricType::Set {
+        MetricValues::Set(raw_value)
+    } else if memchr(b':', raw_value).is_none() {
+        MetricValues::Single(parse_float(raw_value).ok_or_else(|| err(K::InvalidValue, raw_value))?)
+    } else {
+        let mut count = 0u32;
+        for item in raw_value.split(|&b| b == b':').filter(|i| !i.is_empty()) {
+            parse_float(item).ok_or_else(|| err(K::InvalidValue, item))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(err(K::NoValue, raw_value));
+        }
+        if count == 1 {
+            let item = raw_value.split(|&b| b == b':').find(|i| !i.is_empty()).unwrap_or_default();
+            MetricValues::Single(parse_float(item).unwrap_or_default())
+        } else {
+            MetricValues::Multi(MultiValues { raw: raw_value, count })
+        }
+    };
+    let mut msg = MetricMessage {
+        name,
+        metric_type,
+        values,
+        sample_rate: 1.0,
+        tags: RawTags::default(),
+        timestamp: None,
+        origin: Origin::default(),
+    };
+    while let Some(r) = rest {
+        let (field, next) = next_field(r);
+        rest = next;
+        match field.first() {
+            Some(b'#') => msg.tags = RawTags(&field[1..]),
+            Some(b'@') => {
+                msg.sample_rate = parse_float(&field[1..]).ok_or_else(|| err(K::InvalidSampleRate, field))?;
+            }
+            Some(b'T') => {
+                if opts.read_timestamps {
+                    match parse_int(&field[1..]) {
+                        Some(ts) if ts >= 1 => msg.timestamp = Some(ts),
+                        _ => return Err(err(K::InvalidTimestamp, field)),
+                    }
+                }
+            }
+            _ if opts.origin_fields => origin_field(field, &mut msg.origin),
+            _ => {}
+        }
+    }
+    Ok(msg)
+}
+
+/// Applies a `c:`, `e:` or `card:` field; anything else is ignored.
+/// Bad contents never reject the message (the Agent only logs them).
+fn origin_field<'a>(field: &'a [u8], origin: &mut Origin<'a>) {
+    if let Some(local) = field.strip_prefix(b"c:") {
+        parse_local_data(local, origin);
+    } else if let Some(ext) = field.strip_prefix(b"e:") {
+        origin.external_data = Some(ext);
+    } else if let Some(card) = field.strip_prefix(b"card:") {
+        origin.cardinality = Some(card);
+    }
+}
+
+/// `c:` local data: `ci-<id>`, `in-<inode>`, a comma list of those, the
+/// legacy `cid-<id>`, or a bare container id.
+fn parse_local_data<'a>(raw: &'a [u8], origin: &mut Origin<'a>) {
+    if raw.is_empty() {
+        return;
+    }
+    if memchr(b',', raw).is_some() {
+        for item in raw.split(|&b| b == b',') {
+            if let Some(id) = item.strip_prefix(b"ci-") {
+                origin.container_id = Some(id);
+            } else if let Some(inode) = item.strip_prefix(b"in-") {
+                origin.inode = parse_uint(inode);
+            }
+        }
+    } else if let Some(id) = raw.strip_prefix(b"ci-") {
+        origin.container_id = Some(id);
+    } else if let Some(inode) = raw.strip_prefix(b"in-") {
+        origin.inode = parse_uint(inode);
+    } else if let Some(id) = raw.strip_prefix(b"cid-") {
+        origin.container_id = Some(id);
+    } else {
+        origin.container_id = Some(raw);
+    }
+}
+
+/// Replaces every two-byte `\n` escape with a newline; borrows when there
+/// is none.
+fn unescape_newlines(s: &[u8]) -> Cow<'_, [u8]> {
+    if !s.windows(2).any(|w| w == b"\\n") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'\\' && s.get(i + 1) == Some(&b'n') {
+            out.push(b'\n');
+            i += 2;
+        } else {
+            out.push(s[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A length from the event header: Go `Atoi`, negative refused.
+fn header_len(s: &[u8]) -> Option<usize> {
+    usize::try_from(parse_int(s)?).ok()
+}
+
+/// Parses an event line (`_e{<title len>,<text len>}:<title>|<text>|fields...`).
+pub fn parse_event<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<EventMessage<'a>, ParseError> {
+    let Some(colon) = memchr(b':', line) else {
+        return Err(ParseError::new(K::EventMissingColon, line.len()));
+    };
+    let header = &line[..colon];
+    let body = &line[colon + 1..];
+    if header.len() < 7 {
+        return Err(ParseError::new(K::EventInvalidHeader, 0));
+    }
+    // The closing `}` is not checked, as in the Agent.
+    let lengths = &header[3..header.len() - 1];
+    let Some(comma) = memchr(b',', lengths) else {
+        return Err(ParseError::new(K::EventInvalidHeader, 3));
+    };
+    let title_len = header_len(&lengths[..comma]).ok_or(ParseError::new(K::EventInvalidTitleLength, 3))?;
+    let text_len = header_len(&lengths[comma + 1..]).ok_or(ParseError::new(K::EventInvalidTextLength, 4 + comma))?;
+    if title_len == 0 {
+        return Err(ParseError::new(K::EventEmptyTitle, 3));
+    }
+    let end = title_len
+        .checked_add(1)
+        .and_then(|n| n.checked_add(text_len))
+        .filter(|&n| n <= body.len())
+        .ok_or(ParseError::new(K::EventTooShort, line.len()))?;
+    // Lengths are raw bytes; the byte after the title is skipped unchecked.
+    let mut ev = EventMessage {
+        title: unescape_newlines(&body[..title_len]),
+        text: unescape_newlines(&body[title_len + 1..end]),
+        timestamp: 0,
+        hostname: b"",
+        aggregation_key: b"",
+        priority: Priority::Normal,
+        source_type: b"",
+        alert_type: AlertType::Info,
+        tags: RawTags::default(),
+        origin: Origin::default(),
+    };
+    let remainder = &body[end..];
+    if remainder.is_empty() {
+        return Ok(ev);
+    }
+    // Everything after the text is fields; a failing field keeps the
+    // previous value and never rejects the event.
+    for field in remainder.split(|&b| b == b'|') {
+        if let Some(v) = field.strip_prefix(b"d:") {
+            if let Some(ts) = parse_int(v) {
+                ev.timestamp = ts;
+            }
+        } else if let Some(v) = field.strip_prefix(b"p:") {
+            match v {
+                b"normal" => ev.priority = Priority::Normal,
+                b"low" => ev.priority = Priority::Low,
+                _ => {}
+            }
+        } else if let Some(v) = field.strip_prefix(b"h:") {
+            ev.hostname = v;
+        } else if let Some(v) = field.strip_prefix(b"k:") {
+            ev.aggregation_key = v;
+        } else if let Some(v) = field.strip_prefix(b"s:") {
+            ev.source_type = v;
+        } else if let Some(v) = field.strip_prefix(b"t:") {
+            match v {
+                b"info" => ev.alert_type = AlertType::Info,
+                b"warning" => ev.alert_type = AlertType::Warning,
+                b"error" => ev.alert_type = AlertType::Error,
+                b"success" => ev.alert_type = AlertType::Success,
+                _ => {}
+            }
+        } else if let Some(v) = field.strip_prefix(b"#") {
+            ev.tags = RawTags(v);
+        } else if opts.origin_fields {
+            origin_field(field, &mut ev.origin);
+        }
+    }
+    Ok(ev)
+}
+
+/// Parses a service check line (`_sc|<name>|<status>|fields...`).
+pub fn parse_service_check<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<ServiceCheckMessage<'a>, ParseError> {
+    let pipes = line.iter().filter(|&&b| b == b'|').count();
+    if pipes < 2 || line.len() < 4 {
+        return Err(ParseError::new(K::ServiceCheckFormat, 0));
+    }
+    // The 4th byte is dropped unchecked, as in the Agent.
+    let (name, rest) = next_field(&line[4..]);
+    let (status, mut rest) = match rest {
+        Some(r) => next_field(r),
+        None => (&b""[..], None),
+    };
+    if name.is_empty() {
+        return Err(ParseError::new(K::ServiceCheckEmptyName, 4));
+    }
+    let status = match status {
+        b"0" => CheckStatus::Ok,
+        b"1" => CheckStatus::Warning,
+        b"2" => CheckStatus::Critical,
+        b"3" => CheckStatus::Unknown,
+        _ => return Err(ParseError::new(K::ServiceCheckInvalidStatus, offset(line, status))),
+    };
+    let mut sc = ServiceCheckMessage {
+        name,
+        status,
+        timestamp: 0,
+        hostname: b"",
+        message: b"",
+        tags: RawTags::default(),
+        origin: Origin::default(),
+    };
+    while let Some(r) = rest {
+        let (field, next) = next_field(r);
+        rest = next;
+        if let Some(v) = field.strip_prefix(b"d:") {
+            if let Some(ts) = parse_int(v) {
+                sc.timestamp = ts;
+            }
+        } else if let Some(v) = field.strip_prefix(b"h:") {
+            sc.hostname = v;
+        } else if let Some(v) = field.strip_prefix(b"#") {
+            sc.tags = RawTags(v);
+        } else if let Some(v) = field.strip_prefix(b"m:") {
+            sc.message = v;
+        } else if opts.origin_fields {
+            origin_field(field, &mut sc.origin);
+        }
+    }
+    Ok(sc)
+}

@@ -1,0 +1,1 @@
+//! The Agent's DDSketch for distributions (placeholder; see its issue).
