@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod enrich;
+pub mod flush;
 pub mod mapper;
 pub mod output;
 pub mod pipeline;
