@@ -120,6 +120,9 @@ pub struct Flush {
 impl Flush {
     /// True when there is nothing to ship.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.sketches.is_empty() && self.events.is_empty() && self.service_checks.is_empty()
+        self.series.is_empty()
+            && self.sketches.is_empty()
+            && self.events.is_empty()
+            && self.service_checks.is_empty()
     }
 }

@@ -156,7 +156,11 @@ pub fn write_service_check(out: &mut Vec<u8>, s: &EnrichedServiceCheck<'_>) {
     let m = &s.msg;
     out.extend_from_slice(b"{\"kind\":\"service_check\",\"name\":");
     json_str(out, m.name);
-    let _ = write!(out, ",\"status\":{},\"timestamp\":{}", m.status as u8, m.timestamp);
+    let _ = write!(
+        out,
+        ",\"status\":{},\"timestamp\":{}",
+        m.status as u8, m.timestamp
+    );
     out.extend_from_slice(b",\"hostname\":");
     json_str(out, s.hostname);
     out.extend_from_slice(b",\"message\":");
@@ -187,7 +191,10 @@ mod tests {
     fn strings_escape_and_replace_invalid_utf8() {
         let mut out = Vec::new();
         json_str(&mut out, b"a\"b\\c\nd\x01\xffz");
-        assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001\u{FFFD}z\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001\u{FFFD}z\""
+        );
     }
 
     #[test]
@@ -197,6 +204,9 @@ mod tests {
             json_f64(&mut out, v);
             out.push(b' ');
         }
-        assert_eq!(String::from_utf8(out).unwrap(), "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" ");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" "
+        );
     }
 }
