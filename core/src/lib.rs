@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod config;
 pub mod enrich;
 pub mod flush;
@@ -20,4 +21,5 @@ pub mod mapper;
 pub mod output;
 pub mod pipeline;
 pub mod protocol;
+pub mod server;
 pub mod sketch;

@@ -30,6 +30,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
         transport: TransportArg,
     },
+    /// Aggregate a payload from stdin as if it all arrived at `--now`, flush
+    /// everything and print the records that would be shipped.
+    Aggregate {
+        /// datadog.yaml-style configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Arrival time of every message, unix seconds (default: now).
+        #[arg(long)]
+        now: Option<i64>,
+        /// Transport the payload is treated as arriving on.
+        #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+        transport: TransportArg,
+    },
     /// Validate a configuration; exit 2 with each problem on stderr.
     CheckConfig {
         /// datadog.yaml-style configuration file.
@@ -65,6 +78,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Parse { config, transport }) => {
             commands::parse::run(config.as_deref(), transport.into())
         }
+        Some(Command::Aggregate {
+            config,
+            now,
+            transport,
+        }) => commands::aggregate::run(config.as_deref(), now, transport.into()),
         Some(Command::CheckConfig { config }) => commands::check_config::run(config.as_deref()),
         None => {
             eprintln!(

@@ -136,29 +136,40 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 /// Runs `dogstatsd <subcommand> --config <cfg> [extra]` and returns the
-/// JSON records printed.
+/// JSON records printed, or why it failed.
+pub fn try_run_records(
+    subcommand: &str,
+    cfg: &Map<String, Value>,
+    extra: &[&str],
+    stdin: &[u8],
+) -> Result<Vec<Value>, String> {
+    let file = write_config(cfg);
+    let path = file.path().to_str().expect("utf-8 temp path").to_string();
+    let mut args = vec![subcommand, "--config", &path];
+    args.extend_from_slice(extra);
+    let out = run(&args, stdin);
+    if !out.status.success() {
+        return Err(format!(
+            "dogstatsd {subcommand} failed: {}; stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let stdout = String::from_utf8(out.stdout).map_err(|e| format!("stdout is not UTF-8: {e}"))?;
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// Like [`try_run_records`], panicking on failure.
 pub fn run_records(
     subcommand: &str,
     cfg: &Map<String, Value>,
     extra: &[&str],
     stdin: &[u8],
 ) -> Vec<Value> {
-    let file = write_config(cfg);
-    let path = file.path().to_str().expect("utf-8 temp path").to_string();
-    let mut args = vec![subcommand, "--config", &path];
-    args.extend_from_slice(extra);
-    let out = run(&args, stdin);
-    assert!(
-        out.status.success(),
-        "dogstatsd {subcommand} failed: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("stdout is UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
+    try_run_records(subcommand, cfg, extra, stdin).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// How tags compare.

@@ -1,5 +1,6 @@
 //! The offline subcommands: the core pipeline without sockets.
 
+pub mod aggregate;
 pub mod check_config;
 pub mod parse;
 

@@ -4,6 +4,7 @@ use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
+use dogstatsd_core::flush::{Event, ServiceCheck};
 use dogstatsd_core::output;
 use dogstatsd_core::pipeline::{Processed, Processor};
 use dogstatsd_core::protocol::{ParseErrorKind, Transport};
@@ -28,8 +29,8 @@ pub fn render(
                 return;
             }
             Processed::Metric(m) => output::write_metric(out, m),
-            Processed::Event(e) => output::write_event(out, e),
-            Processed::ServiceCheck(s) => output::write_service_check(out, s),
+            Processed::Event(e) => output::write_event(out, &Event::from(e)),
+            Processed::ServiceCheck(s) => output::write_service_check(out, &ServiceCheck::from(s)),
             Processed::Error { line, error } => output::write_error(out, line, error),
         }
         out.push(b'\n');
