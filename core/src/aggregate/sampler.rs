@@ -199,8 +199,11 @@ impl TimeSampler {
     fn zero_fill(&mut self, b: &mut Bucket, expired: &mut Vec<ContextId>) {
         for (&id, &last) in &self.counters {
             if last + self.cfg.counter_expiry > b.start {
-                let state = b.series.entry(id).or_insert(MetricState::Counter(0.0));
-                add_to(state, 0.0, 1.0, &[]);
+                // Adding 0 to a sampled counter changes nothing; unlike the
+                // Agent, a context that became another type in this bucket
+                // is left alone instead of being fed a 0 (a gauge would
+                // read 0).
+                b.series.entry(id).or_insert(MetricState::Counter(0.0));
                 self.contexts.touch(id, b.start);
             } else {
                 expired.push(id);
