@@ -50,7 +50,10 @@ fn counter_edge_rates() {
     let mut s = server(&config());
     push(&mut s, "zero:0|c|@0\ninf:1|c|@0", T0);
     let f = s.flush(T0 + 10, false);
-    assert!(series(&f, "zero").is_empty(), "0|c|@0 sums to NaN and flushes nothing");
+    assert!(
+        series(&f, "zero").is_empty(),
+        "0|c|@0 sums to NaN and flushes nothing"
+    );
     assert_eq!(one(&f, "inf"), f64::INFINITY);
 }
 
@@ -67,7 +70,9 @@ fn gauges_keep_last_and_sets_count_members() {
 #[test]
 fn histograms_expand_with_lower_median_and_percentile_index() {
     let cfg = Config {
-        histogram_aggregates: ["max", "min", "median", "avg", "sum", "count"].map(String::from).to_vec(),
+        histogram_aggregates: ["max", "min", "median", "avg", "sum", "count"]
+            .map(String::from)
+            .to_vec(),
         histogram_percentiles: vec!["0.5".into(), "0.95".into(), "0.99".into()],
         ..config()
     };
@@ -134,7 +139,11 @@ fn counters_zero_fill_until_expiry_then_stop() {
         }
     }
     // last + expiry > bucket start: T0+31 > T0+30, so three zero points.
-    assert_eq!(zeros, [T0 + 10, T0 + 20, T0 + 30], "zero-filled for 30 s after T0+1");
+    assert_eq!(
+        zeros,
+        [T0 + 10, T0 + 20, T0 + 30],
+        "zero-filled for 30 s after T0+1"
+    );
     // A flush less than an interval after the previous adds no zeros.
     let mut s = server(&cfg);
     push(&mut s, "c:5|c", T0 + 1);
@@ -147,7 +156,11 @@ fn nan_counter_is_tracked_then_zero_filled() {
     let mut s = server(&config());
     push(&mut s, "c:NaN|c", T0);
     let f = s.flush(T0 + 10, false);
-    assert_eq!(one(&f, "c"), 0.0, "tracked before the value is rejected (§14.6)");
+    assert_eq!(
+        one(&f, "c"),
+        0.0,
+        "tracked before the value is rejected (§14.6)"
+    );
     assert_eq!(s.stats().pipelines.non_finite_dropped, 1);
 }
 
@@ -170,7 +183,11 @@ fn contexts_expire_when_idle() {
     for k in 1..=20 {
         s.flush(T0 + 10 * k, false);
     }
-    assert_eq!(s.stats().pipelines.contexts, 1, "still zero-filling at T0+200");
+    assert_eq!(
+        s.stats().pipelines.contexts,
+        1,
+        "still zero-filling at T0+200"
+    );
     for k in 21..=40 {
         s.flush(T0 + 10 * k, false);
     }
@@ -198,9 +215,15 @@ fn contexts_are_name_host_and_tag_set() {
     let f = s.flush(T0 + 10, false);
     let m = series(&f, "m");
     assert_eq!(m.len(), 3, "{m:?}");
-    let ab = m.iter().find(|s| &*s.host == "h" && s.tags.len() == 2).expect("a,b context");
+    let ab = m
+        .iter()
+        .find(|s| &*s.host == "h" && s.tags.len() == 2)
+        .expect("a,b context");
     assert!((ab.value - 0.3).abs() < 1e-12);
-    assert_eq!(ab.tags.iter().map(|t| &**t).collect::<Vec<_>>(), ["a:1", "b:2"]);
+    assert_eq!(
+        ab.tags.iter().map(|t| &**t).collect::<Vec<_>>(),
+        ["a:1", "b:2"]
+    );
     assert!(m.iter().any(|s| &*s.host == "other"));
     // Name and host swapped are different contexts (no XOR collision).
     assert_eq!(series(&f, "a").len(), 1);
@@ -210,13 +233,24 @@ fn contexts_are_name_host_and_tag_set() {
 #[test]
 fn timestamped_metrics_skip_aggregation() {
     let mut s = server(&config());
-    push(&mut s, "g:5|g|T1657100430\nc:20|c|T1657100430|@0.5\nh:1|h|T1657100430\nd:1|d|T1657100430", T0);
+    push(
+        &mut s,
+        "g:5|g|T1657100430\nc:20|c|T1657100430|@0.5\nh:1|h|T1657100430\nd:1|d|T1657100430",
+        T0,
+    );
     let f = s.flush(T0, false);
     assert_eq!(f.series.len(), 2, "{:?}", f.series);
     let g = series(&f, "g")[0];
-    assert_eq!((g.timestamp, g.value, g.series_type), (1657100430, 5.0, SeriesType::Gauge));
+    assert_eq!(
+        (g.timestamp, g.value, g.series_type),
+        (1657100430, 5.0, SeriesType::Gauge)
+    );
     let c = series(&f, "c")[0];
-    assert_eq!((c.value, c.series_type), (2.0, SeriesType::Rate), "value/10, rate ignored");
+    assert_eq!(
+        (c.value, c.series_type),
+        (2.0, SeriesType::Rate),
+        "value/10, rate ignored"
+    );
     assert_eq!(s.stats().worker.no_agg_unsupported, 2);
 }
 
@@ -229,9 +263,21 @@ fn events_and_service_checks_pass_through_in_order() {
     let mut s = server(&cfg);
     push(&mut s, "_e{1,1}:a|b|#x\n_sc|c|2|m:down\n_e{1,1}:c|d", T0);
     let f = s.flush(T0, false);
-    assert_eq!(f.events.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+    assert_eq!(
+        f.events
+            .iter()
+            .map(|e| e.title.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c"]
+    );
     assert_eq!(f.events[0].tags, ["x", "env:test"]);
-    assert_eq!((f.service_checks[0].status, f.service_checks[0].message.as_str()), (2, "down"));
+    assert_eq!(
+        (
+            f.service_checks[0].status,
+            f.service_checks[0].message.as_str()
+        ),
+        (2, "down")
+    );
     assert!(s.flush(T0, false).events.is_empty(), "flushed once");
 }
 
@@ -240,8 +286,17 @@ fn same_output_for_any_pipeline_count() {
     let mut payload = String::new();
     for i in 0..3000 {
         let t = ["c", "g", "h", "ms", "s", "d"][i % 6];
-        let v = if t == "s" { format!("m{}", i % 37) } else { format!("{}", i % 101) };
-        payload.push_str(&format!("metric.{}:{v}|{t}|@0.5|#env:prod,shard:{},host:h{}\n", i % 13, i % 7, i % 3));
+        let v = if t == "s" {
+            format!("m{}", i % 37)
+        } else {
+            format!("{}", i % 101)
+        };
+        payload.push_str(&format!(
+            "metric.{}:{v}|{t}|@0.5|#env:prod,shard:{},host:h{}\n",
+            i % 13,
+            i % 7,
+            i % 3
+        ));
         if i % 250 == 0 {
             payload.push_str("_e{5,4}:title|text\n_sc|svc|1\n");
         }

@@ -51,7 +51,10 @@ fn packets() -> Vec<Vec<u8>> {
         for i in 0..40 {
             let n = p * 40 + i;
             let line = match n % 4 {
-                0 => format!("app.requests.count:{n}|c|@0.5|#env:prod,service:web,endpoint:/api/v{}", n % 9),
+                0 => format!(
+                    "app.requests.count:{n}|c|@0.5|#env:prod,service:web,endpoint:/api/v{}",
+                    n % 9
+                ),
                 1 => format!("app.queue.depth:{n}.5|g|#env:prod,queue:q{}", n % 17),
                 2 => format!("app.users:user{}|s|#env:prod", n % 5),
                 _ => format!("app.multi:1:2:3|c|#env:prod,host:web{}", n % 3),
