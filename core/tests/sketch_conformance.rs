@@ -10,7 +10,10 @@
 use dogstatsd_core::sketch::{AgentSketch, Bin, LegacyAgentSketch, Sketch, key};
 use serde_json::{Map, Value};
 
-const VECTORS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/conformance/sketch.json"));
+const VECTORS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/data/conformance/sketch.json"
+));
 
 /// serde_json's default float parser can be one ulp off, and min/max must
 /// match exactly: every number token is turned into a JSON string first and
@@ -85,7 +88,9 @@ fn ops(list: &Value) -> Vec<Op> {
                 let i = &o["interpolate"];
                 Op::Interpolate(num(&i["lower"]), num(&i["upper"]), int(&i["count"]) as u32)
             }
-            Value::Object(o) if o.contains_key("repeat") => Op::Repeat(num(&o["value"]), int(&o["repeat"]) as u64),
+            Value::Object(o) if o.contains_key("repeat") => {
+                Op::Repeat(num(&o["value"]), int(&o["repeat"]) as u64)
+            }
             Value::Object(o) => Op::Sampled(num(&o["value"]), num(&o["sample_rate"])),
             v => Op::Insert(num(v)),
         })
@@ -117,31 +122,68 @@ fn close(got: f64, want: f64, rel: f64) -> bool {
 
 fn check<const W: u32>(id: &str, s: &Sketch<W>, expect: &Map<String, Value>) {
     let keys: Vec<i64> = expect["keys"].as_array().unwrap().iter().map(int).collect();
-    let counts: Vec<u64> = expect["counts"].as_array().unwrap().iter().map(|k| int(k) as u64).collect();
+    let counts: Vec<u64> = expect["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| int(k) as u64)
+        .collect();
     let got_keys: Vec<i64> = s.keys().map(i64::from).collect();
     let got_counts: Vec<u64> = s.counts().map(u64::from).collect();
     assert_eq!(got_keys, keys, "{id} (W={W}): keys");
     assert_eq!(got_counts, counts, "{id} (W={W}): counts");
-    assert_eq!(s.bins().len() as u64, int(&expect["bin_count"]) as u64, "{id}: bin_count");
-    assert_eq!(got_counts.iter().sum::<u64>(), int(&expect["store_count"]) as u64, "{id}: store_count");
+    assert_eq!(
+        s.bins().len() as u64,
+        int(&expect["bin_count"]) as u64,
+        "{id}: bin_count"
+    );
+    assert_eq!(
+        got_counts.iter().sum::<u64>(),
+        int(&expect["store_count"]) as u64,
+        "{id}: store_count"
+    );
     assert_eq!(s.count(), int(&expect["count"]) as u64, "{id}: count");
-    assert_eq!(s.min().to_bits(), num(&expect["min"]).to_bits(), "{id}: min {}", s.min());
-    assert_eq!(s.max().to_bits(), num(&expect["max"]).to_bits(), "{id}: max {}", s.max());
-    assert!(close(s.sum(), num(&expect["sum"]), 1e-12), "{id}: sum {} vs {}", s.sum(), expect["sum"]);
-    assert!(close(s.avg(), num(&expect["avg"]), 1e-12), "{id}: avg {} vs {}", s.avg(), expect["avg"]);
+    assert_eq!(
+        s.min().to_bits(),
+        num(&expect["min"]).to_bits(),
+        "{id}: min {}",
+        s.min()
+    );
+    assert_eq!(
+        s.max().to_bits(),
+        num(&expect["max"]).to_bits(),
+        "{id}: max {}",
+        s.max()
+    );
+    assert!(
+        close(s.sum(), num(&expect["sum"]), 1e-12),
+        "{id}: sum {} vs {}",
+        s.sum(),
+        expect["sum"]
+    );
+    assert!(
+        close(s.avg(), num(&expect["avg"]), 1e-12),
+        "{id}: avg {} vs {}",
+        s.avg(),
+        expect["avg"]
+    );
     for (q, want) in expect["quantiles"].as_object().unwrap() {
         let q: f64 = q.parse().unwrap();
         let got = s.quantile(q);
-        assert!(close(got, num(want), 1e-9), "{id} (W={W}): quantile({q}) = {got}, want {want}");
+        assert!(
+            close(got, num(want), 1e-9),
+            "{id} (W={W}): quantile({q}) = {got}, want {want}"
+        );
     }
 }
 
 fn expect_for(case: &Value, field: &str, wide: bool) -> Map<String, Value> {
     let mut e = case[field].as_object().unwrap().clone();
-    if wide && field == "expect" {
-        if let Some(over) = case.get("expect_u32").and_then(Value::as_object) {
-            e.extend(over.clone());
-        }
+    if wide
+        && field == "expect"
+        && let Some(over) = case.get("expect_u32").and_then(Value::as_object)
+    {
+        e.extend(over.clone());
     }
     e
 }
@@ -179,10 +221,28 @@ fn golden_vectors_16_bit_bins() {
 fn agent_sketch_is_the_32_bit_variant() {
     let mut s = AgentSketch::new();
     s.insert_sampled(5.0, 1e-5);
-    assert_eq!(s.bins(), [Bin { key: 1442, n: 99999 }]);
+    assert_eq!(
+        s.bins(),
+        [Bin {
+            key: 1442,
+            n: 99999
+        }]
+    );
     let mut l = LegacyAgentSketch::new();
     l.insert_sampled(5.0, 1e-5);
-    assert_eq!(l.bins(), [Bin { key: 1442, n: 34464 }, Bin { key: 1442, n: 65535 }]);
+    assert_eq!(
+        l.bins(),
+        [
+            Bin {
+                key: 1442,
+                n: 34464
+            },
+            Bin {
+                key: 1442,
+                n: 65535
+            }
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -198,11 +258,16 @@ struct BatchModel {
 
 impl BatchModel {
     fn new(max: u64) -> Self {
-        Self { max, bins: Vec::new(), keys: Vec::new(), pairs: Vec::new() }
+        Self {
+            max,
+            bins: Vec::new(),
+            keys: Vec::new(),
+            pairs: Vec::new(),
+        }
     }
 
     fn push_safe(&self, out: &mut Vec<(i16, u64)>, k: i16, n: u64) {
-        if n % self.max != 0 {
+        if !n.is_multiple_of(self.max) {
             out.push((k, n % self.max));
         }
         for _ in 0..n / self.max {
@@ -308,13 +373,21 @@ fn batch_bins(list: &Value, max: u64) -> Option<Vec<(i16, u64)>> {
 #[test]
 fn batch_model_gives_the_same_bins() {
     for case in cases() {
-        let Some(want) = batch_bins(&case["inserts"], 65535) else { continue };
-        let got: Vec<(i16, u64)> =
-            build::<65535>(&case["inserts"]).bins().iter().map(|b| (b.key, u64::from(b.n))).collect();
+        let Some(want) = batch_bins(&case["inserts"], 65535) else {
+            continue;
+        };
+        let got: Vec<(i16, u64)> = build::<65535>(&case["inserts"])
+            .bins()
+            .iter()
+            .map(|b| (b.key, u64::from(b.n)))
+            .collect();
         assert_eq!(got, want, "{}", case["id"]);
         let want = batch_bins(&case["inserts"], u64::from(u32::MAX)).unwrap();
-        let got: Vec<(i16, u64)> =
-            build::<{ u32::MAX }>(&case["inserts"]).bins().iter().map(|b| (b.key, u64::from(b.n))).collect();
+        let got: Vec<(i16, u64)> = build::<{ u32::MAX }>(&case["inserts"])
+            .bins()
+            .iter()
+            .map(|b| (b.key, u64::from(b.n)))
+            .collect();
         assert_eq!(got, want, "{}", case["id"]);
     }
 }

@@ -33,8 +33,7 @@ pub fn key(v: f64) -> i16 {
     if v < 0.0 {
         return -key(-v);
     }
-    // Also catches NaN.
-    if !(v >= NORM_MIN) {
+    if v.is_nan() || v < NORM_MIN {
         return 0;
     }
     let i = (v.ln() / LN_GAMMA).round_ties_even() + f64::from(BIAS);

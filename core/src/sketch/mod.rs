@@ -57,7 +57,9 @@
 mod mapping;
 mod store;
 
-pub use mapping::{BIAS, GAMMA, INF_KEY, LN_GAMMA, MAX_FINITE_KEY, NORM_MIN, RELATIVE_ACCURACY, key, value};
+pub use mapping::{
+    BIAS, GAMMA, INF_KEY, LN_GAMMA, MAX_FINITE_KEY, NORM_MIN, RELATIVE_ACCURACY, key, value,
+};
 pub use store::{BIN_LIMIT, Bin};
 
 /// Bin width of the current Agent (32-bit counts).
@@ -117,7 +119,13 @@ impl Summary {
 
     /// Weighted insert: merge with `{trunc(w), w × v, v, v, v}`.
     fn insert_weighted(&mut self, v: f64, cnt: u64, w: f64) {
-        self.merge(&Self { cnt, sum: w * v, min: v, max: v, avg: v });
+        self.merge(&Self {
+            cnt,
+            sum: w * v,
+            min: v,
+            max: v,
+            avg: v,
+        });
     }
 
     fn merge(&mut self, o: &Self) {
@@ -151,7 +159,16 @@ pub struct Sketch<const W: u32> {
 impl<const W: u32> Sketch<W> {
     /// An empty sketch. Does not allocate.
     pub const fn new() -> Self {
-        Self { bins: Vec::new(), summary: Summary { cnt: 0, sum: 0.0, min: 0.0, max: 0.0, avg: 0.0 } }
+        Self {
+            bins: Vec::new(),
+            summary: Summary {
+                cnt: 0,
+                sum: 0.0,
+                min: 0.0,
+                max: 0.0,
+                avg: 0.0,
+            },
+        }
     }
 
     /// Rebuilds a sketch from its serialised form (a Dogsketch: summary and
@@ -165,10 +182,20 @@ impl<const W: u32> Sketch<W> {
         bins: impl IntoIterator<Item = Bin>,
     ) -> Result<Self, SketchError> {
         let bins: Vec<Bin> = bins.into_iter().collect();
-        if bins.iter().any(|b| b.n == 0 || b.n > W) || bins.windows(2).any(|w| w[0].key > w[1].key) {
+        if bins.iter().any(|b| b.n == 0 || b.n > W) || bins.windows(2).any(|w| w[0].key > w[1].key)
+        {
             return Err(SketchError::InvalidBins);
         }
-        Ok(Self { bins, summary: Summary { cnt: count, sum, min, max, avg } })
+        Ok(Self {
+            bins,
+            summary: Summary {
+                cnt: count,
+                sum,
+                min,
+                max,
+                avg,
+            },
+        })
     }
 
     /// Inserts one unsampled value. Non-finite values are ignored.
@@ -223,7 +250,12 @@ impl<const W: u32> Sketch<W> {
     /// into bins, spreading the count over the keys between the bounds in
     /// proportion to their width (the Agent's `InsertInterpolate`, used for
     /// OTLP histograms; DogStatsD does not need it).
-    pub fn insert_interpolate(&mut self, lower: f64, upper: f64, count: u32) -> Result<(), SketchError> {
+    pub fn insert_interpolate(
+        &mut self,
+        lower: f64,
+        upper: f64,
+        count: u32,
+    ) -> Result<(), SketchError> {
         if !lower.is_finite() || !upper.is_finite() {
             return Err(SketchError::NonFinite);
         }
@@ -372,7 +404,7 @@ impl<const W: u32> Sketch<W> {
 
     /// Heap bytes held by the bins (capacity, not length).
     pub fn heap_size(&self) -> usize {
-        self.bins.capacity() * std::mem::size_of::<Bin>()
+        self.bins.capacity() * size_of::<Bin>()
     }
 }
 
@@ -382,8 +414,8 @@ mod tests {
 
     #[test]
     fn small_footprint() {
-        assert!(std::mem::size_of::<AgentSketch>() <= 64);
-        assert_eq!(std::mem::size_of::<Bin>(), 8);
+        assert!(size_of::<AgentSketch>() <= 64);
+        assert_eq!(size_of::<Bin>(), 8);
         let mut s = AgentSketch::new();
         assert_eq!(s.heap_size(), 0);
         s.insert(3.0);
@@ -435,18 +467,34 @@ mod tests {
         for v in [1.0, -3.0, 0.0, 7.5] {
             s.insert(v);
         }
-        let t = AgentSketch::from_parts(s.count(), s.sum(), s.min(), s.max(), s.avg(), s.bins().iter().copied())
-            .unwrap();
+        let t = AgentSketch::from_parts(
+            s.count(),
+            s.sum(),
+            s.min(),
+            s.max(),
+            s.avg(),
+            s.bins().iter().copied(),
+        )
+        .unwrap();
         assert_eq!(s, t);
         let bad = [Bin { key: 3, n: 1 }, Bin { key: 2, n: 1 }];
-        assert_eq!(AgentSketch::from_parts(2, 0.0, 0.0, 0.0, 0.0, bad), Err(SketchError::InvalidBins));
+        assert_eq!(
+            AgentSketch::from_parts(2, 0.0, 0.0, 0.0, 0.0, bad),
+            Err(SketchError::InvalidBins)
+        );
     }
 
     #[test]
     fn interpolate_rejects_bad_bounds() {
         let mut s = AgentSketch::new();
-        assert_eq!(s.insert_interpolate(20.0, 10.0, 5), Err(SketchError::NonMonotonicBoundaries));
-        assert_eq!(s.insert_interpolate(f64::NAN, 10.0, 5), Err(SketchError::NonFinite));
+        assert_eq!(
+            s.insert_interpolate(20.0, 10.0, 5),
+            Err(SketchError::NonMonotonicBoundaries)
+        );
+        assert_eq!(
+            s.insert_interpolate(f64::NAN, 10.0, 5),
+            Err(SketchError::NonFinite)
+        );
         assert!(s.is_empty());
     }
 }

@@ -35,7 +35,9 @@ fn split(key: i16, total: u64, max: u32) -> impl Iterator<Item = Bin> {
     let full = total / u64::from(max);
     let rem = total % u64::from(max);
     let first = (rem != 0).then_some(Bin { key, n: rem as u32 });
-    first.into_iter().chain(std::iter::repeat_n(Bin { key, n: max }, full as usize))
+    first
+        .into_iter()
+        .chain(std::iter::repeat_n(Bin { key, n: max }, full as usize))
 }
 
 /// Adds `n` (> 0) values of `key`, then applies the bin limit.
@@ -55,7 +57,10 @@ pub(crate) fn add(bins: &mut Vec<Bin>, key: i16, n: u64, max: u32) {
         }
         bins.splice(i..=i, split(key, total, max));
     } else {
-        if n <= u64::from(max) && bins.len() == BIN_LIMIT && fold_new_bin(bins, i, key, n as u32, max) {
+        if n <= u64::from(max)
+            && bins.len() == BIN_LIMIT
+            && fold_new_bin(bins, i, key, n as u32, max)
+        {
             return;
         }
         bins.splice(i..i, split(key, n, max));
@@ -178,7 +183,18 @@ mod tests {
     fn merge_keeps_order_and_splits() {
         let mut a = vec![b(1, 2), b(3, 65000), b(3, 65535), b(9, 1)];
         merge(&mut a, &[b(0, 1), b(3, 1000), b(4, 4), b(9, 2)], W16);
-        assert_eq!(a, [b(0, 1), b(1, 2), b(3, 465), b(3, 65535), b(3, 65535), b(4, 4), b(9, 3)]);
+        assert_eq!(
+            a,
+            [
+                b(0, 1),
+                b(1, 2),
+                b(3, 465),
+                b(3, 65535),
+                b(3, 65535),
+                b(4, 4),
+                b(9, 3)
+            ]
+        );
     }
 
     #[test]
@@ -187,7 +203,10 @@ mod tests {
         trim(&mut bins, W16);
         assert_eq!(bins.len(), BIN_LIMIT);
         assert_eq!(bins[0], b(3, 4));
-        assert_eq!(bins.iter().map(|b| u64::from(b.n)).sum::<u64>(), BIN_LIMIT as u64 + 3);
+        assert_eq!(
+            bins.iter().map(|b| u64::from(b.n)).sum::<u64>(),
+            BIN_LIMIT as u64 + 3
+        );
     }
 
     #[test]
