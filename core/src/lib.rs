@@ -18,6 +18,7 @@ pub mod enrich;
 pub mod flush;
 pub mod mapper;
 pub mod output;
+pub mod payload;
 pub mod pipeline;
 pub mod protocol;
 pub mod sketch;
