@@ -391,3 +391,162 @@ fn batch_model_gives_the_same_bins() {
         assert_eq!(got, want, "{}", case["id"]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Properties.
+
+use dogstatsd_core::sketch::{BIN_LIMIT, QUANTILE_RELATIVE_ERROR};
+use proptest::prelude::*;
+
+fn of(values: &[f64]) -> AgentSketch {
+    let mut s = AgentSketch::new();
+    values.iter().for_each(|&v| s.insert(v));
+    s
+}
+
+fn rel_close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn same_summary(a: &AgentSketch, b: &AgentSketch) -> bool {
+    a.count() == b.count()
+        && a.min() == b.min()
+        && a.max() == b.max()
+        && rel_close(a.sum(), b.sum())
+        && rel_close(a.avg(), b.avg())
+}
+
+fn store_count(s: &AgentSketch) -> u64 {
+    s.counts().map(u64::from).sum()
+}
+
+/// Values over many magnitudes and both signs, plus zeros.
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => -1e6f64..1e6,
+        2 => (-9i32..9, 1.0f64..10.0, any::<bool>()).prop_map(|(e, m, neg)| {
+            let v = m * 10f64.powi(e);
+            if neg { -v } else { v }
+        }),
+        1 => Just(0.0),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn merge_is_commutative(a in prop::collection::vec(value(), 0..200), b in prop::collection::vec(value(), 0..200)) {
+        let mut ab = of(&a);
+        ab.merge(&of(&b));
+        let mut ba = of(&b);
+        ba.merge(&of(&a));
+        prop_assert_eq!(ab.bins(), ba.bins());
+        prop_assert!(same_summary(&ab, &ba), "{:?} vs {:?}", ab, ba);
+    }
+
+    #[test]
+    fn merge_is_associative_and_preserves_count_and_sum(
+        a in prop::collection::vec(value(), 0..150),
+        b in prop::collection::vec(value(), 0..150),
+        c in prop::collection::vec(value(), 0..150),
+    ) {
+        let (sa, sb, sc) = (of(&a), of(&b), of(&c));
+        let mut left = sa.clone();
+        left.merge(&sb);
+        left.merge(&sc);
+        let mut bc = sb.clone();
+        bc.merge(&sc);
+        let mut right = sa.clone();
+        right.merge(&bc);
+        prop_assert_eq!(left.bins(), right.bins());
+        prop_assert!(same_summary(&left, &right));
+
+        let all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
+        let direct = of(&all);
+        prop_assert_eq!(left.bins(), direct.bins());
+        prop_assert_eq!(left.count(), all.len() as u64);
+        prop_assert_eq!(store_count(&left), left.count());
+        let exact: f64 = all.iter().sum();
+        let scale: f64 = all.iter().map(|v| v.abs()).sum();
+        prop_assert!((left.sum() - exact).abs() <= 1e-12 * scale.max(1.0));
+    }
+
+    #[test]
+    fn quantiles_within_documented_accuracy(mut values in prop::collection::vec(value(), 1..400), q in 0.0f64..=1.0) {
+        let s = of(&values);
+        values.sort_by(f64::total_cmp);
+        let rank = (q * (values.len() - 1) as f64).round_ties_even() as usize;
+        let exact = values[rank];
+        let est = s.quantile(q);
+        prop_assert!(
+            (est - exact).abs() <= QUANTILE_RELATIVE_ERROR * exact.abs() + 1e-9,
+            "q {} est {} exact {}", q, est, exact
+        );
+    }
+
+    #[test]
+    fn sampled_inserts_keep_count_and_sum(samples in prop::collection::vec((value(), 0.001f64..1.5), 1..100)) {
+        let mut s = AgentSketch::new();
+        let mut count = 0u64;
+        let mut sum = 0.0;
+        for &(v, r) in &samples {
+            s.insert_sampled(v, r);
+            if r < 1.0 {
+                count += (1.0 / r) as u64;
+                sum += (1.0 / r) * v;
+            } else {
+                count += 1;
+                sum += v;
+            }
+        }
+        prop_assert_eq!(s.count(), count);
+        prop_assert_eq!(store_count(&s), count);
+        let scale: f64 = samples.iter().map(|(v, r)| v.abs() / r).sum();
+        prop_assert!((s.sum() - sum).abs() <= 1e-12 * scale.max(1.0));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Past the bin limit, direct inserts (with the fold fast path) still
+    /// give the batch model's bins, and merging collapses the same way.
+    #[test]
+    fn bin_limit_matches_batch_model(
+        spread in prop::collection::vec((-1300i32..4000, any::<bool>(), 0.99f64..1.01), 7000..10000),
+        extreme in prop::collection::vec(prop::num::f64::NORMAL | prop::num::f64::ZERO, 0..200),
+        rates in prop::collection::vec(0.01f64..1.0, 0..20),
+    ) {
+        let values: Vec<f64> = spread
+            .iter()
+            .map(|&(k, neg, jitter)| {
+                let v = 1.015625f64.powi(k) * jitter;
+                if neg { -v } else { v }
+            })
+            .chain(extreme)
+            .collect();
+        let mut s = AgentSketch::new();
+        let mut model = BatchModel::new(u64::from(u32::MAX));
+        for (i, &v) in values.iter().enumerate() {
+            if let Some(&r) = rates.get(i % 400) {
+                s.insert_sampled(v, r);
+                model.insert_pair(key(v), (1.0 / r) as u64);
+            } else {
+                s.insert(v);
+                model.insert(key(v));
+            }
+        }
+        model.flush();
+        let got: Vec<(i16, u64)> = s.bins().iter().map(|b| (b.key, u64::from(b.n))).collect();
+        prop_assert_eq!(got.len(), BIN_LIMIT);
+        prop_assert_eq!(&got, &model.bins);
+        prop_assert_eq!(store_count(&s), s.count());
+
+        let (a, b) = values.split_at(values.len() / 2);
+        let mut merged = of(a);
+        merged.merge(&of(b));
+        let whole = of(&values);
+        prop_assert_eq!(merged.bins(), whole.bins());
+    }
+}

@@ -18,8 +18,8 @@
 //!
 //! Items — one series context with all its points, one sketch context
 //! with all its buckets, one event, one check run — are never split. They
-//! are added to a payload while its **uncompressed** size (header + items
-//! + footer) stays within the limit of [`PayloadLimits`] and, for series,
+//! are added to a payload while its **uncompressed** size (header, items
+//! and footer) stays within the limit of [`PayloadLimits`] and, for series,
 //! while the point count stays within `max_series_points_per_payload`;
 //! then a new payload starts. An item that does not fit even an empty
 //! payload is dropped and counted. Empty payloads are never produced.
