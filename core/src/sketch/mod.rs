@@ -38,7 +38,8 @@
 //! batches. Here every insert goes straight into the sorted store (a binary
 //! search and, in the steady state, an increment in place), so the sketch
 //! is always readable through `&self` and needs no buffer memory at all: a
-//! sketch is 64 bytes plus 8 bytes per bin. The bins are the same as the
+//! sketch is 64 bytes inline plus 8 bytes per bin of capacity on the heap
+//! (exactly 8 for a context with a single key). The bins are the same as the
 //! Agent's: collapsing at the bin limit always moves mass into the lowest
 //! kept bin, so its result does not depend on when it runs unless a bin
 //! saturates, which with 32-bit bins takes more than 4.29e9 values in the
@@ -420,7 +421,26 @@ mod tests {
         assert_eq!(s.heap_size(), 0);
         s.insert(3.0);
         s.insert(3.0);
+        assert_eq!(s.heap_size(), 8);
+        s.insert(4.0);
         assert!(s.heap_size() <= 4 * 8);
+    }
+
+    #[test]
+    fn steady_state_inserts_do_not_reallocate() {
+        let values: Vec<f64> = (1..2000).map(|i| f64::from(i) * 0.37).collect();
+        let mut s = AgentSketch::new();
+        values.iter().for_each(|&v| s.insert(v));
+        let (ptr, cap) = (s.bins().as_ptr(), s.heap_size());
+        for _ in 0..50 {
+            for &v in &values {
+                s.insert(v);
+                s.insert_sampled(v, 0.25);
+                s.insert_n(v, 3);
+            }
+        }
+        assert_eq!((s.bins().as_ptr(), s.heap_size()), (ptr, cap));
+        assert_eq!(s.count(), 1999 * (1 + 50 * (1 + 4 + 3)));
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub(crate) fn add(bins: &mut Vec<Bin>, key: i16, n: u64, max: u32) {
         {
             return;
         }
+        if bins.capacity() == 0 {
+            // Most contexts see one value per bucket: one bin, 8 bytes.
+            bins.reserve_exact(1);
+        }
         bins.splice(i..i, split(key, n, max));
     }
     trim(bins, max);
