@@ -40,6 +40,15 @@ fn inserts(c: &mut Criterion) {
     let mut g = c.benchmark_group("sketch_insert");
     g.throughput(Throughput::Elements(N as u64));
 
+    g.bench_function("key_only", |b| {
+        b.iter(|| {
+            let mut acc = 0i32;
+            for &v in &random {
+                acc += i32::from(dogstatsd_core::sketch::key(v));
+            }
+            acc
+        })
+    });
     g.bench_function("same_value", |b| {
         b.iter_batched_ref(
             AgentSketch::new,
