@@ -62,6 +62,7 @@ mod sketches;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::flush::{Event, Flush, Series, SeriesType, ServiceCheck, SketchSeries};
 
@@ -524,7 +525,9 @@ fn group_by<K: Eq + std::hash::Hash>(
     keys: impl Iterator<Item = Option<K>>,
 ) -> (Vec<u32>, Vec<u32>) {
     const SKIP: u32 = u32::MAX;
-    let mut group_of: HashMap<K, u32> = HashMap::new();
+    // A fixed-key hasher: no OS randomness (wasm32-unknown-unknown has
+    // none), and the keys are our own flush, not attacker-chosen.
+    let mut group_of: HashMap<K, u32, BuildHasherDefault<DefaultHasher>> = HashMap::default();
     let mut ids = Vec::new();
     let mut sizes: Vec<u32> = Vec::new();
     for k in keys {
