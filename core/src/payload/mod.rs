@@ -31,6 +31,12 @@
 //! protobuf series with several points, in input order, as the Agent does
 //! when a flush covers several buckets. Empty sketches are skipped.
 //!
+//! # Decoding
+//!
+//! [`decode_series_v2`], [`decode_sketches`], [`decode_check_runs`] and
+//! [`decode_events`] turn (uncompressed) bodies back into flush records,
+//! for a test intake that records what it received.
+//!
 //! # Use
 //!
 //! [`PayloadEncoder`] produces one payload at a time into a buffer the
@@ -55,6 +61,7 @@
 //! assert_eq!(enc.stats().dropped_items, 0);
 //! ```
 
+mod decode;
 mod json;
 mod proto;
 mod series;
@@ -65,6 +72,10 @@ use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::flush::{Event, Flush, Series, SeriesType, ServiceCheck, SketchSeries};
+
+pub use decode::{
+    DecodeError, decode_check_runs, decode_events, decode_series_v2, decode_sketches,
+};
 
 /// Name of the header carrying the agent-payload version on protobuf
 /// requests.
