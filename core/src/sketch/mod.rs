@@ -35,8 +35,9 @@
 //! # Differences in mechanics, not in results
 //!
 //! The Agent buffers up to 512 keys and merges them into the store in
-//! batches. Here every insert goes straight into the sorted store (a binary
-//! search and, in the steady state, an increment in place), so the sketch
+//! batches. Here every insert goes straight into the sorted store (an
+//! index guess from the key's offset, which hits for dense bins, else a
+//! binary search; in the steady state an increment in place), so the sketch
 //! is always readable through `&self` and needs no buffer memory at all: a
 //! sketch is 64 bytes inline plus 8 bytes per bin of capacity on the heap
 //! (exactly 8 for a context with a single key). The bins are the same as the
@@ -44,8 +45,16 @@
 //! kept bin, so its result does not depend on when it runs unless a bin
 //! saturates, which with 32-bit bins takes more than 4.29e9 values in the
 //! collapsed range (the conformance and property tests compare against a
-//! batch model). Inserting is allocation-free once a value's key has a
-//! bin; a new key costs one insertion into the bin vector.
+//! batch model). With [`LegacyAgentSketch`]'s 16-bit bins a collapsed bin
+//! can saturate after 65535 values, and then the Agent's overflow bins
+//! depend on batch boundaries; this sketch collapses after every insert.
+//! Inserting is allocation-free once a value's key has a bin; a new key
+//! costs one insertion into the bin vector.
+//!
+//! Bin values (`γ^(k−1338)`, [`value`]) are computed with the same
+//! square-and-multiply as Go's `math.Pow`, so they, the min of
+//! interpolated sketches and the quantile estimates match the Agent's bit
+//! for bit rather than within an ulp.
 //!
 //! # Accuracy
 //!
