@@ -19,6 +19,7 @@ pub mod enrich;
 pub mod flush;
 pub mod mapper;
 pub mod output;
+pub mod payload;
 pub mod pipeline;
 pub mod protocol;
 pub mod server;
