@@ -131,7 +131,7 @@ fn payloads(c: &mut Criterion) {
                 format!("shard:{}", i % 7),
             ]
             .into_iter()
-            .map(String::into_boxed_str)
+            .map(Arc::<str>::from)
             .collect(),
             host: host.clone(),
         })
@@ -145,7 +145,7 @@ fn payloads(c: &mut Criterion) {
                 timestamp: 1_700_000_000,
                 tags: ["env:prod".to_string(), format!("endpoint:/api/{i}")]
                     .into_iter()
-                    .map(String::into_boxed_str)
+                    .map(Arc::<str>::from)
                     .collect(),
                 host: host.clone(),
                 sketch,

@@ -39,8 +39,8 @@ fn hex_after(marker: &str) -> Vec<u8> {
         .collect()
 }
 
-fn tags(t: &[&str]) -> Arc<[Box<str>]> {
-    t.iter().map(|s| Box::<str>::from(*s)).collect()
+fn tags(t: &[&str]) -> Arc<[Arc<str>]> {
+    t.iter().map(|s| Arc::<str>::from(*s)).collect()
 }
 
 fn flush() -> Flush {
@@ -84,6 +84,7 @@ fn flush() -> Flush {
             hostname: "web-1".into(),
             message: "replica lag".into(),
             tags: vec!["env:prod".into()],
+            container_id: None,
         }],
         events: vec![Event {
             title: "Deploy".into(),
@@ -95,6 +96,7 @@ fn flush() -> Flush {
             source_type: String::new(),
             alert_type: "info",
             tags: vec!["env:prod".into()],
+            container_id: None,
         }],
     }
 }

@@ -11,8 +11,8 @@ use dogstatsd_core::payload::{
 use dogstatsd_core::sketch::AgentSketch;
 use proptest::prelude::*;
 
-fn tag_set(tags: Vec<String>) -> Arc<[Box<str>]> {
-    let mut tags: Vec<Box<str>> = tags.into_iter().map(String::into_boxed_str).collect();
+fn tag_set(tags: Vec<String>) -> Arc<[Arc<str>]> {
+    let mut tags: Vec<Arc<str>> = tags.into_iter().map(Arc::<str>::from).collect();
     tags.sort_unstable();
     tags.dedup();
     tags.into()
@@ -138,6 +138,7 @@ fn checks_and_events_roundtrip() {
             hostname: "h".into(),
             message: "line\nbreak \"quoted\" é".into(),
             tags: vec!["b:2".into(), "a:1".into()],
+            container_id: None,
         },
         ServiceCheck {
             name: String::new(),
@@ -146,6 +147,7 @@ fn checks_and_events_roundtrip() {
             hostname: String::new(),
             message: String::new(),
             tags: Vec::new(),
+            container_id: None,
         },
     ];
     let mut payloads = Vec::new();
@@ -165,6 +167,7 @@ fn checks_and_events_roundtrip() {
             source_type: "jenkins".into(),
             alert_type: "error",
             tags: vec!["x".into()],
+            container_id: None,
         },
         Event {
             title: "Other".into(),
@@ -176,6 +179,7 @@ fn checks_and_events_roundtrip() {
             source_type: String::new(),
             alert_type: "info",
             tags: Vec::new(),
+            container_id: None,
         },
     ];
     let mut payloads = Vec::new();

@@ -12,8 +12,8 @@ use dogstatsd_core::sketch::AgentSketch;
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn tags(t: &[&str]) -> Arc<[Box<str>]> {
-    t.iter().map(|s| Box::<str>::from(*s)).collect()
+fn tags(t: &[&str]) -> Arc<[Arc<str>]> {
+    t.iter().map(|s| Arc::<str>::from(*s)).collect()
 }
 
 fn series(metric: &str, ts: i64, value: f64, t: &[&str]) -> Series {
@@ -51,6 +51,7 @@ fn event(title: &str, source: &str) -> Event {
         source_type: source.into(),
         alert_type: "info",
         tags: Vec::new(),
+        container_id: None,
     }
 }
 
@@ -62,6 +63,7 @@ fn check(name: &str, ts: i64, tags: &[&str]) -> ServiceCheck {
         hostname: "h".into(),
         message: String::new(),
         tags: tags.iter().map(|s| s.to_string()).collect(),
+        container_id: None,
     }
 }
 

@@ -7,13 +7,12 @@ use serde_json::Value;
 /// (1/128) plus a bin of slack.
 fn quantiles_close(expected: &Value, actual: &Value) -> Result<(), String> {
     for q in ["p50", "p95", "p99"] {
-        if let (Some(e), Some(a)) = (
-            expected.get(q).and_then(Value::as_f64),
-            actual.get(q).and_then(Value::as_f64),
-        ) {
-            if (e - a).abs() > 0.02 * e.abs().max(1e-9) {
-                return Err(format!("{q}: expected ~{e}, got {a}"));
-            }
+        let e = expected.get(q).and_then(Value::as_f64);
+        let a = actual.get(q).and_then(Value::as_f64);
+        if let (Some(e), Some(a)) = (e, a)
+            && (e - a).abs() > 0.02 * e.abs().max(1e-9)
+        {
+            return Err(format!("{q}: expected ~{e}, got {a}"));
         }
     }
     Ok(())

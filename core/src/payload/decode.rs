@@ -154,7 +154,7 @@ fn packed(b: &[u8], mut f: impl FnMut(u64)) -> Result<(), DecodeError> {
 }
 
 /// Tags as the flush types hold them: sorted and de-duplicated.
-fn tag_set(mut tags: Vec<Box<str>>) -> Arc<[Box<str>]> {
+fn tag_set(mut tags: Vec<Arc<str>>) -> Arc<[Arc<str>]> {
     tags.sort_unstable();
     tags.dedup();
     tags.into()
@@ -175,7 +175,7 @@ pub fn decode_series_v2(body: &[u8], out: &mut Vec<Series>) -> Result<usize, Dec
         }
         let mut metric = "";
         let mut host = "";
-        let mut tags: Vec<Box<str>> = Vec::new();
+        let mut tags: Vec<Arc<str>> = Vec::new();
         let mut kind = 0;
         let mut interval = 0;
         let mut points = Vec::new();
@@ -252,7 +252,7 @@ pub fn decode_sketches(body: &[u8], out: &mut Vec<SketchSeries>) -> Result<usize
         }
         let mut metric = "";
         let mut host = "";
-        let mut tags: Vec<Box<str>> = Vec::new();
+        let mut tags: Vec<Arc<str>> = Vec::new();
         let mut points = Vec::new();
         each(val.bytes(1)?, |f, v| {
             match f {
@@ -356,6 +356,7 @@ pub fn decode_check_runs(body: &[u8], out: &mut Vec<ServiceCheck>) -> Result<usi
             hostname: str_field(c, "host_name"),
             message: str_field(c, "message"),
             tags: string_list(c.get("tags")),
+            container_id: None,
         });
     }
     Ok(list.len())
@@ -395,6 +396,7 @@ pub fn decode_events(body: &[u8], out: &mut Vec<Event>) -> Result<usize, DecodeE
                     "info",
                 ),
                 tags: string_list(e.get("tags")),
+                container_id: None,
             });
         }
     }

@@ -575,7 +575,7 @@ fn group_by<K: Eq + std::hash::Hash>(
     (order, bounds)
 }
 
-type SeriesKey<'a> = (&'a str, SeriesType, u32, &'a str, &'a [Box<str>]);
+type SeriesKey<'a> = (&'a str, SeriesType, u32, &'a str, &'a [std::sync::Arc<str>]);
 
 fn group_series(series: &[Series]) -> (Vec<u32>, Vec<u32>) {
     group_by(series.iter().map(|s| -> Option<SeriesKey<'_>> {

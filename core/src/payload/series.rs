@@ -50,7 +50,7 @@ fn role(tag: &str, device_taken: bool) -> TagRole<'_> {
 }
 
 /// The device resource name: the first `device:` tag, if any.
-fn device(tags: &[Box<str>]) -> Option<&str> {
+fn device(tags: &[std::sync::Arc<str>]) -> Option<&str> {
     tags.iter().find_map(|t| t.strip_prefix(DEVICE_PREFIX))
 }
 

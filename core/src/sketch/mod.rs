@@ -527,32 +527,3 @@ mod tests {
         assert!(s.is_empty());
     }
 }
-
-impl AgentSketch {
-    /// Placeholder.
-    pub fn insert_sampled(&mut self, _v: f64, _rate: f64) {}
-    /// Placeholder.
-    pub fn count(&self) -> u64 {
-        0
-    }
-    /// Placeholder.
-    pub fn sum(&self) -> f64 {
-        0.0
-    }
-    /// Placeholder.
-    pub fn min(&self) -> f64 {
-        0.0
-    }
-    /// Placeholder.
-    pub fn max(&self) -> f64 {
-        0.0
-    }
-    /// Placeholder.
-    pub fn avg(&self) -> f64 {
-        0.0
-    }
-    /// Placeholder.
-    pub fn quantile(&self, _q: f64) -> f64 {
-        0.0
-    }
-}
