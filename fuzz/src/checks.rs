@@ -15,6 +15,7 @@
 //!   body...]`, missing header bytes read as 0 (see [`check_stream_input`]).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use dogstatsd_core::config::{Config, MapperProfileConfig, MappingConfig};
@@ -31,11 +32,58 @@ use dogstatsd_core::protocol::{
 
 /// The fuzz entry point of the `parse_packet` target.
 pub fn check_packet_input(data: &[u8]) {
-    check_packet(data, &Config::default(), Transport::Udp);
+    with_case(None, |case| check_packet_case(data, case));
     if let Some((&flags, rest)) = data.split_first() {
-        let (cfg, transport) = packet_case(flags);
-        check_packet(rest, &cfg, transport);
+        with_case(Some(flags), |case| check_packet_case(rest, case));
     }
+}
+
+/// A configuration, its transport and a processor built from it.
+pub struct Case {
+    cfg: Config,
+    transport: Transport,
+    processor: Processor,
+}
+
+impl Case {
+    /// Builds the processor. The mapper may refuse the profile (it is
+    /// still a placeholder that refuses every profile): the rest is then
+    /// checked without it.
+    pub fn new(mut cfg: Config, transport: Transport) -> Self {
+        let processor = match Processor::new(&cfg) {
+            Ok(p) => p,
+            Err(ConfigError::Mapper(_)) => {
+                cfg.dogstatsd_mapper_profiles.clear();
+                Processor::new(&cfg).expect("valid without the mapper")
+            }
+            Err(e) => panic!("fuzz configuration refused: {e}"),
+        };
+        Self {
+            cfg,
+            transport,
+            processor,
+        }
+    }
+}
+
+/// Runs `f` on the cached case for `flags` (`None`: default config, UDP),
+/// so the fuzz loop does not rebuild configurations for every input.
+fn with_case(flags: Option<u8>, f: impl FnOnce(&mut Case)) {
+    thread_local! {
+        static CASES: RefCell<Vec<Option<Case>>> = RefCell::new((0..257).map(|_| None).collect());
+    }
+    CASES.with(|cases| {
+        let mut cases = cases.borrow_mut();
+        let slot = flags.map_or(256, usize::from);
+        let case = cases[slot].get_or_insert_with(|| match flags {
+            None => Case::new(Config::default(), Transport::Udp),
+            Some(b) => {
+                let (cfg, transport) = packet_case(b);
+                Case::new(cfg, transport)
+            }
+        });
+        f(case);
+    });
 }
 
 /// Options derived from the first input byte:
@@ -123,6 +171,13 @@ fn outcome(r: &Result<Message<'_>, ParseError>) -> Outcome {
 /// and checks them against each other, against [`reference_lines`], and
 /// every parsed message against its canonical re-serialization.
 pub fn check_packet(packet: &[u8], cfg: &Config, transport: Transport) {
+    check_packet_case(packet, &mut Case::new(cfg.clone(), transport));
+}
+
+/// [`check_packet`] with a prepared [`Case`] (its processor's counters
+/// keep running; only their increase is checked).
+pub fn check_packet_case(packet: &[u8], case: &mut Case) {
+    let (cfg, transport, processor) = (&case.cfg, case.transport, &mut case.processor);
     let opts = ParseOptions {
         read_timestamps: cfg.dogstatsd_no_aggregation_pipeline,
         origin_fields: cfg.dogstatsd_origin_detection_client,
@@ -176,21 +231,6 @@ pub fn check_packet(packet: &[u8], cfg: &Config, transport: Transport) {
     }
 
     // The processor sees the same outcomes, in order, and counts them.
-    let without_mapper;
-    let (mut processor, cfg) = match Processor::new(cfg) {
-        Ok(p) => (p, cfg),
-        Err(ConfigError::Mapper(_)) => {
-            // The mapper may refuse the profile (it is still a placeholder
-            // that refuses every profile); fuzz the rest without it.
-            without_mapper = Config {
-                dogstatsd_mapper_profiles: Vec::new(),
-                ..cfg.clone()
-            };
-            let p = Processor::new(&without_mapper).expect("valid without the mapper");
-            (p, &without_mapper)
-        }
-        Err(e) => panic!("fuzz configuration refused: {e}"),
-    };
     let before = processor.stats();
     let mut seen = 0usize;
     processor.process_packet(packet, transport, |p| {
