@@ -506,3 +506,119 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Spec rules on generated messages (§3.1, §3.3, §3.6, §4.2, §5)
+// ---------------------------------------------------------------------------
+
+proptest! {
+    /// A field that appears twice: the last one wins (tags replaced, not
+    /// merged).
+    #[test]
+    fn later_fields_win(case in metric_case(), tags in vec(tag(), 1..5), rate in 0.0f64..1.0) {
+        let text = format!("{}|#{}|@{rate}", case.text(), tags.join(","));
+        let Ok(Message::Metric(m)) = parse_message(text.as_bytes(), &opts()) else {
+            return Err(TestCaseError::fail(text));
+        };
+        let got: Vec<Vec<u8>> = m.tags.iter().map(<[u8]>::to_vec).collect();
+        prop_assert_eq!(got, expected_tags(&tags));
+        prop_assert!(checks::same_f64(m.sample_rate, rate));
+    }
+
+    /// One bad item rejects a whole multi-value message.
+    #[test]
+    fn one_bad_value_rejects_the_message(
+        case in metric_case().prop_filter("not a set", |c| c.metric_type != MetricType::Set),
+        junk in "[a-zA-Z ,]{1,3}",
+        at in any::<proptest::sample::Index>(),
+    ) {
+        let mut case = case;
+        let i = at.index(case.values.len());
+        case.values[i].push_str(&junk);
+        let text = case.text();
+        let r = parse_message(text.as_bytes(), &opts());
+        prop_assert_eq!(
+            r.map(|_| ()).map_err(|e| e.kind),
+            Err(dogstatsd_core::protocol::ParseErrorKind::InvalidValue),
+            "{:?}", text
+        );
+    }
+
+    /// `T` is ignored, even malformed, when timestamps are not read.
+    #[test]
+    fn timestamps_ignored_when_disabled(case in metric_case(), junk in "[a-z0-9-]{0,5}") {
+        let text = format!("{}|T{junk}", case.text());
+        let no_ts = ParseOptions { read_timestamps: false, origin_fields: false };
+        let Ok(Message::Metric(m)) = parse_message(text.as_bytes(), &no_ts) else {
+            return Err(TestCaseError::fail(text));
+        };
+        prop_assert_eq!(m.timestamp, None);
+    }
+
+    /// Origin fields are read when enabled and ignored otherwise.
+    #[test]
+    fn origin_fields(
+        case in metric_case(),
+        id in "[a-z0-9]{0,20}",
+        inode in proptest::option::of(any::<u64>()),
+        external in "[a-z0-9,-]{0,20}",
+        card in "[a-z]{0,12}",
+    ) {
+        let local = match inode {
+            Some(n) => format!("ci-{id},in-{n}"),
+            None => format!("ci-{id}"),
+        };
+        let text = format!("{}|c:{local}|e:{external}|card:{card}", case.text());
+        let on = ParseOptions { read_timestamps: true, origin_fields: true };
+        let Ok(Message::Metric(m)) = parse_message(text.as_bytes(), &on) else {
+            return Err(TestCaseError::fail(text));
+        };
+        prop_assert_eq!(m.origin.container_id, Some(id.as_bytes()));
+        prop_assert_eq!(m.origin.inode, inode);
+        prop_assert_eq!(m.origin.external_data, Some(external.as_bytes()));
+        prop_assert_eq!(m.origin.cardinality, Some(card.as_bytes()));
+        let Ok(Message::Metric(m)) = parse_message(text.as_bytes(), &opts()) else {
+            return Err(TestCaseError::fail(text));
+        };
+        prop_assert_eq!(m.origin, dogstatsd_core::protocol::Origin::default());
+    }
+
+    /// An event shorter than its header declares is rejected; the byte
+    /// after the title is skipped whatever it is.
+    #[test]
+    fn event_lengths_are_bytes(case in event_case(), sep in any::<u8>().prop_filter("no newline", |b| *b != b'\n')) {
+        let title = case.title.replace('\n', "\\n");
+        let text = case.text.replace('\n', "\\n");
+        let mut line = format!("_e{{{},{}}}:{title}", title.len(), text.len()).into_bytes();
+        line.push(sep);
+        line.extend_from_slice(text.as_bytes());
+        let Ok(Message::Event(e)) = parse_message(&line, &opts()) else {
+            return Err(TestCaseError::fail(format!("{line:?}")));
+        };
+        prop_assert_eq!(&*e.title, case.title.as_bytes());
+        prop_assert_eq!(&*e.text, case.text.as_bytes());
+        line.pop();
+        let r = parse_message(&line, &opts());
+        prop_assert_eq!(
+            r.map(|_| ()).map_err(|e| e.kind),
+            Err(dogstatsd_core::protocol::ParseErrorKind::EventTooShort)
+        );
+    }
+
+    /// A service check status is exactly one of `0 1 2 3`.
+    #[test]
+    fn check_status_is_exact(case in check_case(), status in "[0-9a-zA-Z ]{0,3}") {
+        let mut case = case;
+        case.fields.clear();
+        let text = format!("_sc|{}|{status}", case.name);
+        let r = parse_message(text.as_bytes(), &opts());
+        if ["0", "1", "2", "3"].contains(&status.as_str()) {
+            prop_assert!(r.is_ok());
+        } else {
+            prop_assert_eq!(
+                r.map(|_| ()).map_err(|e| e.kind),
+                Err(dogstatsd_core::protocol::ParseErrorKind::ServiceCheckInvalidStatus)
+            );
+        }
+    }
+}
