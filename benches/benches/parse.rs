@@ -5,34 +5,23 @@
 //!   sink that only looks at each result;
 //! * `length_prefixed`: the UDS stream framer over the same packets.
 //!
-//! Criterion reports bytes/s; the message count is printed once so
-//! messages/s follows from the time per iteration.
+//! Group `parse` reports bytes/s; group `parse_messages` runs the first
+//! two again and reports messages/s.
 //!
 //! `cargo bench -p dogstatsd-benches --bench parse -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dogstatsd_benches::{CorpusConfig, generate};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
+use dogstatsd_benches::{Corpus, CorpusConfig, generate};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::pipeline::{Processed, Processor};
 use dogstatsd_core::protocol::{LengthPrefixedFramer, ParseOptions, Transport, parse_packet};
 
-fn parse(c: &mut Criterion) {
-    let corpus = generate(&CorpusConfig::default());
-    let bytes = corpus.bytes();
-    eprintln!(
-        "corpus: {} messages ({} metrics, {} events, {} service checks) in {} packets, {} bytes",
-        corpus.messages,
-        corpus.metrics,
-        corpus.events,
-        corpus.service_checks,
-        corpus.packets.len(),
-        bytes
-    );
-    let mut group = c.benchmark_group("parse");
-    group.throughput(Throughput::Bytes(bytes as u64));
-
+/// `parse_packet` and `process_packet` over every packet of the corpus.
+fn parse_benches(group: &mut BenchmarkGroup<'_, WallTime>, corpus: &Corpus) {
     let opts = ParseOptions::default();
     group.bench_function("parse_packet", |b| {
         b.iter(|| {
@@ -59,6 +48,24 @@ fn parse(c: &mut Criterion) {
             assert_eq!(n, corpus.messages);
         });
     });
+}
+
+fn parse(c: &mut Criterion) {
+    let corpus = generate(&CorpusConfig::default());
+    let bytes = corpus.bytes();
+    eprintln!(
+        "corpus: {} messages ({} metrics, {} events, {} service checks) in {} packets, {} bytes",
+        corpus.messages,
+        corpus.metrics,
+        corpus.events,
+        corpus.service_checks,
+        corpus.packets.len(),
+        bytes
+    );
+
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    parse_benches(&mut group, &corpus);
 
     let stream = corpus.length_prefixed();
     group.throughput(Throughput::Bytes(stream.len() as u64));
@@ -77,6 +84,11 @@ fn parse(c: &mut Criterion) {
             assert_eq!(frames, corpus.packets.len());
         });
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_messages");
+    group.throughput(Throughput::Elements(corpus.messages as u64));
+    parse_benches(&mut group, &corpus);
     group.finish();
 }
 
