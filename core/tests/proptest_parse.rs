@@ -622,3 +622,32 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Known discrepancies (failing, ignored until core is fixed)
+// ---------------------------------------------------------------------------
+
+/// Spec §1.6: with `dogstatsd_eol_required`, a final segment without `\n`
+/// is dropped **and counted**. The Agent's `nextMessage` counts it before
+/// looking at its length, so a final lone `\r` counts too; core skips it
+/// as an empty line and counts nothing. (The oracle in
+/// `fuzz/src/checks.rs` follows core here, so the fuzzer stays quiet.)
+#[test]
+#[ignore = "core bug: a final `\\r` without `\\n` is not counted as unterminated when eol is required"]
+fn eol_required_counts_a_final_lone_cr() {
+    use dogstatsd_core::config::Config;
+    use dogstatsd_core::pipeline::Processor;
+    use dogstatsd_core::protocol::Transport;
+
+    let cfg = Config {
+        dogstatsd_eol_required: vec!["udp".into()],
+        ..Config::default()
+    };
+    let mut p = Processor::new(&cfg).unwrap();
+    let mut metrics = 0;
+    p.process_packet(b"a:1|c\n\r", Transport::Udp, |m| {
+        metrics += usize::from(matches!(m, dogstatsd_core::pipeline::Processed::Metric(_)));
+    });
+    assert_eq!(metrics, 1);
+    assert_eq!(p.stats().unterminated_metric_errors, 1);
+}

@@ -135,6 +135,11 @@ pub fn packet_case(flags: u8) -> (Config, Transport) {
 /// The Agent's `scanLines` written out independently of [`Lines`]: each
 /// line with whether it may be parsed (false: unterminated final segment
 /// on a transport that requires `\n`).
+///
+/// A final segment that is only `\r` is skipped as empty, as core does;
+/// the Agent counts it as unterminated when eol is required (see the
+/// ignored `eol_required_counts_a_final_lone_cr` in
+/// `core/tests/proptest_parse.rs`).
 pub fn reference_lines(packet: &[u8], require_eol: bool) -> Vec<(&[u8], bool)> {
     let mut out = Vec::new();
     let mut segments = packet.split(|&b| b == b'\n').peekable();
