@@ -104,14 +104,36 @@ fn number_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Text of `min..=max` chars, none of them in `excluded`: mostly
+/// readable ASCII, sometimes any Unicode scalar (controls, `\r`, `#`,
+/// `@`, `,`, multi-byte).
+fn text_without(
+    excluded: &'static [char],
+    min: usize,
+    max: usize,
+) -> impl Strategy<Value = String> {
+    let readable: Vec<char> = "abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_.-/ "
+        .chars()
+        .collect();
+    let c = prop_oneof![
+        4 => proptest::sample::select(readable),
+        1 => any::<char>(),
+    ]
+    .prop_filter("excluded char", move |c| !excluded.contains(c));
+    vec(c, min..=max).prop_map(|cs| cs.into_iter().collect())
+}
+
+/// Any name the grammar allows: no `:`, `|` or newline, and not a
+/// prefix that dispatches to the event or service check parser.
 fn metric_name() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9_.#@ /éß日本-]{1,40}".prop_filter("dispatch prefix", |n| {
+    text_without(&[':', '|', '\n'], 1, 40).prop_filter("dispatch prefix", |n| {
         !n.starts_with("_e{") && !n.starts_with("_sc")
     })
 }
 
+/// Any tag: no `,`, `|` or newline.
 fn tag() -> impl Strategy<Value = String> {
-    "[a-z0-9_.:/é-]{0,15}"
+    text_without(&[',', '|', '\n'], 0, 15)
 }
 
 /// Fields that must be ignored: unknown first bytes, empty fields.
@@ -165,7 +187,7 @@ fn metric_case() -> impl Strategy<Value = MetricCase> {
         metric_name(),
         types,
         vec(number_text(), 1..=5),
-        "[a-zA-Z0-9:_. é-]{1,30}",
+        text_without(&['|', '\n'], 1, 30),
         proptest::option::of(prop_oneof![
             Just("0.5".to_string()),
             Just("1e-2".to_string()),
@@ -235,7 +257,7 @@ impl EventCase {
 }
 
 fn field_value() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9_.:#@ -]{0,20}"
+    text_without(&['|', '\n'], 0, 20)
 }
 
 fn event_case() -> impl Strategy<Value = EventCase> {
@@ -327,11 +349,11 @@ impl CheckCase {
 
 fn check_case() -> impl Strategy<Value = CheckCase> {
     (
-        "[a-zA-Z0-9_.:# é-]{1,30}",
+        text_without(&['|', '\n'], 1, 30),
         0u8..4,
         proptest::option::of(any::<i64>()),
         proptest::option::of(field_value()),
-        proptest::option::of("[a-zA-Z0-9 :#@\\\\é日]{0,40}"),
+        proptest::option::of(text_without(&['|', '\n'], 0, 40)),
         vec(tag(), 0..=20),
     )
         .prop_flat_map(|(name, status, timestamp, hostname, message, tags)| {
