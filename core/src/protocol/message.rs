@@ -153,10 +153,23 @@ impl<'a> RawTags<'a> {
     }
 
     /// The tags in order; an empty field has none.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
-        let raw = self.0;
-        let empty = raw.is_empty();
-        raw.split(|&b| b == b',').filter(move |_| !empty)
+    pub fn iter(&self) -> TagIter<'a> {
+        TagIter {
+            rest: (!self.0.is_empty()).then_some(self.0),
+        }
+    }
+
+    /// True when some tag may be one enrichment consumes (`host:`,
+    /// `dd.internal.*`): a vectorised search, so the common tag field
+    /// without any is never split just to look.
+    pub fn may_have_special(&self) -> bool {
+        use memchr::memmem::Finder;
+        use std::sync::LazyLock;
+        // Built once: constructing a searcher per message costs more than
+        // the search itself on a short tag field.
+        static HOST: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"host:"));
+        static INTERNAL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"dd.internal."));
+        HOST.find(self.0).is_some() || INTERNAL.find(self.0).is_some()
     }
 
     /// True when the message carried no tags.
@@ -167,6 +180,31 @@ impl<'a> RawTags<'a> {
     /// The raw field.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
+    }
+}
+
+/// Iterator over the tags of a tag field, split on `,`.
+#[derive(Debug, Clone)]
+pub struct TagIter<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for TagIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(b',', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
     }
 }
 
