@@ -155,7 +155,10 @@ impl<'a> RawTags<'a> {
     /// The tags in order; an empty field has none.
     pub fn iter(&self) -> TagIter<'a> {
         TagIter {
-            rest: (!self.0.is_empty()).then_some(self.0),
+            field: self.0,
+            commas: memchr::memchr_iter(b',', self.0),
+            start: 0,
+            done: self.0.is_empty(),
         }
     }
 
@@ -183,10 +186,14 @@ impl<'a> RawTags<'a> {
     }
 }
 
-/// Iterator over the tags of a tag field, split on `,`.
+/// Iterator over the tags of a tag field, split on `,` by one vectorised
+/// scan of the field (not a search per tag).
 #[derive(Debug, Clone)]
 pub struct TagIter<'a> {
-    rest: Option<&'a [u8]>,
+    field: &'a [u8],
+    commas: memchr::Memchr<'a>,
+    start: usize,
+    done: bool,
 }
 
 impl<'a> Iterator for TagIter<'a> {
@@ -194,15 +201,18 @@ impl<'a> Iterator for TagIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest?;
-        match memchr::memchr(b',', rest) {
+        if self.done {
+            return None;
+        }
+        let start = self.start;
+        match self.commas.next() {
             Some(i) => {
-                self.rest = Some(&rest[i + 1..]);
-                Some(&rest[..i])
+                self.start = i + 1;
+                Some(&self.field[start..i])
             }
             None => {
-                self.rest = None;
-                Some(rest)
+                self.done = true;
+                Some(&self.field[start..])
             }
         }
     }
