@@ -382,6 +382,30 @@ impl Forwarder {
         Ok(report)
     }
 
+    /// Compresses and queues one ready-made (uncompressed) body for
+    /// `endpoint`, carrying `points` points (for the counters). For
+    /// callers that encode themselves, and for tests that send scripted
+    /// bodies. Returns how many older payloads were dropped to make room.
+    pub fn submit_payload(
+        &self,
+        endpoint: Endpoint,
+        body: &[u8],
+        points: usize,
+    ) -> Result<usize, ForwarderError> {
+        if lock(&self.shared.state).closed {
+            return Err(ForwarderError::Closed);
+        }
+        let body = self.shared.cfg.compression.compress(body)?;
+        add(&self.shared.counters.payloads_submitted, 1);
+        add(&self.shared.counters.points_submitted, points as u64);
+        Ok(self.shared.enqueue(Transaction {
+            endpoint,
+            body: Bytes::from(body),
+            points: points as u64,
+            retries: 0,
+        }))
+    }
+
     /// Encodes one kind of item and compresses each body; when a body
     /// exceeds its compressed limit, encodes again with half the
     /// uncompressed limit (a few rounds at most, never dropping more
