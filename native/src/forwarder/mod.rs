@@ -78,6 +78,9 @@ pub const ARBITRARY_TAGS_HEADER: &str = "Allow-Arbitrary-Tag-Value";
 /// compressed body exceeds its compressed limit.
 const MAX_RESPLITS: usize = 6;
 
+/// Encodes one kind of item under the given limits.
+type EncodeFn<'a> = &'a dyn Fn(&PayloadLimits, &mut Vec<Payload>) -> EncodeStats;
+
 /// Why the forwarder could not start or take a flush.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwarderError {
@@ -339,10 +342,7 @@ impl Forwarder {
         let mut report = SubmitReport::default();
         let mut ready = Vec::new();
         let series_v2 = cfg.series_v2;
-        let kinds: [(
-            bool,
-            &dyn Fn(&PayloadLimits, &mut Vec<Payload>) -> EncodeStats,
-        ); 4] = [
+        let kinds: [(bool, EncodeFn<'_>); 4] = [
             (true, &|l, out| {
                 if series_v2 {
                     encode_series_v2(&flush.series, l, out)
@@ -413,7 +413,7 @@ impl Forwarder {
     fn encode_compressed(
         &self,
         is_series: bool,
-        encode: &dyn Fn(&PayloadLimits, &mut Vec<Payload>) -> EncodeStats,
+        encode: EncodeFn<'_>,
     ) -> Result<(Vec<Transaction>, EncodeStats), ForwarderError> {
         let cfg = &self.shared.cfg;
         let mut limits = cfg.limits;
