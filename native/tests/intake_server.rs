@@ -176,7 +176,7 @@ async fn latency_delays_and_peak_counts_concurrent_requests() {
         "answered concurrently: {took:?}"
     );
     let stats = get_stats(&base).await;
-    assert_eq!(stats.peak, 5);
+    assert!((3..=5).contains(&stats.peak), "{stats:?}");
     assert_eq!(stats.active, 0);
     intake.shutdown().await;
 }
