@@ -23,8 +23,9 @@
 //!   retrying) until everything is delivered or the deadline passes, then
 //!   abandons what is left, counted as dropped.
 //!
-//! Only `http://` intakes are supported by this build (no TLS stack is
-//! linked); [`Forwarder::start`] refuses an `https://` URL.
+//! `https://` intakes need the `tls` cargo feature (on by default:
+//! rustls with the system's root certificates, else bundled Mozilla
+//! roots); without it [`Forwarder::start`] refuses an `https://` URL.
 //!
 //! ```no_run
 //! # async fn demo(flush: dogstatsd_core::flush::Flush) {
@@ -227,7 +228,7 @@ struct State {
 struct Shared {
     cfg: ForwarderConfig,
     api_key: HeaderValue,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     state: Mutex<State>,
     wake: Notify,
     idle: Notify,
@@ -257,7 +258,39 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn check_url(url: &str) -> Result<(), ConfigError> {
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
+/// The HTTP(S) connector. Root certificates are only loaded for an
+/// `https://` intake: the system's, or the bundled Mozilla roots when the
+/// system has none.
+#[cfg(feature = "tls")]
+fn connector(mut http: HttpConnector, https: bool) -> Connector {
+    http.enforce_http(false);
+    let roots = hyper_rustls::HttpsConnectorBuilder::new();
+    let roots = if https {
+        match roots.with_native_roots() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "no usable system root certificates; using the bundled Mozilla roots");
+                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+            }
+        }
+    } else {
+        roots.with_webpki_roots()
+    };
+    roots.https_or_http().enable_http1().wrap_connector(http)
+}
+
+#[cfg(not(feature = "tls"))]
+fn connector(http: HttpConnector, _https: bool) -> Connector {
+    http
+}
+
+/// Checks the intake URL; true for `https://`.
+fn check_url(url: &str) -> Result<bool, ConfigError> {
     let bad = |reason: &str| ConfigError::Url {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -265,25 +298,26 @@ fn check_url(url: &str) -> Result<(), ConfigError> {
     let uri: Uri = url
         .parse()
         .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
-    match uri.scheme_str() {
-        Some("http") => {}
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") if cfg!(feature = "tls") => true,
         Some("https") => {
             return Err(bad(
-                "https is not supported by this build (no TLS stack); use an http:// intake or a local TLS-terminating proxy",
+                "https needs the `tls` feature, which this build lacks; use an http:// intake",
             ));
         }
-        _ => return Err(bad("expected an http:// URL")),
-    }
+        _ => return Err(bad("expected an http:// or https:// URL")),
+    };
     if uri.host().is_none() {
         return Err(bad("no host"));
     }
-    Ok(())
+    Ok(https)
 }
 
 impl Forwarder {
     /// Starts the forwarder's dispatcher on the current tokio runtime.
     pub fn start(cfg: ForwarderConfig) -> Result<Self, ForwarderError> {
-        check_url(&cfg.url)?;
+        let https = check_url(&cfg.url)?;
         let mut api_key = HeaderValue::from_str(&cfg.api_key).map_err(|_| {
             ConfigError::Value(
                 "api_key: contains characters not allowed in an HTTP header".to_string(),
@@ -295,7 +329,7 @@ impl Forwarder {
         connector.set_connect_timeout(Some(cfg.timeout));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .build(self::connector(connector, https));
         let seed = cfg.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -780,12 +814,14 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_plainly() {
-        let err = check_url("https://api.datadoghq.com")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("https is not supported"), "{err}");
-        assert!(check_url("http://127.0.0.1:1").is_ok());
+    fn urls_are_checked() {
+        let https = check_url("https://api.datadoghq.com");
+        if cfg!(feature = "tls") {
+            assert!(https.unwrap());
+        } else {
+            assert!(https.unwrap_err().to_string().contains("tls"));
+        }
+        assert!(!check_url("http://127.0.0.1:1").unwrap());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
     }
