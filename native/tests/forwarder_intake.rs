@@ -140,7 +140,7 @@ async fn latency_and_random_503s_lose_and_duplicate_nothing() {
     let flushes: Vec<Flush> = (0..3).map(|i| sample_flush(&format!("f{i}"), 8)).collect();
     let mut submitted = 0;
     for f in &flushes {
-        let r = fwd.submit(f, NOW).unwrap();
+        let r = fwd.submit_owned(f.clone(), NOW).await.unwrap();
         assert_eq!(r.points, points(f));
         submitted += r.payloads;
     }
@@ -286,6 +286,8 @@ async fn an_intake_that_comes_back_gets_everything() {
     let during = fwd.stats();
     assert!(during.transport_errors > 0, "{during:?}");
     assert_eq!(during.payloads_sent, 0);
+    assert_eq!(during.queued + during.in_flight, during.payloads_submitted);
+    assert!(during.queued_bytes > 0 || during.queued == 0);
     let back = intake_at(addr, FaultSchedule::new()).await;
     assert!(fwd.wait_idle(Duration::from_secs(10)).await);
     let stats = fwd.shutdown(Duration::from_secs(1)).await;

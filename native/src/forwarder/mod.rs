@@ -94,6 +94,9 @@ pub enum ForwarderError {
     /// A body could not be compressed.
     #[error("compression failed: {0}")]
     Compression(#[from] CompressionError),
+    /// The blocking encoding task failed.
+    #[error("encoding task failed: {0}")]
+    Task(String),
 }
 
 /// What to do after an answer (`spec/intake.md` §1.1, the trace writer's
@@ -153,6 +156,8 @@ pub struct ForwarderStats {
     pub points_too_big: u64,
     /// Payloads waiting in the queue now.
     pub queued: u64,
+    /// Compressed bytes waiting in the queue now.
+    pub queued_bytes: u64,
     /// Payloads taken from the queue and not finished yet.
     pub in_flight: u64,
 }
@@ -367,53 +372,26 @@ impl Forwarder {
     }
 
     /// Encodes, compresses and queues a flush; `now` (Unix seconds) stamps
-    /// service checks that carry no timestamp. Returns at once.
+    /// service checks that carry no timestamp. Returns without waiting for
+    /// the network, but encodes and compresses on the calling thread; see
+    /// [`submit_owned`](Self::submit_owned) to do that on a blocking
+    /// thread instead.
     pub fn submit(&self, flush: &Flush, now: i64) -> Result<SubmitReport, ForwarderError> {
-        if lock(&self.shared.state).closed {
-            return Err(ForwarderError::Closed);
-        }
-        let cfg = &self.shared.cfg;
-        let mut report = SubmitReport::default();
-        let mut ready = Vec::new();
-        let series_v2 = cfg.series_v2;
-        let kinds: [(bool, EncodeFn<'_>); 4] = [
-            (true, &|l, out| {
-                if series_v2 {
-                    encode_series_v2(&flush.series, l, out)
-                } else {
-                    encode_series_v1(&flush.series, l, out)
-                }
-            }),
-            (false, &|l, out| encode_sketches(&flush.sketches, l, out)),
-            (false, &|l, out| {
-                encode_check_runs(&flush.service_checks, now, l, out)
-            }),
-            (false, &|l, out| {
-                encode_events(&flush.events, &cfg.hostname, l, out)
-            }),
-        ];
-        for (is_series, encode) in kinds {
-            let (payloads, stats) = self.encode_compressed(is_series, encode)?;
-            report.items_too_big += stats.dropped_items;
-            add(
-                &self.shared.counters.items_too_big,
-                stats.dropped_items as u64,
-            );
-            add(
-                &self.shared.counters.points_too_big,
-                stats.dropped_points as u64,
-            );
-            ready.extend(payloads);
-        }
-        for tx in ready {
-            report.payloads += 1;
-            report.points += tx.points as usize;
-            report.bytes += tx.body.len();
-            add(&self.shared.counters.payloads_submitted, 1);
-            add(&self.shared.counters.points_submitted, tx.points);
-            report.dropped_payloads += self.shared.enqueue(tx);
-        }
-        Ok(report)
+        self.shared.submit(flush, now)
+    }
+
+    /// As [`submit`](Self::submit), with the encoding and compression on
+    /// tokio's blocking pool, so a large flush does not hold up an async
+    /// worker thread.
+    pub async fn submit_owned(
+        &self,
+        flush: Flush,
+        now: i64,
+    ) -> Result<SubmitReport, ForwarderError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.submit(&flush, now))
+            .await
+            .map_err(|e| ForwarderError::Task(e.to_string()))?
     }
 
     /// Compresses and queues one ready-made (uncompressed) body for
@@ -438,57 +416,6 @@ impl Forwarder {
             points: points as u64,
             retries: 0,
         }))
-    }
-
-    /// Encodes one kind of item and compresses each body; when a body
-    /// exceeds its compressed limit, encodes again with half the
-    /// uncompressed limit (a few rounds at most, never dropping more
-    /// items than the first round did).
-    fn encode_compressed(
-        &self,
-        is_series: bool,
-        encode: EncodeFn<'_>,
-    ) -> Result<(Vec<Transaction>, EncodeStats), ForwarderError> {
-        let cfg = &self.shared.cfg;
-        let mut limits = cfg.limits;
-        let max_compressed = if is_series {
-            limits.max_series_payload_size
-        } else {
-            limits.max_payload_size
-        };
-        let mut best: Option<(Vec<Transaction>, EncodeStats)> = None;
-        for _ in 0..MAX_RESPLITS {
-            let mut payloads = Vec::new();
-            let stats = encode(&limits, &mut payloads);
-            if let Some((_, first)) = &best
-                && stats.dropped_items > first.dropped_items
-            {
-                break;
-            }
-            let mut txs = Vec::with_capacity(payloads.len());
-            let mut too_big = false;
-            for p in payloads {
-                let body = cfg.compression.compress(&p.body)?;
-                too_big |= body.len() > max_compressed;
-                txs.push(Transaction {
-                    endpoint: p.endpoint,
-                    body: Bytes::from(body),
-                    points: p.points as u64,
-                    retries: 0,
-                });
-            }
-            best = Some((txs, stats));
-            if !too_big {
-                break;
-            }
-            let shrink = |n: &mut usize| *n = (*n / 2).max(1);
-            if is_series {
-                shrink(&mut limits.max_series_uncompressed_payload_size);
-            } else {
-                shrink(&mut limits.max_uncompressed_payload_size);
-            }
-        }
-        Ok(best.unwrap_or_default())
     }
 
     /// Counters now.
@@ -544,11 +471,109 @@ impl Drop for Forwarder {
 }
 
 impl Shared {
+    /// [`Forwarder::submit`].
+    fn submit(&self, flush: &Flush, now: i64) -> Result<SubmitReport, ForwarderError> {
+        if lock(&self.state).closed {
+            return Err(ForwarderError::Closed);
+        }
+        let cfg = &self.cfg;
+        let mut report = SubmitReport::default();
+        let mut ready = Vec::new();
+        let series_v2 = cfg.series_v2;
+        let kinds: [(bool, EncodeFn<'_>); 4] = [
+            (true, &|l, out| {
+                if series_v2 {
+                    encode_series_v2(&flush.series, l, out)
+                } else {
+                    encode_series_v1(&flush.series, l, out)
+                }
+            }),
+            (false, &|l, out| encode_sketches(&flush.sketches, l, out)),
+            (false, &|l, out| {
+                encode_check_runs(&flush.service_checks, now, l, out)
+            }),
+            (false, &|l, out| {
+                encode_events(&flush.events, &cfg.hostname, l, out)
+            }),
+        ];
+        for (is_series, encode) in kinds {
+            let (payloads, stats) = self.encode_compressed(is_series, encode)?;
+            report.items_too_big += stats.dropped_items;
+            add(&self.counters.items_too_big, stats.dropped_items as u64);
+            add(&self.counters.points_too_big, stats.dropped_points as u64);
+            ready.extend(payloads);
+        }
+        for tx in ready {
+            report.payloads += 1;
+            report.points += tx.points as usize;
+            report.bytes += tx.body.len();
+            add(&self.counters.payloads_submitted, 1);
+            add(&self.counters.points_submitted, tx.points);
+            report.dropped_payloads += self.enqueue(tx);
+        }
+        Ok(report)
+    }
+
+    /// Encodes one kind of item and compresses each body; when a body
+    /// exceeds its compressed limit, encodes again with half the
+    /// uncompressed limit (a few rounds at most, never dropping more
+    /// items than the first round did).
+    fn encode_compressed(
+        &self,
+        is_series: bool,
+        encode: EncodeFn<'_>,
+    ) -> Result<(Vec<Transaction>, EncodeStats), ForwarderError> {
+        let cfg = &self.cfg;
+        let mut limits = cfg.limits;
+        let max_compressed = if is_series {
+            limits.max_series_payload_size
+        } else {
+            limits.max_payload_size
+        };
+        let mut best: Option<(Vec<Transaction>, EncodeStats)> = None;
+        for _ in 0..MAX_RESPLITS {
+            let mut payloads = Vec::new();
+            let stats = encode(&limits, &mut payloads);
+            if let Some((_, first)) = &best
+                && stats.dropped_items > first.dropped_items
+            {
+                break;
+            }
+            let mut txs = Vec::with_capacity(payloads.len());
+            let mut too_big = false;
+            for p in payloads {
+                let body = cfg.compression.compress(&p.body)?;
+                too_big |= body.len() > max_compressed;
+                txs.push(Transaction {
+                    endpoint: p.endpoint,
+                    body: Bytes::from(body),
+                    points: p.points as u64,
+                    retries: 0,
+                });
+            }
+            best = Some((txs, stats));
+            if !too_big {
+                break;
+            }
+            let shrink = |n: &mut usize| *n = (*n / 2).max(1);
+            if is_series {
+                shrink(&mut limits.max_series_uncompressed_payload_size);
+            } else {
+                shrink(&mut limits.max_uncompressed_payload_size);
+            }
+        }
+        Ok(best.unwrap_or_default())
+    }
+
     fn stats(&self) -> ForwarderStats {
         let c = &self.counters;
-        let (queued, in_flight) = {
+        let (queued, queued_bytes, in_flight) = {
             let st = lock(&self.state);
-            (st.queue.len() as u64, st.in_flight as u64)
+            (
+                st.queue.len() as u64,
+                st.queue.bytes() as u64,
+                st.in_flight as u64,
+            )
         };
         ForwarderStats {
             payloads_submitted: get(&c.payloads_submitted),
@@ -566,6 +591,7 @@ impl Shared {
             items_too_big: get(&c.items_too_big),
             points_too_big: get(&c.points_too_big),
             queued,
+            queued_bytes,
             in_flight,
         }
     }
