@@ -421,3 +421,23 @@ async fn https_is_refused_without_tls() {
         .to_string();
     assert!(err.contains("tls"), "{err}");
 }
+
+/// A global script ("503, 503, then 202") hits whichever requests come
+/// first; the forwarder retries them and everything arrives once.
+#[tokio::test]
+async fn a_global_script_of_503s_is_ridden_out() {
+    let intake = intake(FaultSchedule::new().with_script([503, 503])).await;
+    let fwd = Forwarder::start(fast_config(&intake.url())).unwrap();
+    let flush = sample_flush("script", 2);
+    let r = fwd.submit(&flush, NOW).unwrap();
+    let stats = fwd.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.retries, 2);
+    assert_eq!(stats.payloads_sent, r.payloads as u64);
+    let seen = intake.stats();
+    assert_eq!(
+        (seen.total, seen.retried, seen.accepted),
+        (r.payloads as u64 + 2, 2, r.payloads as u64)
+    );
+    assert_eq!(records(&intake.received()), records(&flush));
+    intake.shutdown().await;
+}

@@ -113,12 +113,15 @@ async fn bad_requests_are_counted_as_failed() {
     )
     .await;
     assert_eq!(s, 400);
+    // Over the real intake's 3.2 MB compressed limit.
+    let (s, _) = post(&base, "/api/v2/series", &[], vec![0; 3_200_001]).await;
+    assert_eq!(s, 413);
     let stats = get_stats(&base).await;
     assert_eq!(
         (stats.total, stats.failed, stats.accepted, stats.retried),
-        (4, 4, 0, 0)
+        (5, 5, 0, 0)
     );
-    assert_eq!(stats.bad_bodies, 3);
+    assert_eq!(stats.bad_bodies, 4);
     assert!(intake.received().series.is_empty());
     intake.shutdown().await;
 }
