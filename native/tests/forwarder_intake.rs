@@ -441,3 +441,26 @@ async fn a_global_script_of_503s_is_ridden_out() {
     assert_eq!(records(&intake.received()), records(&flush));
     intake.shutdown().await;
 }
+
+/// A body over its compressed limit is encoded again in smaller payloads.
+#[tokio::test]
+async fn payloads_over_the_compressed_limit_are_split_further() {
+    let intake = intake(FaultSchedule::new()).await;
+    let mut cfg = fast_config(&intake.url());
+    cfg.compression = Compression::None;
+    cfg.limits.max_series_payload_size = 600;
+    let fwd = Forwarder::start(cfg).unwrap();
+    let mut flush = sample_flush("split", 12);
+    flush.sketches.clear();
+    flush.events.clear();
+    flush.service_checks.clear();
+    let r = fwd.submit(&flush, NOW).unwrap();
+    assert!(r.payloads >= 2, "{r:?}");
+    assert_eq!(r.items_too_big, 0);
+    fwd.shutdown(Duration::from_secs(5)).await;
+    let reqs = intake.requests();
+    assert_eq!(reqs.len(), r.payloads);
+    assert!(reqs.iter().all(|q| q.body_len <= 600), "{reqs:?}");
+    assert_eq!(records(&intake.received()), records(&flush));
+    intake.shutdown().await;
+}

@@ -253,6 +253,42 @@ fn the_subcommand_listens_records_and_reports() {
 }
 
 #[test]
+fn the_subcommand_fails_requests_at_the_given_rate() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
+        .args([
+            "test-intake",
+            "--fail-rate",
+            "1",
+            "--fail-status",
+            "500",
+            "--seed",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = format!("http://{}", v["listening"].as_str().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, stats) = rt.block_on(async {
+        let (s, _) = post(&base, "/api/v1/check_run", &[], b"[]".to_vec()).await;
+        (s, get_stats(&base).await)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 500);
+    assert_eq!((stats.total, stats.retried), (1, 1));
+}
+
+#[test]
 fn the_subcommand_rejects_bad_flags() {
     for args in [
         &["test-intake", "--fail-rate", "2"][..],

@@ -515,9 +515,10 @@ impl Shared {
     }
 
     /// Encodes one kind of item and compresses each body; when a body
-    /// exceeds its compressed limit, encodes again with half the
-    /// uncompressed limit (a few rounds at most, never dropping more
-    /// items than the first round did).
+    /// exceeds its compressed limit, encodes again with a smaller
+    /// uncompressed limit (at most half the previous one, and no more than
+    /// what the offending body's compression ratio says would fit), a few
+    /// rounds at most, never dropping more items than the first round.
     fn encode_compressed(
         &self,
         is_series: bool,
@@ -540,10 +541,16 @@ impl Shared {
                 break;
             }
             let mut txs = Vec::with_capacity(payloads.len());
-            let mut too_big = false;
+            // The uncompressed size that would have brought the worst
+            // offender under the compressed limit, at its compression ratio.
+            let mut fitting: Option<usize> = None;
             for p in payloads {
                 let body = cfg.compression.compress(&p.body)?;
-                too_big |= body.len() > max_compressed;
+                if body.len() > max_compressed {
+                    let estimate = (p.body.len() as u128 * max_compressed as u128
+                        / body.len() as u128) as usize;
+                    fitting = Some(fitting.map_or(estimate, |f| f.min(estimate)));
+                }
                 txs.push(Transaction {
                     endpoint: p.endpoint,
                     body: Bytes::from(body),
@@ -552,15 +559,15 @@ impl Shared {
                 });
             }
             best = Some((txs, stats));
-            if !too_big {
+            let Some(fitting) = fitting else {
                 break;
-            }
-            let shrink = |n: &mut usize| *n = (*n / 2).max(1);
-            if is_series {
-                shrink(&mut limits.max_series_uncompressed_payload_size);
+            };
+            let limit = if is_series {
+                &mut limits.max_series_uncompressed_payload_size
             } else {
-                shrink(&mut limits.max_uncompressed_payload_size);
-            }
+                &mut limits.max_uncompressed_payload_size
+            };
+            *limit = (*limit / 2).min(fitting).max(1);
         }
         Ok(best.unwrap_or_default())
     }
