@@ -847,6 +847,13 @@ mod tests {
     }
 
     #[test]
+    fn the_forwarder_can_be_shared_across_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Forwarder>();
+        send_sync::<crate::intake::TestIntake>();
+    }
+
+    #[test]
     fn urls_are_checked() {
         let https = check_url("https://api.datadoghq.com");
         if cfg!(feature = "tls") {
