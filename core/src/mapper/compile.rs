@@ -1,0 +1,263 @@
+//! Validation of `dogstatsd_mapper_profiles` and compilation of each
+//! mapping into an anchored regex plus parsed templates (spec §8.2, §8.3).
+
+use regex_lite::Regex;
+
+use super::template::Template;
+use super::{MapperError, Mapping};
+use crate::config::{MapperProfileConfig, MappingConfig};
+
+/// `match_type` value for wildcard patterns (also the default).
+const MATCH_TYPE_WILDCARD: &str = "wildcard";
+/// `match_type` value for regex patterns.
+const MATCH_TYPE_REGEX: &str = "regex";
+
+/// A profile ready for matching.
+#[derive(Debug)]
+pub(crate) struct Profile {
+    /// `None` for the `*` prefix, which accepts every name.
+    prefix: Option<Box<[u8]>>,
+    mappings: Box<[CompiledMapping]>,
+}
+
+impl Profile {
+    /// Whether this profile is the one to try for `name`.
+    pub(crate) fn applies_to(&self, name: &[u8]) -> bool {
+        match &self.prefix {
+            None => true,
+            Some(prefix) => name.starts_with(prefix),
+        }
+    }
+
+    /// The first mapping of this profile that matches `name`, expanded.
+    pub(crate) fn map(&self, name: &str) -> Option<Mapping> {
+        self.mappings.iter().find_map(|mapping| mapping.apply(name))
+    }
+}
+
+/// Literal text every name must start and end with for a wildcard pattern
+/// to match: a cheap exact pre-check before running the regex.
+#[derive(Debug)]
+struct WildcardBounds {
+    head: Box<str>,
+    tail: Box<str>,
+    /// Bytes of literal (non-`*`) text in the pattern.
+    min_len: usize,
+}
+
+impl WildcardBounds {
+    fn new(pattern: &str) -> Self {
+        // Validation guarantees a non-empty, `*`-free-or-not ASCII pattern.
+        let (head, tail) = match (pattern.find('*'), pattern.rfind('*')) {
+            (Some(first), Some(last)) => (&pattern[..first], &pattern[last + 1..]),
+            _ => (pattern, ""),
+        };
+        Self {
+            head: head.into(),
+            tail: tail.into(),
+            min_len: pattern.bytes().filter(|&b| b != b'*').count(),
+        }
+    }
+
+    fn admits(&self, name: &str) -> bool {
+        name.len() >= self.min_len && name.starts_with(&*self.head) && name.ends_with(&*self.tail)
+    }
+}
+
+/// One mapping rule: the anchored regex and the templates to expand.
+#[derive(Debug)]
+struct CompiledMapping {
+    regex: Regex,
+    /// Set for wildcard patterns only.
+    bounds: Option<WildcardBounds>,
+    name: Template,
+    /// Tag key with its `:` already appended, and the value template.
+    tags: Box<[(Box<str>, Template)]>,
+}
+
+impl CompiledMapping {
+    fn apply(&self, name: &str) -> Option<Mapping> {
+        if let Some(bounds) = &self.bounds
+            && !bounds.admits(name)
+        {
+            return None;
+        }
+        let captures = self.regex.captures(name)?;
+        let tags = self
+            .tags
+            .iter()
+            .map(|(key, value)| {
+                let mut tag = String::with_capacity(key.len() + 16);
+                tag.push_str(key);
+                value.expand_into(&captures, &mut tag);
+                tag
+            })
+            .collect();
+        Some(Mapping {
+            name: self.name.expand(&captures),
+            tags,
+        })
+    }
+}
+
+/// Validates and compiles all profiles; the first error aborts, checked in
+/// profile order, then mapping order, as the Agent does.
+pub(crate) fn compile(profiles: &[MapperProfileConfig]) -> Result<Vec<Profile>, MapperError> {
+    profiles
+        .iter()
+        .enumerate()
+        .map(|(index, profile)| compile_profile(index, profile))
+        .collect()
+}
+
+fn compile_profile(index: usize, config: &MapperProfileConfig) -> Result<Profile, MapperError> {
+    if config.name.is_empty() {
+        return Err(MapperError::MissingProfileName { index });
+    }
+    if config.prefix.is_empty() {
+        return Err(MapperError::MissingPrefix {
+            index,
+            profile: config.name.clone(),
+        });
+    }
+    let mappings = config
+        .mappings
+        .iter()
+        .enumerate()
+        .map(|(mapping, m)| {
+            compile_mapping(m).map_err(|kind| MapperError::Mapping {
+                profile_index: index,
+                profile: config.name.clone(),
+                mapping,
+                kind,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let prefix = (config.prefix != "*").then(|| config.prefix.as_bytes().into());
+    Ok(Profile { prefix, mappings })
+}
+
+/// What is wrong with one mapping (wrapped with its position by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingErrorKind {
+    /// `match_type` is neither `wildcard` nor `regex` (nor empty).
+    #[error("invalid match type `{0}`, must be `wildcard` or `regex`")]
+    InvalidMatchType(String),
+    /// `name` is empty.
+    #[error("name is required")]
+    MissingName,
+    /// `match` is empty.
+    #[error("match is required")]
+    MissingMatch,
+    /// A wildcard pattern holds a character outside `[a-zA-Z0-9\-_*.]`.
+    #[error(
+        "invalid wildcard match pattern `{0}`, it does not match allowed match regex `^[a-zA-Z0-9\\-_*.]+$`"
+    )]
+    WildcardCharacters(String),
+    /// A wildcard pattern holds `**`.
+    #[error("invalid wildcard match pattern `{0}`, it should not contain consecutive `*`")]
+    WildcardConsecutiveStars(String),
+    /// The anchored pattern is not a valid regex.
+    #[error("invalid match `{pattern}`, cannot compile regex: {reason}")]
+    Regex {
+        /// The pattern as given (wildcards already translated).
+        pattern: String,
+        /// The regex engine's explanation.
+        reason: String,
+    },
+}
+
+fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErrorKind> {
+    let match_type = if config.match_type.is_empty() {
+        MATCH_TYPE_WILDCARD
+    } else {
+        config.match_type.as_str()
+    };
+    if match_type != MATCH_TYPE_WILDCARD && match_type != MATCH_TYPE_REGEX {
+        return Err(MappingErrorKind::InvalidMatchType(
+            config.match_type.clone(),
+        ));
+    }
+    if config.name.is_empty() {
+        return Err(MappingErrorKind::MissingName);
+    }
+    if config.pattern.is_empty() {
+        return Err(MappingErrorKind::MissingMatch);
+    }
+    let (pattern, bounds) = if match_type == MATCH_TYPE_WILDCARD {
+        let pattern = &config.pattern;
+        if !pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*' | b'.'))
+        {
+            return Err(MappingErrorKind::WildcardCharacters(pattern.clone()));
+        }
+        if pattern.contains("**") {
+            return Err(MappingErrorKind::WildcardConsecutiveStars(pattern.clone()));
+        }
+        (
+            wildcard_to_regex(pattern),
+            Some(WildcardBounds::new(pattern)),
+        )
+    } else {
+        (config.pattern.clone(), None)
+    };
+    // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`.
+    let anchored = format!("^{pattern}$");
+    let regex = Regex::new(&anchored).map_err(|err| MappingErrorKind::Regex {
+        pattern,
+        reason: err.to_string(),
+    })?;
+    let name = Template::parse(&config.name, &regex);
+    let tags = config
+        .tags
+        .iter()
+        .map(|(key, value)| (format!("{key}:").into(), Template::parse(value, &regex)))
+        .collect();
+    Ok(CompiledMapping {
+        regex,
+        bounds,
+        name,
+        tags,
+    })
+}
+
+/// `.` becomes `\.` and `*` becomes `([^.]*)`: a star matches zero or more
+/// characters and never crosses a dot.
+fn wildcard_to_regex(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    for c in pattern.chars() {
+        match c {
+            '.' => out.push_str(r"\."),
+            '*' => out.push_str("([^.]*)"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_translation() {
+        assert_eq!(wildcard_to_regex("a.*.b-c_*"), r"a\.([^.]*)\.b-c_([^.]*)");
+        assert_eq!(wildcard_to_regex("*"), "([^.]*)");
+    }
+
+    #[test]
+    fn wildcard_bounds_are_necessary_conditions() {
+        let b = WildcardBounds::new("test.*.x*y.end");
+        assert_eq!(&*b.head, "test.");
+        assert_eq!(&*b.tail, "y.end");
+        assert!(b.admits("test.a.xy.end"));
+        assert!(!b.admits("test.y.end"));
+        assert!(!b.admits("tes.a.xy.end"));
+        let b = WildcardBounds::new("plain.name");
+        assert!(b.admits("plain.name"));
+        let b = WildcardBounds::new("*");
+        assert!(b.admits(""));
+    }
+}

@@ -1,0 +1,289 @@
+//! Name and tag templates, expanded the way Go's `Regexp.Expand` does.
+//!
+//! A template is parsed once, when the mapper is built, into literal runs
+//! and references to capture groups already resolved to group indices, so
+//! expanding it for a match is a walk over a short list.
+//!
+//! The rules (spec §8.4, §14 item 11):
+//!
+//! * `$$` is a literal `$`;
+//! * `$name` takes the **longest** run of letters, digits and `_` after the
+//!   `$` as the reference, so `$1_x` names a group called `1_x`;
+//! * `${name}` delimits the reference explicitly;
+//! * a reference made only of ASCII digits, without a leading zero (except
+//!   `0` itself), is a group number (`$0` is the whole match); any other
+//!   reference is a group name;
+//! * a number past the last group, an unknown name, or a group that did not
+//!   take part in the match expands to nothing;
+//! * a `$` followed by neither a reference nor `{reference}` (`$-`, a
+//!   trailing `$`, `${1`, `${}`) is copied literally, and scanning resumes
+//!   right after it.
+
+use regex_lite::{Captures, Regex};
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// Copied as is.
+    Literal(Box<str>),
+    /// The text of this capture group, if it participated in the match.
+    Group(usize),
+}
+
+/// A template parsed against one regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    segments: Box<[Segment]>,
+    /// Bytes of literal text, a lower bound for the expansion's length.
+    literal_len: usize,
+}
+
+impl Template {
+    /// Parses `template`, resolving group references against `regex`.
+    pub(crate) fn parse(template: &str, regex: &Regex) -> Self {
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut literal_len = 0;
+        let mut rest = template;
+        while let Some(dollar) = rest.find('$') {
+            literal.push_str(&rest[..dollar]);
+            rest = &rest[dollar + 1..];
+            if let Some(after) = rest.strip_prefix('$') {
+                literal.push('$');
+                rest = after;
+                continue;
+            }
+            let Some((reference, after)) = split_reference(rest) else {
+                // Malformed: the `$` is plain text.
+                literal.push('$');
+                continue;
+            };
+            rest = after;
+            if let Some(group) = resolve(reference, regex) {
+                if !literal.is_empty() {
+                    literal_len += literal.len();
+                    segments.push(Segment::Literal(std::mem::take(&mut literal).into()));
+                }
+                segments.push(Segment::Group(group));
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() {
+            literal_len += literal.len();
+            segments.push(Segment::Literal(literal.into()));
+        }
+        Self {
+            segments: segments.into(),
+            literal_len,
+        }
+    }
+
+    /// Appends the expansion for `captures` to `out`.
+    pub(crate) fn expand_into(&self, captures: &Captures<'_>, out: &mut String) {
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Group(index) => {
+                    if let Some(m) = captures.get(*index) {
+                        out.push_str(m.as_str());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The expansion for `captures` as a new string.
+    pub(crate) fn expand(&self, captures: &Captures<'_>) -> String {
+        let mut out = String::with_capacity(self.literal_len + self.group_hint(captures));
+        self.expand_into(captures, &mut out);
+        out
+    }
+
+    /// Bytes the group references will contribute (for sizing the output).
+    fn group_hint(&self, captures: &Captures<'_>) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(_) => 0,
+                Segment::Group(index) => captures.get(*index).map_or(0, |m| m.len()),
+            })
+            .sum()
+    }
+
+    /// Whether the template contains no group reference at all.
+    #[cfg(test)]
+    fn is_constant(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|segment| matches!(segment, Segment::Literal(_)))
+    }
+}
+
+/// Whether `c` may be part of a reference name. Go accepts Unicode letters
+/// (category L), decimal digits (Nd) and `_`; outside ASCII this uses the
+/// closest tests the standard library offers (`is_alphabetic`,
+/// `is_numeric`). No capture group name can hold a non-ASCII character
+/// that Go would accept, so the difference only moves where an
+/// (unresolvable, hence empty) reference ends.
+fn is_name_char(c: char) -> bool {
+    c == '_'
+        || c.is_ascii_alphanumeric()
+        || (!c.is_ascii() && (c.is_alphabetic() || c.is_numeric()))
+}
+
+/// Splits the text after a `$` into a reference and what follows it, or
+/// `None` when no valid reference starts there.
+fn split_reference(text: &str) -> Option<(&str, &str)> {
+    let (braced, body) = match text.strip_prefix('{') {
+        Some(body) => (true, body),
+        None => (false, text),
+    };
+    let end = body
+        .char_indices()
+        .find(|&(_, c)| !is_name_char(c))
+        .map_or(body.len(), |(i, _)| i);
+    if end == 0 {
+        return None;
+    }
+    let (name, after) = body.split_at(end);
+    if braced {
+        let after = after.strip_prefix('}')?;
+        Some((name, after))
+    } else {
+        Some((name, after))
+    }
+}
+
+/// The group number a reference denotes, as Go reads it: ASCII digits only,
+/// no leading zero unless it is `0`, and it stops being a number once the
+/// value reaches 10^8 with digits still to read.
+fn group_number(reference: &str) -> Option<usize> {
+    let bytes = reference.as_bytes();
+    if bytes.len() > 1 && bytes[0] == b'0' {
+        return None;
+    }
+    let mut number: usize = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() || number >= 100_000_000 {
+            return None;
+        }
+        number = number * 10 + usize::from(b - b'0');
+    }
+    Some(number)
+}
+
+/// The capture group index a reference resolves to in `regex`, if any.
+fn resolve(reference: &str, regex: &Regex) -> Option<usize> {
+    match group_number(reference) {
+        Some(number) => (number < regex.captures_len()).then_some(number),
+        None => regex
+            .capture_names()
+            .position(|name| name == Some(reference)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(pattern: &str, template: &str, haystack: &str) -> String {
+        let regex = Regex::new(pattern).unwrap();
+        let captures = regex.captures(haystack).expect("test pattern must match");
+        Template::parse(template, &regex).expand(&captures)
+    }
+
+    #[test]
+    fn numbered_references() {
+        let p = r"^a\.([^.]*)\.([^.]*)$";
+        assert_eq!(expand(p, "$1-$2", "a.x.y"), "x-y");
+        assert_eq!(expand(p, "${1}${2}", "a.x.y"), "xy");
+        assert_eq!(expand(p, "$0", "a.x.y"), "a.x.y");
+        assert_eq!(expand(p, "${0}!", "a.x.y"), "a.x.y!");
+    }
+
+    #[test]
+    fn longest_name_rule() {
+        let p = r"^a\.([^.]*)$";
+        // `$1_x` is a reference to a group named `1_x`: empty.
+        assert_eq!(expand(p, "$1_x", "a.b"), "");
+        assert_eq!(expand(p, "${1}_x", "a.b"), "b_x");
+        assert_eq!(expand(p, "$1x", "a.b"), "");
+        assert_eq!(expand(p, "$1.x", "a.b"), "b.x");
+        assert_eq!(expand(p, "$1-x", "a.b"), "b-x");
+    }
+
+    #[test]
+    fn named_references() {
+        let p = r"^(?P<first>[a-z]+)\.(?P<second>[a-z]+)$";
+        assert_eq!(expand(p, "$second.$first", "ab.cd"), "cd.ab");
+        assert_eq!(expand(p, "${first}_${second}", "ab.cd"), "ab_cd");
+        // Named groups are numbered too.
+        assert_eq!(expand(p, "$2$1", "ab.cd"), "cdab");
+        // `$first_` is a reference to `first_`, which does not exist.
+        assert_eq!(expand(p, "$first_", "ab.cd"), "");
+        let p = r"^(?<x>[a-z]+)$";
+        assert_eq!(expand(p, "<$x>", "ab"), "<ab>");
+    }
+
+    #[test]
+    fn unknown_and_unmatched_groups_are_empty() {
+        let p = r"^(a)|(b)$";
+        assert_eq!(
+            expand(p, "[$1][$2][$3][$nope][$99999999999]", "b"),
+            "[][b][][][]"
+        );
+        assert_eq!(expand(p, "[$1][$2]", "a"), "[a][]");
+    }
+
+    #[test]
+    fn dollar_escapes_and_malformed_references() {
+        let p = r"^a\.([^.]*)$";
+        assert_eq!(expand(p, "$$1", "a.b"), "$1");
+        assert_eq!(expand(p, "$$$1", "a.b"), "$b");
+        assert_eq!(expand(p, "$-", "a.b"), "$-");
+        assert_eq!(expand(p, "x$", "a.b"), "x$");
+        assert_eq!(expand(p, "$", "a.b"), "$");
+        assert_eq!(expand(p, "${1", "a.b"), "${1");
+        assert_eq!(expand(p, "${}", "a.b"), "${}");
+        assert_eq!(expand(p, "${1x}", "a.b"), "");
+        assert_eq!(expand(p, "${1 }", "a.b"), "${1 }");
+        assert_eq!(expand(p, "$.$1", "a.b"), "$.b");
+        assert_eq!(expand(p, "${-1}", "a.b"), "${-1}");
+    }
+
+    #[test]
+    fn leading_zero_is_a_name_not_a_number() {
+        let p = r"^a\.([^.]*)$";
+        assert_eq!(expand(p, "[$01]", "a.b"), "[]");
+        assert_eq!(expand(p, "[$00]", "a.b"), "[]");
+        assert_eq!(expand(p, "[$0]", "a.b"), "[a.b]");
+    }
+
+    #[test]
+    fn non_ascii_letters_extend_a_reference() {
+        let p = r"^a\.([^.]*)$";
+        // Go's `unicode.IsLetter`: `é` continues the name `1é`, which is unknown.
+        assert_eq!(expand(p, "$1é", "a.b"), "");
+        assert_eq!(expand(p, "${1}é", "a.b"), "bé");
+        assert_eq!(expand(p, "é$1é.", "a.b"), "é.");
+    }
+
+    #[test]
+    fn huge_numbers() {
+        assert_eq!(group_number("100000000"), Some(100_000_000));
+        assert_eq!(group_number("1000000000"), None);
+        assert_eq!(group_number("0"), Some(0));
+        assert_eq!(group_number("07"), None);
+        assert_eq!(group_number("1a"), None);
+    }
+
+    #[test]
+    fn constant_templates() {
+        let regex = Regex::new(r"^a$").unwrap();
+        assert!(Template::parse("plain.name", &regex).is_constant());
+        assert!(Template::parse("cost$$", &regex).is_constant());
+        // `$1` does not exist in this regex: dropped at parse time.
+        assert!(Template::parse("x$1", &regex).is_constant());
+        assert!(!Template::parse("x$0", &regex).is_constant());
+    }
+}
