@@ -43,9 +43,8 @@ fn run_case(case: &Value) -> usize {
     let built = Mapper::new(&profiles, cache_size);
 
     if case["error"].as_bool() == Some(true) {
-        let err = match built {
-            Ok(_) => panic!("{id}: configuration must be rejected"),
-            Err(err) => err,
+        let Err(err) = built else {
+            panic!("{id}: configuration must be rejected");
         };
         let needle = case["error_contains"].as_str().expect("error_contains");
         assert!(
