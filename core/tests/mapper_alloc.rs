@@ -40,7 +40,12 @@ fn cache_hits_do_not_allocate() {
                     "jobs.duration",
                     &[("type", "$1"), ("name", "$2")],
                 ),
-                mapping(r"jobs\.size\.(?P<kind>\w+)", "regex", "jobs.size", &[("kind", "$kind")]),
+                mapping(
+                    r"jobs\.size\.(?P<kind>\w+)",
+                    "regex",
+                    "jobs.size",
+                    &[("kind", "$kind")],
+                ),
             ],
         },
         MapperProfileConfig {
@@ -95,5 +100,8 @@ fn cache_hits_do_not_allocate() {
     let m = mapper.map(b"jobs.duration.fresh.name").cloned();
     let change = region.change();
     assert!(m.is_some());
-    assert!(change.allocations > 0, "allocator not instrumented: {change:?}");
+    assert!(
+        change.allocations > 0,
+        "allocator not instrumented: {change:?}"
+    );
 }

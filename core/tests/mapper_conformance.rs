@@ -77,7 +77,11 @@ fn run_case(case: &Value) -> usize {
             };
             got_tags.extend(input_tags);
             assert_eq!(got_name, expect_name, "{id} (pass {pass}): name of {name}");
-            assert_eq!(sorted(got_tags), expect_tags, "{id} (pass {pass}): tags of {name}");
+            assert_eq!(
+                sorted(got_tags),
+                expect_tags,
+                "{id} (pass {pass}): tags of {name}"
+            );
         }
     }
     let stats = mapper.stats();
@@ -97,7 +101,10 @@ fn mapper_conformance_vectors() {
     for case in &cases {
         checks += run_case(case);
     }
-    let errors = cases.iter().filter(|c| c["error"] == Value::Bool(true)).count();
+    let errors = cases
+        .iter()
+        .filter(|c| c["error"] == Value::Bool(true))
+        .count();
     eprintln!(
         "mapper conformance: {} cases ({errors} invalid configs), {checks} checks",
         cases.len()
