@@ -1,8 +1,9 @@
 //! Validation of `dogstatsd_mapper_profiles` and compilation of each
 //! mapping into an anchored regex plus parsed templates (spec §8.2, §8.3).
 
-use regex_lite::Regex;
+use regex_lite::{Regex, RegexBuilder};
 
+use super::re2;
 use super::template::Template;
 use super::{MapperError, Mapping};
 use crate::config::{MapperProfileConfig, MappingConfig};
@@ -11,6 +12,10 @@ use crate::config::{MapperProfileConfig, MappingConfig};
 const MATCH_TYPE_WILDCARD: &str = "wildcard";
 /// `match_type` value for regex patterns.
 const MATCH_TYPE_REGEX: &str = "regex";
+
+/// Nesting allowed to regex-lite (its default is 50); the Go-syntax front
+/// end already bounds the nesting of what it emits.
+pub(crate) const NEST_LIMIT: u32 = 1000;
 
 /// A profile ready for matching.
 #[derive(Debug)]
@@ -203,17 +208,22 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
     } else {
         (config.pattern.clone(), None)
     };
-    // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`.
+    // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`. The
+    // result is read with Go's syntax rules and re-emitted for regex-lite.
     let anchored = format!("^{pattern}$");
-    let regex = Regex::new(&anchored).map_err(|err| MappingErrorKind::Regex {
-        pattern,
-        reason: err.to_string(),
-    })?;
-    let name = Template::parse(&config.name, &regex);
+    let regex = re2::translate(&anchored).and_then(|translated| {
+        RegexBuilder::new(&translated.pattern)
+            .nest_limit(NEST_LIMIT)
+            .build()
+            .map(|regex| (regex, translated.names))
+            .map_err(|err| err.to_string())
+    });
+    let (regex, names) = regex.map_err(|reason| MappingErrorKind::Regex { pattern, reason })?;
+    let name = Template::parse(&config.name, &names);
     let tags = config
         .tags
         .iter()
-        .map(|(key, value)| (format!("{key}:").into(), Template::parse(value, &regex)))
+        .map(|(key, value)| (format!("{key}:").into(), Template::parse(value, &names)))
         .collect();
     Ok(CompiledMapping {
         regex,

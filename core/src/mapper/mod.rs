@@ -8,6 +8,10 @@
 //!   `*` replaced by `([^.]*)`; a regex pattern is used as written. Both are
 //!   anchored by plain concatenation, `^` + pattern + `$`, so a regex with a
 //!   top-level alternation `a|b` means "starts with `a` or ends with `b`".
+//!   The anchored text is parsed with Go's regexp syntax and error rules
+//!   (the `re2` module) and re-emitted as an equivalent `regex-lite`
+//!   pattern, so the Agent's accept/refuse decisions and match semantics
+//!   carry over (except Unicode classes such as `\pL`, refused here).
 //! * **Matching** ([`Mapper::map`]): only the first profile whose prefix is
 //!   `*` or a byte prefix of the name is tried; its first matching mapping
 //!   wins; if none matches, the name is not mapped and no other profile is
@@ -21,6 +25,7 @@
 //! misses of their profile, like any other miss).
 
 mod compile;
+mod re2;
 mod template;
 
 use std::num::NonZeroUsize;

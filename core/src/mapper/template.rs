@@ -19,7 +19,7 @@
 //!   trailing `$`, `${1`, `${}`) is copied literally, and scanning resumes
 //!   right after it.
 
-use regex_lite::{Captures, Regex};
+use regex_lite::Captures;
 
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,9 @@ enum Segment {
     Literal(Box<str>),
     /// The text of this capture group, if it participated in the match.
     Group(usize),
+    /// The first of these groups (all of one name) that participated, as
+    /// Go's `Expand` picks among groups sharing a name.
+    Named(Box<[usize]>),
 }
 
 /// A template parsed against one regex.
@@ -39,8 +42,10 @@ pub(crate) struct Template {
 }
 
 impl Template {
-    /// Parses `template`, resolving group references against `regex`.
-    pub(crate) fn parse(template: &str, regex: &Regex) -> Self {
+    /// Parses `template`, resolving group references against the group
+    /// names of the regex, by group index (`names[0]`, the whole match,
+    /// is `None`; `names.len()` is the number of groups plus one).
+    pub(crate) fn parse(template: &str, names: &[Option<String>]) -> Self {
         let mut segments = Vec::new();
         let mut literal = String::new();
         let mut literal_len = 0;
@@ -59,12 +64,12 @@ impl Template {
                 continue;
             };
             rest = after;
-            if let Some(group) = resolve(reference, regex) {
+            if let Some(segment) = resolve(reference, names) {
                 if !literal.is_empty() {
                     literal_len += literal.len();
                     segments.push(Segment::Literal(std::mem::take(&mut literal).into()));
                 }
-                segments.push(Segment::Group(group));
+                segments.push(segment);
             }
         }
         literal.push_str(rest);
@@ -83,11 +88,7 @@ impl Template {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Group(index) => {
-                    if let Some(m) = captures.get(*index) {
-                        out.push_str(m.as_str());
-                    }
-                }
+                _ => out.push_str(group_text(segment, captures)),
             }
         }
     }
@@ -105,7 +106,7 @@ impl Template {
             .iter()
             .map(|segment| match segment {
                 Segment::Literal(_) => 0,
-                Segment::Group(index) => captures.get(*index).map_or(0, |m| m.len()),
+                _ => group_text(segment, captures).len(),
             })
             .sum()
     }
@@ -117,6 +118,16 @@ impl Template {
             .iter()
             .all(|segment| matches!(segment, Segment::Literal(_)))
     }
+}
+
+/// The text a group reference expands to.
+fn group_text<'h>(segment: &Segment, captures: &Captures<'h>) -> &'h str {
+    let found = match segment {
+        Segment::Literal(_) => None,
+        Segment::Group(index) => captures.get(*index),
+        Segment::Named(indices) => indices.iter().find_map(|&i| captures.get(i)),
+    };
+    found.map_or("", |m| m.as_str())
 }
 
 /// Whether `c` may be part of a reference name. Go accepts Unicode letters
@@ -172,24 +183,37 @@ fn group_number(reference: &str) -> Option<usize> {
     Some(number)
 }
 
-/// The capture group index a reference resolves to in `regex`, if any.
-fn resolve(reference: &str, regex: &Regex) -> Option<usize> {
+/// What a reference denotes, `None` when it can only expand to nothing.
+fn resolve(reference: &str, names: &[Option<String>]) -> Option<Segment> {
     match group_number(reference) {
-        Some(number) => (number < regex.captures_len()).then_some(number),
-        None => regex
-            .capture_names()
-            .position(|name| name == Some(reference)),
+        Some(number) => (number < names.len()).then_some(Segment::Group(number)),
+        None => {
+            let indices: Box<[usize]> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| name.as_deref() == Some(reference))
+                .map(|(i, _)| i)
+                .collect();
+            match *indices {
+                [] => None,
+                [single] => Some(Segment::Group(single)),
+                _ => Some(Segment::Named(indices)),
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapper::re2::translate;
+    use regex_lite::Regex;
 
     fn expand(pattern: &str, template: &str, haystack: &str) -> String {
-        let regex = Regex::new(pattern).unwrap();
+        let translated = translate(pattern).unwrap();
+        let regex = Regex::new(&translated.pattern).unwrap();
         let captures = regex.captures(haystack).expect("test pattern must match");
-        Template::parse(template, &regex).expand(&captures)
+        Template::parse(template, &translated.names).expand(&captures)
     }
 
     #[test]
@@ -278,12 +302,30 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_names_take_the_first_participating_group() {
+        let p = r"^(?P<x>a)|(?P<x>b)$";
+        assert_eq!(expand(p, "[$x]", "a"), "[a]");
+        assert_eq!(expand(p, "[$x]", "b"), "[b]");
+        let p = r"^(?P<x>a)(?P<x>b)$";
+        assert_eq!(expand(p, "[${x}]", "ab"), "[a]");
+    }
+
+    #[test]
+    fn digit_first_group_names() {
+        // Go accepts `(?P<1a>…)`; `$1a` is then that group, `$1` group 1.
+        let p = r"^(?P<1a>x)(y)$";
+        assert_eq!(expand(p, "$1a|$1|$2", "xy"), "x|x|y");
+        let p = r"^(?P<01>x)$";
+        assert_eq!(expand(p, "$01|$1", "x"), "x|x");
+    }
+
+    #[test]
     fn constant_templates() {
-        let regex = Regex::new(r"^a$").unwrap();
-        assert!(Template::parse("plain.name", &regex).is_constant());
-        assert!(Template::parse("cost$$", &regex).is_constant());
+        let names = [None];
+        assert!(Template::parse("plain.name", &names).is_constant());
+        assert!(Template::parse("cost$$", &names).is_constant());
         // `$1` does not exist in this regex: dropped at parse time.
-        assert!(Template::parse("x$1", &regex).is_constant());
-        assert!(!Template::parse("x$0", &regex).is_constant());
+        assert!(Template::parse("x$1", &names).is_constant());
+        assert!(!Template::parse("x$0", &names).is_constant());
     }
 }

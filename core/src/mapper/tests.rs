@@ -196,9 +196,17 @@ fn regex_compile_errors() {
         r"a)",
         r"[a",
         r"a{2,1}",
-        r"(?P<n>a)(?P<n>b)",
         r"a(?=b)",
         r"\1",
+        // Go's syntax decides, not regex-lite's: these compile in
+        // regex-lite but not in Go.
+        r"a**",
+        r"a{1001}",
+        r"(?x)a b",
+        r"\u0041",
+        r"(?P<a.b>x)",
+        // Go accepts this one, regex-lite has no Unicode tables.
+        r"\pL",
     ] {
         let e = err(&[profile("p", "a", vec![regex_mapping(bad, "x", &[])])]);
         assert!(
@@ -212,6 +220,24 @@ fn regex_compile_errors() {
             "{bad:?}: {e:?}"
         );
         assert!(e.to_string().contains("cannot compile regex"), "{e}");
+    }
+}
+
+#[test]
+fn regexes_go_accepts_and_regex_lite_alone_would_not() {
+    for good in [
+        r"a{,3}",
+        r"\Q.\E",
+        r"\012",
+        r"[a[b]",
+        r"[a&&b]",
+        r"(?ii)a",
+        r"(?P<1a>x)",
+        r"(?P<n>a)|(?P<n>b)",
+        r"[\d-z]",
+    ] {
+        let m = Mapper::new(&[profile("p", "a", vec![regex_mapping(good, "x", &[])])], 1);
+        assert!(m.is_ok(), "{good:?}: {:?}", m.err());
     }
 }
 
