@@ -173,4 +173,6 @@ impl Mapper {
 }
 
 #[cfg(test)]
+mod go_vectors;
+#[cfg(test)]
 mod tests;

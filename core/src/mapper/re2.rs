@@ -1218,3 +1218,73 @@ mod tests {
         assert!(compile_on_small_stack(ok).is_ok());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use regex_lite::RegexBuilder;
+
+    /// Strings made mostly of regex syntax, so that the parser's corners
+    /// are reached far more often than with arbitrary text.
+    fn syntax() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("(".to_owned()),
+            Just(")".to_owned()),
+            Just("(?".to_owned()),
+            Just("(?P<n>".to_owned()),
+            Just("(?i)".to_owned()),
+            Just("(?-m:".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just("[^".to_owned()),
+            Just("[:alpha:]".to_owned()),
+            Just("-".to_owned()),
+            Just("\\".to_owned()),
+            Just("\\Q".to_owned()),
+            Just("\\E".to_owned()),
+            Just("\\x{".to_owned()),
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just(",".to_owned()),
+            Just("|".to_owned()),
+            Just("*".to_owned()),
+            Just("+".to_owned()),
+            Just("?".to_owned()),
+            Just("^".to_owned()),
+            Just("$".to_owned()),
+            Just(".".to_owned()),
+            "[0-9]{1,4}",
+            "[a-zA-Z_\\\\dswDSWbBAzpPk]",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Never panics; whatever it accepts, regex-lite compiles.
+        #[test]
+        fn accepted_patterns_compile(pattern in syntax()) {
+            if let Ok(t) = translate(&format!("^{pattern}$")) {
+                let built = RegexBuilder::new(&t.pattern)
+                    .nest_limit(crate::mapper::compile::NEST_LIMIT)
+                    .build();
+                prop_assert!(built.is_ok(), "{pattern:?} -> {:?}: {:?}", t.pattern, built.err());
+                let regex = built.unwrap_or_else(|_| unreachable!());
+                prop_assert_eq!(regex.captures_len(), t.names.len());
+            }
+        }
+
+        /// A pattern of plain characters matches exactly itself.
+        #[test]
+        fn literals_match_themselves(text in "[^\\\\.+*?()|\\[\\]{}^$]{0,20}") {
+            let t = translate(&format!("^{text}$")).unwrap();
+            let regex = regex_lite::Regex::new(&t.pattern).unwrap();
+            prop_assert!(regex.is_match(&text));
+            let longer = format!("{text}x");
+            prop_assert!(!regex.is_match(&longer));
+        }
+    }
+}
