@@ -40,41 +40,14 @@ impl Profile {
     }
 }
 
-/// Literal text every name must start and end with for a wildcard pattern
-/// to match: a cheap exact pre-check before running the regex.
-#[derive(Debug)]
-struct WildcardBounds {
-    head: Box<str>,
-    tail: Box<str>,
-    /// Bytes of literal (non-`*`) text in the pattern.
-    min_len: usize,
-}
-
-impl WildcardBounds {
-    fn new(pattern: &str) -> Self {
-        // Validation guarantees a non-empty, `*`-free-or-not ASCII pattern.
-        let (head, tail) = match (pattern.find('*'), pattern.rfind('*')) {
-            (Some(first), Some(last)) => (&pattern[..first], &pattern[last + 1..]),
-            _ => (pattern, ""),
-        };
-        Self {
-            head: head.into(),
-            tail: tail.into(),
-            min_len: pattern.bytes().filter(|&b| b != b'*').count(),
-        }
-    }
-
-    fn admits(&self, name: &str) -> bool {
-        name.len() >= self.min_len && name.starts_with(&*self.head) && name.ends_with(&*self.tail)
-    }
-}
-
 /// One mapping rule: the anchored regex and the templates to expand.
 #[derive(Debug)]
 struct CompiledMapping {
     regex: Regex,
-    /// Set for wildcard patterns only.
-    bounds: Option<WildcardBounds>,
+    /// Literal text any match starts with (the regex is anchored by `\A`).
+    required_prefix: Box<str>,
+    /// Literal text any match ends with (anchored by `\z`).
+    required_suffix: Box<str>,
     name: Template,
     /// Tag key with its `:` already appended, and the value template.
     tags: Box<[(Box<str>, Template)]>,
@@ -82,8 +55,10 @@ struct CompiledMapping {
 
 impl CompiledMapping {
     fn apply(&self, name: &str) -> Option<Mapping> {
-        if let Some(bounds) = &self.bounds
-            && !bounds.admits(name)
+        // Exact necessary conditions, far cheaper than running the regex.
+        if name.len() < self.required_prefix.len().max(self.required_suffix.len())
+            || !name.starts_with(&*self.required_prefix)
+            || !name.ends_with(&*self.required_suffix)
         {
             return None;
         }
@@ -190,7 +165,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
     if config.pattern.is_empty() {
         return Err(MappingErrorKind::MissingMatch);
     }
-    let (pattern, bounds) = if match_type == MATCH_TYPE_WILDCARD {
+    let pattern = if match_type == MATCH_TYPE_WILDCARD {
         let pattern = &config.pattern;
         if !pattern
             .bytes()
@@ -201,24 +176,23 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         if pattern.contains("**") {
             return Err(MappingErrorKind::WildcardConsecutiveStars(pattern.clone()));
         }
-        (
-            wildcard_to_regex(pattern),
-            Some(WildcardBounds::new(pattern)),
-        )
+        wildcard_to_regex(pattern)
     } else {
-        (config.pattern.clone(), None)
+        config.pattern.clone()
     };
     // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`. The
     // result is read with Go's syntax rules and re-emitted for regex-lite.
     let anchored = format!("^{pattern}$");
-    let regex = re2::translate(&anchored).and_then(|translated| {
+    let compiled = re2::translate(&anchored).and_then(|translated| {
         RegexBuilder::new(&translated.pattern)
             .nest_limit(NEST_LIMIT)
             .build()
-            .map(|regex| (regex, translated.names))
+            .map(|regex| (regex, translated))
             .map_err(|err| err.to_string())
     });
-    let (regex, names) = regex.map_err(|reason| MappingErrorKind::Regex { pattern, reason })?;
+    let (regex, translated) =
+        compiled.map_err(|reason| MappingErrorKind::Regex { pattern, reason })?;
+    let names = translated.names;
     let name = Template::parse(&config.name, &names);
     let tags = config
         .tags
@@ -227,7 +201,8 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         .collect();
     Ok(CompiledMapping {
         regex,
-        bounds,
+        required_prefix: translated.required_prefix.into(),
+        required_suffix: translated.required_suffix.into(),
         name,
         tags,
     })
@@ -258,16 +233,13 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_bounds_are_necessary_conditions() {
-        let b = WildcardBounds::new("test.*.x*y.end");
-        assert_eq!(&*b.head, "test.");
-        assert_eq!(&*b.tail, "y.end");
-        assert!(b.admits("test.a.xy.end"));
-        assert!(!b.admits("test.y.end"));
-        assert!(!b.admits("tes.a.xy.end"));
-        let b = WildcardBounds::new("plain.name");
-        assert!(b.admits("plain.name"));
-        let b = WildcardBounds::new("*");
-        assert!(b.admits(""));
+    fn wildcard_affixes_are_its_literal_ends() {
+        let t = re2::translate(&format!("^{}$", wildcard_to_regex("test.*.x*y.end"))).unwrap();
+        assert_eq!(
+            (&*t.required_prefix, &*t.required_suffix),
+            ("test.", "y.end")
+        );
+        let t = re2::translate(&format!("^{}$", wildcard_to_regex("*"))).unwrap();
+        assert_eq!((&*t.required_prefix, &*t.required_suffix), ("", ""));
     }
 }

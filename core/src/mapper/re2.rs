@@ -45,6 +45,11 @@ pub(crate) struct Translated {
     /// Group names by group index; index 0 (the whole match) is `None`.
     /// Go allows the same name on several groups.
     pub(crate) names: Vec<Option<String>>,
+    /// Text every match must start with at the start of the haystack
+    /// (literals right after a leading `\A`), for a cheap pre-check.
+    pub(crate) required_prefix: String,
+    /// Text every match must end with at the end of the haystack.
+    pub(crate) required_suffix: String,
 }
 
 /// Parses `source` with Go's rules. The error reads like Go's:
@@ -67,9 +72,12 @@ pub(crate) fn translate(source: &str) -> Result<Translated, String> {
     }
     let mut pattern = String::with_capacity(source.len() * 2);
     node.emit(&mut pattern);
+    let (required_prefix, required_suffix) = node.required_affixes();
     Ok(Translated {
         pattern,
         names: parser.names,
+        required_prefix,
+        required_suffix,
     })
 }
 
@@ -123,6 +131,34 @@ enum Node {
 }
 
 impl Node {
+    /// Literal text a match must start and end with, when the expression is
+    /// a concatenation anchored at the start (end) of the text followed
+    /// (preceded) by plain literals. Exact necessary conditions.
+    fn required_affixes(&self) -> (String, String) {
+        let Self::Concat(items) = self else {
+            return (String::new(), String::new());
+        };
+        let literal = |node: &Self| match node {
+            Self::Literal(c) => Some(*c),
+            _ => None,
+        };
+        let mut prefix = String::new();
+        if matches!(items.first(), Some(Self::BeginText)) {
+            prefix.extend(items[1..].iter().map_while(literal));
+        }
+        let mut suffix = String::new();
+        if matches!(items.last(), Some(Self::EndText)) {
+            let mut reversed: Vec<char> = items[..items.len() - 1]
+                .iter()
+                .rev()
+                .map_while(literal)
+                .collect();
+            reversed.reverse();
+            suffix.extend(reversed);
+        }
+        (prefix, suffix)
+    }
+
     fn height(&self) -> usize {
         // Iterative over concatenations and alternations so that long flat
         // patterns do not recurse; depth is bounded by the parser.
@@ -1146,6 +1182,28 @@ mod tests {
         // Backslash before the appended `$` escapes it.
         assert!(matches(r"a\", "a$"));
         assert!(matches(r"a\", "a$xyz"));
+    }
+
+    #[test]
+    fn required_affixes() {
+        let affixes = |p: &str| {
+            let t = translate(&format!("^{p}$")).unwrap();
+            (t.required_prefix, t.required_suffix)
+        };
+        let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            affixes(r"app\.http\.(\w+)\.count"),
+            s("app.http.", ".count")
+        );
+        assert_eq!(affixes(r"abc"), s("abc", "abc"));
+        assert_eq!(affixes(r"a|b"), s("", ""));
+        assert_eq!(affixes(r"(?:a|b)c"), s("", "c"));
+        assert_eq!(affixes(r"(?i)ab"), s("", ""));
+        assert_eq!(affixes(r"a(?i)b"), s("a", ""));
+        assert_eq!(affixes(r"ab*"), s("a", ""));
+        assert_eq!(affixes(r"(?m)ab$"), s("ab", ""));
+        assert_eq!(affixes(r"\Qa.b\E.*x"), s("a.b", "x"));
+        assert_eq!(affixes(r""), s("", ""));
     }
 
     #[test]
