@@ -4,7 +4,8 @@
 use regex_lite::{Regex, RegexBuilder};
 
 use super::re2;
-use super::template::Template;
+use super::template::{Groups, Template};
+use super::wildcard::Wildcard;
 use super::{MapperError, Mapping};
 use crate::config::{MapperProfileConfig, MappingConfig};
 
@@ -43,7 +44,11 @@ impl Profile {
 /// One mapping rule: the anchored regex and the templates to expand.
 #[derive(Debug)]
 struct CompiledMapping {
+    /// The anchored regex the Agent would build.
     regex: Regex,
+    /// For wildcard patterns, the equivalent direct matcher used instead
+    /// of the regex.
+    wildcard: Option<Wildcard>,
     /// Literal text any match starts with (the regex is anchored by `\A`).
     required_prefix: Box<str>,
     /// Literal text any match ends with (anchored by `\z`).
@@ -62,21 +67,66 @@ impl CompiledMapping {
         {
             return None;
         }
-        let captures = self.regex.captures(name)?;
+        match &self.wildcard {
+            Some(wildcard) => {
+                let groups = WildcardGroups {
+                    whole: name,
+                    stars: wildcard.captures(name)?,
+                };
+                #[cfg(debug_assertions)]
+                self.check_against_regex(name, &groups);
+                Some(self.expand(&groups))
+            }
+            None => Some(self.expand(&self.regex.captures(name)?)),
+        }
+    }
+
+    /// Debug builds: the wildcard matcher must agree with the regex.
+    #[cfg(debug_assertions)]
+    fn check_against_regex(&self, name: &str, groups: &WildcardGroups<'_>) {
+        let captures = self.regex.captures(name);
+        let from_regex = captures.as_ref().map(|c| {
+            (1..c.len())
+                .map(|i| c.group(i).unwrap_or(""))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            from_regex.as_deref(),
+            Some(groups.stars.as_slice()),
+            "{name:?}"
+        );
+    }
+
+    fn expand<'h>(&self, captures: &impl Groups<'h>) -> Mapping {
         let tags = self
             .tags
             .iter()
             .map(|(key, value)| {
                 let mut tag = String::with_capacity(key.len() + 16);
                 tag.push_str(key);
-                value.expand_into(&captures, &mut tag);
+                value.expand_into(captures, &mut tag);
                 tag
             })
             .collect();
-        Some(Mapping {
-            name: self.name.expand(&captures),
+        Mapping {
+            name: self.name.expand(captures),
             tags,
-        })
+        }
+    }
+}
+
+/// The groups of a wildcard match: the whole name, then each star.
+struct WildcardGroups<'h> {
+    whole: &'h str,
+    stars: Vec<&'h str>,
+}
+
+impl<'h> Groups<'h> for WildcardGroups<'h> {
+    fn group(&self, index: usize) -> Option<&'h str> {
+        match index {
+            0 => Some(self.whole),
+            i => self.stars.get(i - 1).copied(),
+        }
     }
 }
 
@@ -165,6 +215,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
     if config.pattern.is_empty() {
         return Err(MappingErrorKind::MissingMatch);
     }
+    let mut wildcard = None;
     let pattern = if match_type == MATCH_TYPE_WILDCARD {
         let pattern = &config.pattern;
         if !pattern
@@ -176,6 +227,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         if pattern.contains("**") {
             return Err(MappingErrorKind::WildcardConsecutiveStars(pattern.clone()));
         }
+        wildcard = Some(Wildcard::new(pattern));
         wildcard_to_regex(pattern)
     } else {
         config.pattern.clone()
@@ -201,6 +253,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         .collect();
     Ok(CompiledMapping {
         regex,
+        wildcard,
         required_prefix: translated.required_prefix.into(),
         required_suffix: translated.required_suffix.into(),
         name,
@@ -210,7 +263,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
 
 /// `.` becomes `\.` and `*` becomes `([^.]*)`: a star matches zero or more
 /// characters and never crosses a dot.
-fn wildcard_to_regex(pattern: &str) -> String {
+pub(crate) fn wildcard_to_regex(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() * 2);
     for c in pattern.chars() {
         match c {

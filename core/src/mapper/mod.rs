@@ -27,6 +27,7 @@
 mod compile;
 mod re2;
 mod template;
+mod wildcard;
 
 use std::num::NonZeroUsize;
 

@@ -21,6 +21,19 @@
 
 use regex_lite::Captures;
 
+/// The groups of one match: `regex-lite` captures, or the stars of a
+/// wildcard match.
+pub(crate) trait Groups<'h> {
+    /// The text of group `index` (0 = whole match), if it participated.
+    fn group(&self, index: usize) -> Option<&'h str>;
+}
+
+impl<'h> Groups<'h> for Captures<'h> {
+    fn group(&self, index: usize) -> Option<&'h str> {
+        self.get(index).map(|m| m.as_str())
+    }
+}
+
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -84,7 +97,7 @@ impl Template {
     }
 
     /// Appends the expansion for `captures` to `out`.
-    pub(crate) fn expand_into(&self, captures: &Captures<'_>, out: &mut String) {
+    pub(crate) fn expand_into<'h>(&self, captures: &impl Groups<'h>, out: &mut String) {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
@@ -94,14 +107,14 @@ impl Template {
     }
 
     /// The expansion for `captures` as a new string.
-    pub(crate) fn expand(&self, captures: &Captures<'_>) -> String {
+    pub(crate) fn expand<'h>(&self, captures: &impl Groups<'h>) -> String {
         let mut out = String::with_capacity(self.literal_len + self.group_hint(captures));
         self.expand_into(captures, &mut out);
         out
     }
 
     /// Bytes the group references will contribute (for sizing the output).
-    fn group_hint(&self, captures: &Captures<'_>) -> usize {
+    fn group_hint<'h>(&self, captures: &impl Groups<'h>) -> usize {
         self.segments
             .iter()
             .map(|segment| match segment {
@@ -121,13 +134,13 @@ impl Template {
 }
 
 /// The text a group reference expands to.
-fn group_text<'h>(segment: &Segment, captures: &Captures<'h>) -> &'h str {
+fn group_text<'h>(segment: &Segment, captures: &impl Groups<'h>) -> &'h str {
     let found = match segment {
         Segment::Literal(_) => None,
-        Segment::Group(index) => captures.get(*index),
-        Segment::Named(indices) => indices.iter().find_map(|&i| captures.get(i)),
+        Segment::Group(index) => captures.group(*index),
+        Segment::Named(indices) => indices.iter().find_map(|&i| captures.group(i)),
     };
-    found.map_or("", |m| m.as_str())
+    found.unwrap_or("")
 }
 
 /// Whether `c` may be part of a reference name. Go accepts Unicode letters
