@@ -69,13 +69,13 @@ impl CompiledMapping {
         }
         match &self.wildcard {
             Some(wildcard) => {
-                let groups = WildcardGroups {
-                    whole: name,
-                    stars: wildcard.captures(name)?,
-                };
+                let stars = wildcard.captures(name);
                 #[cfg(debug_assertions)]
-                self.check_against_regex(name, &groups);
-                Some(self.expand(&groups))
+                self.check_against_regex(name, stars.as_deref());
+                Some(self.expand(&WildcardGroups {
+                    whole: name,
+                    stars: stars?,
+                }))
             }
             None => Some(self.expand(&self.regex.captures(name)?)),
         }
@@ -83,18 +83,14 @@ impl CompiledMapping {
 
     /// Debug builds: the wildcard matcher must agree with the regex.
     #[cfg(debug_assertions)]
-    fn check_against_regex(&self, name: &str, groups: &WildcardGroups<'_>) {
+    fn check_against_regex(&self, name: &str, stars: Option<&[&str]>) {
         let captures = self.regex.captures(name);
         let from_regex = captures.as_ref().map(|c| {
             (1..c.len())
                 .map(|i| c.group(i).unwrap_or(""))
                 .collect::<Vec<_>>()
         });
-        assert_eq!(
-            from_regex.as_deref(),
-            Some(groups.stars.as_slice()),
-            "{name:?}"
-        );
+        assert_eq!(from_regex.as_deref(), stars, "{name:?}");
     }
 
     fn expand<'h>(&self, captures: &impl Groups<'h>) -> Mapping {
