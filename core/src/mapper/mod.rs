@@ -12,6 +12,10 @@
 //!   (the `re2` module) and re-emitted as an equivalent `regex-lite`
 //!   pattern, so the Agent's accept/refuse decisions and match semantics
 //!   carry over (except Unicode classes such as `\pL`, refused here).
+//!   Wildcard mappings are then matched by a direct segment matcher (the
+//!   `wildcard` module) that gives the same captures as their regex, and
+//!   every mapping first checks the literal prefix and suffix any match
+//!   must have.
 //! * **Matching** ([`Mapper::map`]): only the first profile whose prefix is
 //!   `*` or a byte prefix of the name is tried; its first matching mapping
 //!   wins; if none matches, the name is not mapped and no other profile is
