@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use serde_json::Value;
 
 /// Metric-name prefixes that `statsd_metric_namespace` never applies to
@@ -39,7 +39,7 @@ pub const DEFAULT_NAMESPACE_BLOCKLIST: &[&str] = &[
 
 /// Everything core needs to know. Field names are the Agent's keys; each
 /// field's default is the Agent's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// Host for metrics without a `host:` tag. Default empty; the native
@@ -119,7 +119,10 @@ impl Default for Config {
             dogstatsd_no_aggregation_pipeline: true,
             dogstatsd_origin_detection_client: false,
             statsd_metric_namespace: String::new(),
-            statsd_metric_namespace_blacklist: DEFAULT_NAMESPACE_BLOCKLIST.iter().map(|s| s.to_string()).collect(),
+            statsd_metric_namespace_blacklist: DEFAULT_NAMESPACE_BLOCKLIST
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             dogstatsd_tags: Vec::new(),
             dogstatsd_eol_required: Vec::new(),
             dogstatsd_mapper_profiles: Vec::new(),
@@ -150,7 +153,7 @@ impl Config {
 
 /// One `dogstatsd_mapper_profiles` entry. Missing fields read as empty so
 /// validation can name what is missing, as the Agent does.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MapperProfileConfig {
     /// Profile name (required).
@@ -162,7 +165,7 @@ pub struct MapperProfileConfig {
 }
 
 /// One mapping of a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MappingConfig {
     /// The pattern (required).
@@ -201,7 +204,10 @@ pub mod de {
                 "false" | "0" | "f" | "no" | "n" | "off" | "" => Ok(false),
                 _ => Err(D::Error::custom(format!("expected a boolean, got {s:?}"))),
             },
-            v => Err(D::Error::custom(format!("expected a boolean, got {}", describe(&v)))),
+            v => Err(D::Error::custom(format!(
+                "expected a boolean, got {}",
+                describe(&v)
+            ))),
         }
     }
 
@@ -210,13 +216,20 @@ pub mod de {
         match Value::deserialize(d)? {
             Value::Number(n) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e18).map(|f| f as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e18)
+                        .map(|f| f as i64)
+                })
                 .ok_or_else(|| D::Error::custom(format!("expected an integer, got {n}"))),
             Value::String(s) => s
                 .trim()
                 .parse()
                 .map_err(|_| D::Error::custom(format!("expected an integer, got {s:?}"))),
-            v => Err(D::Error::custom(format!("expected an integer, got {}", describe(&v)))),
+            v => Err(D::Error::custom(format!(
+                "expected an integer, got {}",
+                describe(&v)
+            ))),
         }
     }
 
@@ -227,7 +240,10 @@ pub mod de {
             Value::Null => Ok(String::new()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            v => Err(D::Error::custom(format!("expected a string, got {}", describe(&v)))),
+            v => Err(D::Error::custom(format!(
+                "expected a string, got {}",
+                describe(&v)
+            ))),
         }
     }
 
@@ -238,7 +254,10 @@ pub mod de {
             Value::String(s) => Ok(s),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            v => Err(D::Error::custom(format!("expected a list of strings, got {} in it", describe(&v)))),
+            v => Err(D::Error::custom(format!(
+                "expected a list of strings, got {} in it",
+                describe(&v)
+            ))),
         };
         match Value::deserialize(d)? {
             Value::Null => Ok(Vec::new()),
@@ -248,7 +267,10 @@ pub mod de {
                 items.into_iter().map(item).collect()
             }
             Value::String(s) => Ok(s.split_whitespace().map(String::from).collect()),
-            v => Err(D::Error::custom(format!("expected a list of strings, got {}", describe(&v)))),
+            v => Err(D::Error::custom(format!(
+                "expected a list of strings, got {}",
+                describe(&v)
+            ))),
         }
     }
 

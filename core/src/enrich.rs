@@ -42,15 +42,26 @@ impl Enricher {
     }
 
     /// Enriches a metric; `mapped` is the mapper's result for its name.
-    pub fn metric<'a>(&'a self, msg: &MetricMessage<'a>, mapped: Option<&'a Mapping>) -> EnrichedMetric<'a> {
+    pub fn metric<'a>(
+        &'a self,
+        msg: &MetricMessage<'a>,
+        mapped: Option<&'a Mapping>,
+    ) -> EnrichedMetric<'a> {
         let (name, mapped_tags): (&[u8], &[String]) = match mapped {
             Some(m) => (m.name.as_bytes(), &m.tags),
             None => (msg.name, &[]),
         };
         let keep_card_tag = msg.origin.cardinality.is_some();
-        let special = scan_special(msg.tags.iter().chain(mapped_tags.iter().map(|t| t.as_bytes())));
+        let special = scan_special(
+            msg.tags
+                .iter()
+                .chain(mapped_tags.iter().map(|t| t.as_bytes())),
+        );
         let prefix: &[u8] = if self.namespace.is_empty()
-            || self.namespace_blocklist.iter().any(|b| name.starts_with(b.as_bytes()))
+            || self
+                .namespace_blocklist
+                .iter()
+                .any(|b| name.starts_with(b.as_bytes()))
         {
             b""
         } else {
@@ -77,8 +88,7 @@ impl Enricher {
 
     /// Enriches an event.
     pub fn event<'a>(&'a self, msg: EventMessage<'a>) -> EnrichedEvent<'a> {
-        let (hostname, tags, cardinality) =
-            self.host_and_tags(msg.hostname, msg.tags, &msg.origin);
+        let (hostname, tags, cardinality) = self.host_and_tags(msg.hostname, msg.tags, &msg.origin);
         EnrichedEvent {
             msg,
             hostname,
@@ -89,8 +99,7 @@ impl Enricher {
 
     /// Enriches a service check.
     pub fn service_check<'a>(&'a self, msg: ServiceCheckMessage<'a>) -> EnrichedServiceCheck<'a> {
-        let (hostname, tags, cardinality) =
-            self.host_and_tags(msg.hostname, msg.tags, &msg.origin);
+        let (hostname, tags, cardinality) = self.host_and_tags(msg.hostname, msg.tags, &msg.origin);
         EnrichedServiceCheck {
             msg,
             hostname,
@@ -208,7 +217,9 @@ impl MetricName<'_> {
 
     /// True when the full name equals `other`.
     pub fn eq_bytes(&self, other: &[u8]) -> bool {
-        other.len() == self.len() && other.starts_with(self.prefix) && &other[self.prefix.len()..] == self.name
+        other.len() == self.len()
+            && other.starts_with(self.prefix)
+            && &other[self.prefix.len()..] == self.name
     }
 }
 

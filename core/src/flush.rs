@@ -6,7 +6,12 @@
 
 use std::sync::Arc;
 
+use crate::enrich::{EnrichedEvent, EnrichedServiceCheck};
 use crate::sketch::AgentSketch;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
 
 /// How the intake interprets a series value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,8 +48,8 @@ pub struct Series {
     pub timestamp: i64,
     /// Value.
     pub value: f64,
-    /// Sorted, de-duplicated tags.
-    pub tags: Arc<[Box<str>]>,
+    /// Sorted, de-duplicated tags (shared with the context's other series).
+    pub tags: Arc<[Arc<str>]>,
     /// Host.
     pub host: Arc<str>,
 }
@@ -56,8 +61,8 @@ pub struct SketchSeries {
     pub metric: String,
     /// Unix seconds of the bucket start.
     pub timestamp: i64,
-    /// Sorted, de-duplicated tags.
-    pub tags: Arc<[Box<str>]>,
+    /// Sorted, de-duplicated tags (shared with the context's other series).
+    pub tags: Arc<[Arc<str>]>,
     /// Host.
     pub host: Arc<str>,
     /// The sketch, with exact count, sum, min and max.
@@ -85,6 +90,8 @@ pub struct Event {
     pub alert_type: &'static str,
     /// Tags in message order.
     pub tags: Vec<String>,
+    /// Client-supplied container id (`c:`), when origin fields are read.
+    pub container_id: Option<String>,
 }
 
 /// A service check, owned.
@@ -102,6 +109,8 @@ pub struct ServiceCheck {
     pub message: String,
     /// Tags in message order.
     pub tags: Vec<String>,
+    /// Client-supplied container id (`c:`), when origin fields are read.
+    pub container_id: Option<String>,
 }
 
 /// Everything one flush hands to the shell.
@@ -120,6 +129,40 @@ pub struct Flush {
 impl Flush {
     /// True when there is nothing to ship.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty() && self.sketches.is_empty() && self.events.is_empty() && self.service_checks.is_empty()
+        self.series.is_empty()
+            && self.sketches.is_empty()
+            && self.events.is_empty()
+            && self.service_checks.is_empty()
+    }
+}
+
+impl From<&EnrichedEvent<'_>> for Event {
+    fn from(e: &EnrichedEvent<'_>) -> Self {
+        Self {
+            title: text(&e.msg.title),
+            text: text(&e.msg.text),
+            timestamp: e.msg.timestamp,
+            hostname: text(e.hostname),
+            aggregation_key: text(e.msg.aggregation_key),
+            priority: e.msg.priority.name(),
+            source_type: text(e.msg.source_type),
+            alert_type: e.msg.alert_type.name(),
+            tags: e.tags.iter().map(text).collect(),
+            container_id: e.msg.origin.container_id.map(text),
+        }
+    }
+}
+
+impl From<&EnrichedServiceCheck<'_>> for ServiceCheck {
+    fn from(s: &EnrichedServiceCheck<'_>) -> Self {
+        Self {
+            name: text(s.msg.name),
+            status: s.msg.status as u8,
+            timestamp: s.msg.timestamp,
+            hostname: text(s.hostname),
+            message: text(s.msg.message),
+            tags: s.tags.iter().map(text).collect(),
+            container_id: s.msg.origin.container_id.map(text),
+        }
     }
 }

@@ -13,11 +13,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod config;
 pub mod enrich;
 pub mod flush;
 pub mod mapper;
 pub mod output;
+pub mod payload;
 pub mod pipeline;
 pub mod protocol;
+pub mod server;
 pub mod sketch;

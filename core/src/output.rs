@@ -4,7 +4,8 @@
 
 use std::io::Write as _;
 
-use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck};
+use crate::enrich::EnrichedMetric;
+use crate::flush::{Event, Flush, Series, ServiceCheck, SketchSeries};
 use crate::protocol::{MetricValues, ParseError};
 
 /// Appends `s` as a JSON string; invalid UTF-8 becomes U+FFFD, as Go's
@@ -127,47 +128,116 @@ pub fn write_metric(out: &mut Vec<u8>, m: &EnrichedMetric<'_>) {
 }
 
 /// An event record (same in `parse` and `aggregate`).
-pub fn write_event(out: &mut Vec<u8>, e: &EnrichedEvent<'_>) {
-    let m = &e.msg;
+pub fn write_event(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(b"{\"kind\":\"event\",\"title\":");
-    json_str(out, &m.title);
+    json_str(out, e.title.as_bytes());
     out.extend_from_slice(b",\"text\":");
-    json_str(out, &m.text);
-    let _ = write!(out, ",\"timestamp\":{}", m.timestamp);
+    json_str(out, e.text.as_bytes());
+    let _ = write!(out, ",\"timestamp\":{}", e.timestamp);
     out.extend_from_slice(b",\"hostname\":");
-    json_str(out, e.hostname);
+    json_str(out, e.hostname.as_bytes());
     out.extend_from_slice(b",\"aggregation_key\":");
-    json_str(out, m.aggregation_key);
-    let _ = write!(out, ",\"priority\":\"{}\"", m.priority.name());
+    json_str(out, e.aggregation_key.as_bytes());
+    let _ = write!(out, ",\"priority\":\"{}\"", e.priority);
     out.extend_from_slice(b",\"source_type\":");
-    json_str(out, m.source_type);
-    let _ = write!(out, ",\"alert_type\":\"{}\"", m.alert_type.name());
+    json_str(out, e.source_type.as_bytes());
+    let _ = write!(out, ",\"alert_type\":\"{}\"", e.alert_type);
     out.extend_from_slice(b",\"tags\":");
-    json_tags(out, e.tags.iter());
-    if let Some(id) = m.origin.container_id {
+    json_tags(out, e.tags.iter().map(|t| t.as_bytes()));
+    if let Some(id) = &e.container_id {
         out.extend_from_slice(b",\"container_id\":");
-        json_str(out, id);
+        json_str(out, id.as_bytes());
     }
     out.push(b'}');
 }
 
 /// A service check record (same in `parse` and `aggregate`).
-pub fn write_service_check(out: &mut Vec<u8>, s: &EnrichedServiceCheck<'_>) {
-    let m = &s.msg;
+pub fn write_service_check(out: &mut Vec<u8>, s: &ServiceCheck) {
     out.extend_from_slice(b"{\"kind\":\"service_check\",\"name\":");
-    json_str(out, m.name);
-    let _ = write!(out, ",\"status\":{},\"timestamp\":{}", m.status as u8, m.timestamp);
+    json_str(out, s.name.as_bytes());
+    let _ = write!(
+        out,
+        ",\"status\":{},\"timestamp\":{}",
+        s.status, s.timestamp
+    );
     out.extend_from_slice(b",\"hostname\":");
-    json_str(out, s.hostname);
+    json_str(out, s.hostname.as_bytes());
     out.extend_from_slice(b",\"message\":");
-    json_str(out, m.message);
+    json_str(out, s.message.as_bytes());
     out.extend_from_slice(b",\"tags\":");
-    json_tags(out, s.tags.iter());
-    if let Some(id) = m.origin.container_id {
+    json_tags(out, s.tags.iter().map(|t| t.as_bytes()));
+    if let Some(id) = &s.container_id {
         out.extend_from_slice(b",\"container_id\":");
-        json_str(out, id);
+        json_str(out, id.as_bytes());
     }
     out.push(b'}');
+}
+
+/// An `aggregate` series record.
+pub fn write_series(out: &mut Vec<u8>, s: &Series) {
+    out.extend_from_slice(b"{\"kind\":\"series\",\"metric\":");
+    json_str(out, s.metric.as_bytes());
+    let _ = write!(
+        out,
+        ",\"type\":\"{}\",\"interval\":{},\"timestamp\":{},\"value\":",
+        s.series_type.name(),
+        s.interval,
+        s.timestamp
+    );
+    json_f64(out, s.value);
+    out.extend_from_slice(b",\"tags\":");
+    json_tags(out, s.tags.iter().map(|t| t.as_bytes()));
+    out.extend_from_slice(b",\"host\":");
+    json_str(out, s.host.as_bytes());
+    out.push(b'}');
+}
+
+/// An `aggregate` sketch record: exact count, sum, min, max and the
+/// sketch's p50, p95, p99.
+pub fn write_sketch(out: &mut Vec<u8>, s: &SketchSeries) {
+    out.extend_from_slice(b"{\"kind\":\"sketch\",\"metric\":");
+    json_str(out, s.metric.as_bytes());
+    let _ = write!(out, ",\"timestamp\":{}", s.timestamp);
+    out.extend_from_slice(b",\"tags\":");
+    json_tags(out, s.tags.iter().map(|t| t.as_bytes()));
+    out.extend_from_slice(b",\"host\":");
+    json_str(out, s.host.as_bytes());
+    let k = &s.sketch;
+    let _ = write!(out, ",\"count\":{}", k.count());
+    for (name, v) in [
+        ("sum", k.sum()),
+        ("min", k.min()),
+        ("max", k.max()),
+        ("avg", k.avg()),
+        ("p50", k.quantile(0.5)),
+        ("p95", k.quantile(0.95)),
+        ("p99", k.quantile(0.99)),
+    ] {
+        let _ = write!(out, ",\"{name}\":");
+        json_f64(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Every record of a flush, one JSON line each: series, sketches, events,
+/// service checks.
+pub fn write_flush(out: &mut Vec<u8>, f: &Flush) {
+    for s in &f.series {
+        write_series(out, s);
+        out.push(b'\n');
+    }
+    for s in &f.sketches {
+        write_sketch(out, s);
+        out.push(b'\n');
+    }
+    for e in &f.events {
+        write_event(out, e);
+        out.push(b'\n');
+    }
+    for s in &f.service_checks {
+        write_service_check(out, s);
+        out.push(b'\n');
+    }
 }
 
 /// A `parse` error record.
@@ -187,7 +257,10 @@ mod tests {
     fn strings_escape_and_replace_invalid_utf8() {
         let mut out = Vec::new();
         json_str(&mut out, b"a\"b\\c\nd\x01\xffz");
-        assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001\u{FFFD}z\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\u0001\u{FFFD}z\""
+        );
     }
 
     #[test]
@@ -197,6 +270,9 @@ mod tests {
             json_f64(&mut out, v);
             out.push(b' ');
         }
-        assert_eq!(String::from_utf8(out).unwrap(), "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" ");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" "
+        );
     }
 }

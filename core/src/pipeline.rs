@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck, Enricher};
 use crate::mapper::{Mapper, MapperError};
 use crate::protocol::{
-    Line, Lines, Message, MessageKind, ParseError, ParseErrorKind, ParseOptions, Transport, parse_message,
+    Line, Lines, Message, MessageKind, ParseError, ParseErrorKind, ParseOptions, Transport,
+    parse_message,
 };
 
 /// Why a configuration cannot be used.
@@ -91,7 +92,10 @@ impl Processor {
         let mapper = if cfg.dogstatsd_mapper_profiles.is_empty() {
             None
         } else {
-            Some(Mapper::new(&cfg.dogstatsd_mapper_profiles, cfg.dogstatsd_mapper_cache_size)?)
+            Some(Mapper::new(
+                &cfg.dogstatsd_mapper_profiles,
+                cfg.dogstatsd_mapper_cache_size,
+            )?)
         };
         Ok(Self {
             opts: ParseOptions {

@@ -102,8 +102,12 @@ impl ParseErrorKind {
     pub fn message_kind(self) -> MessageKind {
         use ParseErrorKind::*;
         match self {
-            EventMissingColon | EventInvalidHeader | EventInvalidTitleLength
-            | EventInvalidTextLength | EventEmptyTitle | EventTooShort => MessageKind::Event,
+            EventMissingColon
+            | EventInvalidHeader
+            | EventInvalidTitleLength
+            | EventInvalidTextLength
+            | EventEmptyTitle
+            | EventTooShort => MessageKind::Event,
             ServiceCheckFormat | ServiceCheckEmptyName | ServiceCheckInvalidStatus => {
                 MessageKind::ServiceCheck
             }

@@ -76,7 +76,10 @@ impl LengthPrefixedFramer {
             return Err(*self.failed.insert(FrameError::ZeroLength));
         }
         if len > self.max_frame {
-            return Err(*self.failed.insert(FrameError::TooLarge { len, max: self.max_frame }));
+            return Err(*self.failed.insert(FrameError::TooLarge {
+                len,
+                max: self.max_frame,
+            }));
         }
         let total = 4 + len as usize;
         if avail.len() < total {
@@ -214,7 +217,13 @@ mod tests {
     fn oversized_and_zero_frames_close() {
         let mut f = LengthPrefixedFramer::new(8192);
         f.push(&[0x28, 0x23, 0, 0, b'a']);
-        assert_eq!(f.next_frame(), Err(FrameError::TooLarge { len: 9000, max: 8192 }));
+        assert_eq!(
+            f.next_frame(),
+            Err(FrameError::TooLarge {
+                len: 9000,
+                max: 8192
+            })
+        );
         assert!(f.next_frame().is_err());
         let mut f = LengthPrefixedFramer::new(8192);
         f.push(&frame(b"x:1|c"));
@@ -255,6 +264,9 @@ mod tests {
         let mut f = NewlineFramer::new(8);
         assert!(pushed(&mut f, b"0123456789abc").is_empty());
         assert_eq!(f.discarded(), 1);
-        assert_eq!(pushed(&mut f, b"\nx:1|c\n"), [b"89abc\n".to_vec(), b"x:1|c\n".to_vec()]);
+        assert_eq!(
+            pushed(&mut f, b"\nx:1|c\n"),
+            [b"89abc\n".to_vec(), b"x:1|c\n".to_vec()]
+        );
     }
 }

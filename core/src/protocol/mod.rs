@@ -12,8 +12,8 @@ pub use error::{MessageKind, ParseError, ParseErrorKind};
 pub use framer::{FrameError, LengthPrefixedFramer, NewlineFramer};
 pub use lines::{Line, Lines};
 pub use message::{
-    AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues, MultiValues,
-    Origin, Priority, RawTags, ServiceCheckMessage, ValueIter,
+    AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues,
+    MultiValues, Origin, Priority, RawTags, ServiceCheckMessage, ValueIter,
 };
 pub use parse::{ParseOptions, parse_event, parse_message, parse_metric, parse_service_check};
 
@@ -22,11 +22,15 @@ pub use parse::{ParseOptions, parse_event, parse_message, parse_metric, parse_se
 pub fn parse_packet<'a>(
     packet: &'a [u8],
     require_eol: bool,
-    opts: &'a ParseOptions,
-) -> impl Iterator<Item = (&'a [u8], Result<Message<'a>, ParseError>)> + 'a {
+    opts: &ParseOptions,
+) -> impl Iterator<Item = (&'a [u8], Result<Message<'a>, ParseError>)> + use<'a> {
+    let opts = *opts;
     Lines::new(packet, require_eol).map(move |line| match line {
-        Line::Message(l) => (l, parse_message(l, opts)),
-        Line::Unterminated(l) => (l, Err(ParseError::new(ParseErrorKind::Unterminated, l.len()))),
+        Line::Message(l) => (l, parse_message(l, &opts)),
+        Line::Unterminated(l) => (
+            l,
+            Err(ParseError::new(ParseErrorKind::Unterminated, l.len())),
+        ),
     })
 }
 
@@ -58,3 +62,6 @@ impl Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

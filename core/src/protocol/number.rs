@@ -332,8 +332,8 @@ mod tests {
     fn rejects_what_go_rejects() {
         for s in [
             "", " 1", "1 ", "1,000", "666a", "0x10", "1e400", "-1e400", "1__0", "_1", "1_", "1._5",
-            ".", "e5", "1e", "1e+", "+", "-", "+nan", "infin", "0x", "0xp1", "0x1p", "1.2.3", "--1",
-            "0x1p1e", "1e5_",
+            ".", "e5", "1e", "1e+", "+", "-", "+nan", "infin", "0x", "0xp1", "0x1p", "1.2.3",
+            "--1", "0x1p1e", "1e5_",
         ] {
             assert_eq!(f(s), None, "{s:?} must be rejected");
         }
@@ -348,7 +348,10 @@ mod tests {
         assert_eq!(f("0x1p1024"), None);
         assert_eq!(f("0x1.00000000000008p0"), Some(1.0)); // tie to even
         assert_eq!(f("0x1.00000000000018p0"), Some(1.0 + 2.0 * f64::EPSILON));
-        assert_eq!(f("0x123456789abcdef01p0"), Some(0x123456789abcdef01u128 as f64));
+        assert_eq!(
+            f("0x123456789abcdef01p0"),
+            Some(0x123456789abcdef01u128 as f64)
+        );
     }
 
     #[test]

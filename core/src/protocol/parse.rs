@@ -57,7 +57,10 @@ pub fn parse_message<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Message<
 }
 
 /// Parses a metric line (`name:value|type|fields...`).
-pub fn parse_metric<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<MetricMessage<'a>, ParseError> {
+pub fn parse_metric<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<MetricMessage<'a>, ParseError> {
     let err = |k, part: &[u8]| ParseError::new(k, offset(line, part));
     let (name_value, rest) = next_field(line);
     let Some(rest) = rest else {
@@ -75,7 +78,8 @@ pub fn parse_metric<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<MetricMes
         return Err(ParseError::new(K::EmptyValue, colon + 1));
     }
     let (type_field, mut rest) = next_field(rest);
-    let metric_type = MetricType::from_symbol(type_field).ok_or_else(|| err(K::InvalidType, type_field))?;
+    let metric_type =
+        MetricType::from_symbol(type_field).ok_or_else(|| err(K::InvalidType, type_field))?;
     let values = if metric_type == MetricType::Set {
         MetricValues::Set(raw_value)
     } else if memchr(b':', raw_value).is_none() {
@@ -90,10 +94,16 @@ pub fn parse_metric<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<MetricMes
             return Err(err(K::NoValue, raw_value));
         }
         if count == 1 {
-            let item = raw_value.split(|&b| b == b':').find(|i| !i.is_empty()).unwrap_or_default();
+            let item = raw_value
+                .split(|&b| b == b':')
+                .find(|i| !i.is_empty())
+                .unwrap_or_default();
             MetricValues::Single(parse_float(item).unwrap_or_default())
         } else {
-            MetricValues::Multi(MultiValues { raw: raw_value, count })
+            MetricValues::Multi(MultiValues {
+                raw: raw_value,
+                count,
+            })
         }
     };
     let mut msg = MetricMessage {
@@ -111,16 +121,15 @@ pub fn parse_metric<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<MetricMes
         match field.first() {
             Some(b'#') => msg.tags = RawTags(&field[1..]),
             Some(b'@') => {
-                msg.sample_rate = parse_float(&field[1..]).ok_or_else(|| err(K::InvalidSampleRate, field))?;
+                msg.sample_rate =
+                    parse_float(&field[1..]).ok_or_else(|| err(K::InvalidSampleRate, field))?;
             }
-            Some(b'T') => {
-                if opts.read_timestamps {
-                    match parse_int(&field[1..]) {
-                        Some(ts) if ts >= 1 => msg.timestamp = Some(ts),
-                        _ => return Err(err(K::InvalidTimestamp, field)),
-                    }
-                }
-            }
+            Some(b'T') if opts.read_timestamps => match parse_int(&field[1..]) {
+                Some(ts) if ts >= 1 => msg.timestamp = Some(ts),
+                _ => return Err(err(K::InvalidTimestamp, field)),
+            },
+            // With the no-aggregation pipeline off, `T` fields are ignored.
+            Some(b'T') => {}
             _ if opts.origin_fields => origin_field(field, &mut msg.origin),
             _ => {}
         }
@@ -191,7 +200,10 @@ fn header_len(s: &[u8]) -> Option<usize> {
 }
 
 /// Parses an event line (`_e{<title len>,<text len>}:<title>|<text>|fields...`).
-pub fn parse_event<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<EventMessage<'a>, ParseError> {
+pub fn parse_event<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<EventMessage<'a>, ParseError> {
     let Some(colon) = memchr(b':', line) else {
         return Err(ParseError::new(K::EventMissingColon, line.len()));
     };
@@ -205,8 +217,10 @@ pub fn parse_event<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<EventMessa
     let Some(comma) = memchr(b',', lengths) else {
         return Err(ParseError::new(K::EventInvalidHeader, 3));
     };
-    let title_len = header_len(&lengths[..comma]).ok_or(ParseError::new(K::EventInvalidTitleLength, 3))?;
-    let text_len = header_len(&lengths[comma + 1..]).ok_or(ParseError::new(K::EventInvalidTextLength, 4 + comma))?;
+    let title_len =
+        header_len(&lengths[..comma]).ok_or(ParseError::new(K::EventInvalidTitleLength, 3))?;
+    let text_len = header_len(&lengths[comma + 1..])
+        .ok_or(ParseError::new(K::EventInvalidTextLength, 4 + comma))?;
     if title_len == 0 {
         return Err(ParseError::new(K::EventEmptyTitle, 3));
     }
@@ -291,7 +305,12 @@ pub fn parse_service_check<'a>(
         b"1" => CheckStatus::Warning,
         b"2" => CheckStatus::Critical,
         b"3" => CheckStatus::Unknown,
-        _ => return Err(ParseError::new(K::ServiceCheckInvalidStatus, offset(line, status))),
+        _ => {
+            return Err(ParseError::new(
+                K::ServiceCheckInvalidStatus,
+                offset(line, status),
+            ));
+        }
     };
     let mut sc = ServiceCheckMessage {
         name,

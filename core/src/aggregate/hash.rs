@@ -1,0 +1,112 @@
+//! A fast 64-bit hash for short byte strings (names, hosts, tags).
+//!
+//! Not cryptographic and not DoS-resistant on its own: contexts are always
+//! verified byte for byte after a hash match, so a collision costs a probe,
+//! never a wrong aggregate.
+
+const K0: u64 = 0x9E37_79B9_7F4A_7C15;
+const K1: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+#[inline]
+fn mix(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// Hashes a byte string.
+#[inline]
+pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = seed ^ K0 ^ (bytes.len() as u64).wrapping_mul(K1);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = mix(h ^ w, K1);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = mix(h ^ u64::from_le_bytes(buf), K1);
+    }
+    mix(h, K0)
+}
+
+/// Hashes the concatenation of `parts` exactly as [`hash_bytes`] hashes
+/// the joined string, without joining (names are namespace + name).
+pub(crate) fn hash_parts(parts: &[&[u8]], seed: u64) -> u64 {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    match parts.iter().filter(|p| !p.is_empty()).count() {
+        0 => hash_bytes(&[], seed),
+        1 => hash_bytes(
+            parts
+                .iter()
+                .find(|p| !p.is_empty())
+                .copied()
+                .unwrap_or_default(),
+            seed,
+        ),
+        _ => {
+            // Rare (namespaces, histogram copies): join on the stack.
+            let mut buf = [0u8; 256];
+            if total <= buf.len() {
+                let mut at = 0;
+                for p in parts {
+                    buf[at..at + p.len()].copy_from_slice(p);
+                    at += p.len();
+                }
+                hash_bytes(&buf[..total], seed)
+            } else {
+                hash_bytes(&parts.concat(), seed)
+            }
+        }
+    }
+}
+
+/// Combines the name hash, host hash and the sorted, de-duplicated tag
+/// hashes into one context hash. Order-dependent on purpose: name and host
+/// cannot trade places (unlike the Agent's XOR, spec §14.12).
+pub(crate) fn combine(name: u64, host: u64, sorted_tags: &[u64]) -> u64 {
+    let mut h = mix(name ^ K0, K1);
+    h = mix(h ^ host, K0);
+    for &t in sorted_tags {
+        h = mix(h ^ t, K1);
+    }
+    mix(h ^ sorted_tags.len() as u64, K0)
+}
+
+/// Seeds so that a name, a host and a tag with equal bytes hash apart.
+pub(crate) const NAME_SEED: u64 = 1;
+/// See [`NAME_SEED`].
+pub(crate) const HOST_SEED: u64 = 2;
+/// See [`NAME_SEED`].
+pub(crate) const TAG_SEED: u64 = 3;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_hash_like_the_joined_string() {
+        let joined = b"namespace.metric.name.longer.than.eight";
+        for cut in 0..joined.len() {
+            let (a, b) = joined.split_at(cut);
+            assert_eq!(hash_parts(&[a, b], 7), hash_bytes(joined, 7));
+            assert_eq!(hash_parts(&[b"", a, b], 7), hash_bytes(joined, 7));
+        }
+        let long = vec![b'x'; 300];
+        assert_eq!(
+            hash_parts(&[&long[..100], &long[100..]], 1),
+            hash_bytes(&long, 1)
+        );
+    }
+
+    #[test]
+    fn distinct_inputs_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000u32 {
+            assert!(seen.insert(hash_bytes(format!("tag:{i}").as_bytes(), TAG_SEED)));
+        }
+        assert_ne!(hash_bytes(b"", 0), hash_bytes(b"\0", 0));
+        assert_ne!(combine(1, 2, &[]), combine(2, 1, &[]));
+    }
+}

@@ -1,0 +1,70 @@
+//! Aggregation, sans-IO: contexts, 10-second buckets, per-type maths,
+//! counter zero-fill, the no-aggregation pipeline, and the scheduling of
+//! work over workers and pipelines (spec §9, §10).
+//!
+//! Data flows worker → [`SampleBatch`] per pipeline → [`Pipeline`]. A
+//! shell runs workers and pipelines on threads; [`crate::server::Server`]
+//! runs them inline.
+
+mod batch;
+mod context;
+mod hash;
+mod histogram;
+mod intern;
+mod inthash;
+mod sampler;
+mod schedule;
+mod worker;
+
+pub use batch::SampleBatch;
+pub use sampler::{BUCKET_SECONDS, SamplerStats, bucket_start};
+pub use schedule::{Topology, shard, topology};
+pub use worker::{PushCounts, Worker, WorkerStats};
+
+use crate::config::Config;
+use crate::flush::Flush;
+use histogram::HistogramConfig;
+use sampler::{SamplerConfig, TimeSampler};
+
+/// One pipeline: the time sampler owning the contexts that shard to it.
+#[derive(Debug)]
+pub struct Pipeline {
+    sampler: TimeSampler,
+}
+
+impl Pipeline {
+    /// A pipeline with the histogram and expiry settings of `cfg`.
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            sampler: TimeSampler::new(SamplerConfig {
+                histograms: HistogramConfig::new(
+                    &cfg.histogram_aggregates,
+                    &cfg.histogram_percentiles,
+                ),
+                counter_expiry: cfg.dogstatsd_expiry_seconds,
+                context_expiry: cfg.dogstatsd_context_expiry_seconds,
+            }),
+        }
+    }
+
+    /// Aggregates a batch a worker routed here. The caller clears it.
+    pub fn add_batch(&mut self, batch: &SampleBatch) {
+        self.sampler.add_batch(batch);
+    }
+
+    /// Flushes closed buckets (every bucket when `all`) into `out`; `now`
+    /// is unix seconds.
+    pub fn flush(&mut self, now: i64, all: bool, out: &mut Flush) {
+        self.sampler.flush(now, all, out);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SamplerStats {
+        self.sampler.stats()
+    }
+
+    /// Interned strings alive.
+    pub fn interned_strings(&self) -> usize {
+        self.sampler.strings()
+    }
+}

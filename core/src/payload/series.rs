@@ -1,0 +1,149 @@
+//! Series items: `MetricSeries` protobuf (v2) and the v1 JSON object.
+
+use super::proto;
+use crate::flush::{Series, SeriesType};
+use crate::output::{json_f64, json_str};
+
+/// `Origin.origin_product` for the Agent.
+const ORIGIN_PRODUCT_AGENT: u64 = 10;
+/// `Origin.origin_category` for DogStatsD.
+const ORIGIN_CATEGORY_DOGSTATSD: u64 = 10;
+
+const DEVICE_PREFIX: &str = "device:";
+const RESOURCE_PREFIX: &str = "dd.internal.resource:";
+
+fn type_code(t: SeriesType) -> u64 {
+    match t {
+        SeriesType::Count => 1,
+        SeriesType::Rate => 2,
+        SeriesType::Gauge => 3,
+    }
+}
+
+/// The origin metadata every DogStatsD series and sketch carries:
+/// `{origin: {origin_product: 10, origin_category: 10}}`.
+pub(super) fn origin_metadata(out: &mut Vec<u8>) {
+    proto::nested(out, 1, |o| {
+        proto::uint(o, 4, ORIGIN_PRODUCT_AGENT);
+        proto::uint(o, 5, ORIGIN_CATEGORY_DOGSTATSD);
+    });
+}
+
+/// How a tag travels: as a tag, as the device resource, or as another
+/// resource (`dd.internal.resource:<type>:<name>`).
+enum TagRole<'a> {
+    Tag,
+    Device,
+    Resource(&'a str, &'a str),
+}
+
+fn role(tag: &str, device_taken: bool) -> TagRole<'_> {
+    if !device_taken && tag.starts_with(DEVICE_PREFIX) {
+        return TagRole::Device;
+    }
+    if let Some(rest) = tag.strip_prefix(RESOURCE_PREFIX)
+        && let Some((t, n)) = rest.split_once(':')
+    {
+        return TagRole::Resource(t, n);
+    }
+    TagRole::Tag
+}
+
+/// The device resource name: the first `device:` tag, if any.
+fn device(tags: &[std::sync::Arc<str>]) -> Option<&str> {
+    tags.iter().find_map(|t| t.strip_prefix(DEVICE_PREFIX))
+}
+
+/// Appends one `MetricPayload.series` entry (`0x0a <len> <MetricSeries>`)
+/// holding every point of `points` (one context; the first gives the
+/// metric, type, interval, tags and host).
+pub(super) fn write_v2(out: &mut Vec<u8>, all: &[Series], points: &[u32]) {
+    let first = &all[points[0] as usize];
+    proto::nested(out, 1, |o| {
+        proto::nested(o, 1, |r| {
+            proto::string(r, 1, "host");
+            proto::string(r, 2, &first.host);
+        });
+        let device = device(&first.tags);
+        if let Some(d) = device {
+            proto::nested(o, 1, |r| {
+                proto::string(r, 1, "device");
+                proto::string(r, 2, d);
+            });
+        }
+        for tag in first.tags.iter() {
+            if let TagRole::Resource(t, n) = role(tag, true) {
+                proto::nested(o, 1, |r| {
+                    proto::string(r, 1, t);
+                    proto::string(r, 2, n);
+                });
+            }
+        }
+        proto::string(o, 2, &first.metric);
+        let mut device_taken = false;
+        for tag in first.tags.iter() {
+            match role(tag, device_taken) {
+                TagRole::Tag => proto::bytes(o, 3, tag.as_bytes()),
+                TagRole::Device => device_taken = true,
+                TagRole::Resource(..) => {}
+            }
+        }
+        proto::uint(o, 5, type_code(first.series_type));
+        proto::int(o, 8, i64::from(first.interval));
+        for &i in points {
+            let p = &all[i as usize];
+            proto::nested(o, 4, |pt| {
+                proto::int(pt, 2, p.timestamp);
+                proto::double(pt, 1, p.value);
+            });
+        }
+        proto::nested(o, 9, origin_metadata);
+    });
+}
+
+/// Appends one v1 series object:
+/// `{"metric":…,"points":[[ts,value],…],"tags":[…],"host":…,["device":…,]"type":…,"interval":…}`.
+pub(super) fn write_v1(out: &mut Vec<u8>, all: &[Series], points: &[u32]) {
+    let first = &all[points[0] as usize];
+    out.extend_from_slice(b"{\"metric\":");
+    json_str(out, first.metric.as_bytes());
+    out.extend_from_slice(b",\"points\":[");
+    for (n, &i) in points.iter().enumerate() {
+        let p = &all[i as usize];
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        out.extend_from_slice(p.timestamp.to_string().as_bytes());
+        out.push(b',');
+        json_f64(out, p.value);
+        out.push(b']');
+    }
+    out.extend_from_slice(b"],\"tags\":[");
+    let mut device_taken = false;
+    let mut n = 0;
+    for tag in first.tags.iter() {
+        match role(tag, device_taken) {
+            TagRole::Device => device_taken = true,
+            // v1 has no resources: those tags stay tags.
+            TagRole::Tag | TagRole::Resource(..) => {
+                if n > 0 {
+                    out.push(b',');
+                }
+                json_str(out, tag.as_bytes());
+                n += 1;
+            }
+        }
+    }
+    out.extend_from_slice(b"],\"host\":");
+    json_str(out, first.host.as_bytes());
+    if let Some(d) = device(&first.tags) {
+        out.extend_from_slice(b",\"device\":");
+        json_str(out, d.as_bytes());
+    }
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(first.series_type.name().as_bytes());
+    out.extend_from_slice(b"\",\"interval\":");
+    out.extend_from_slice(first.interval.to_string().as_bytes());
+    out.push(b'}');
+}

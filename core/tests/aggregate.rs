@@ -1,0 +1,320 @@
+//! Aggregation semantics through the inline server (spec §9).
+
+use dogstatsd_core::config::Config;
+use dogstatsd_core::flush::{Flush, Series, SeriesType};
+use dogstatsd_core::protocol::Transport;
+use dogstatsd_core::server::Server;
+
+const T0: i64 = 1_700_000_000;
+
+fn config() -> Config {
+    Config {
+        hostname: "h".into(),
+        ..Config::default()
+    }
+}
+
+fn server(cfg: &Config) -> Server {
+    Server::new(cfg).expect("valid config")
+}
+
+fn push(s: &mut Server, payload: &str, now: i64) {
+    s.push(payload.as_bytes(), Transport::Udp, now);
+}
+
+fn series<'a>(f: &'a Flush, metric: &str) -> Vec<&'a Series> {
+    f.series.iter().filter(|s| s.metric == metric).collect()
+}
+
+fn one(f: &Flush, metric: &str) -> f64 {
+    let s = series(f, metric);
+    assert_eq!(s.len(), 1, "{metric}: {:?}", f.series);
+    s[0].value
+}
+
+#[test]
+fn counters_are_rates_scaled_by_sample_rate() {
+    let mut s = server(&config());
+    push(&mut s, "c:1|c\nc:1|c|@0.5\nc:2:3|c|@0.25", T0 + 1);
+    let f = s.flush(T0 + 10, false);
+    let c = series(&f, "c");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].series_type, SeriesType::Rate);
+    assert_eq!(c[0].interval, 10);
+    assert_eq!(c[0].timestamp, T0);
+    assert!((c[0].value - (1.0 + 2.0 + 8.0 + 12.0) / 10.0).abs() < 1e-12);
+}
+
+#[test]
+fn counter_edge_rates() {
+    let mut s = server(&config());
+    push(&mut s, "zero:0|c|@0\ninf:1|c|@0", T0);
+    let f = s.flush(T0 + 10, false);
+    assert!(
+        series(&f, "zero").is_empty(),
+        "0|c|@0 sums to NaN and flushes nothing"
+    );
+    assert_eq!(one(&f, "inf"), f64::INFINITY);
+}
+
+#[test]
+fn gauges_keep_last_and_sets_count_members() {
+    let mut s = server(&config());
+    push(&mut s, "g:1|g\ng:7|g|@0.1\ns:a|s\ns:b|s\ns:a|s\ns:A|s", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(one(&f, "g"), 7.0);
+    assert_eq!(one(&f, "s"), 3.0);
+    assert_eq!(series(&f, "s")[0].series_type, SeriesType::Gauge);
+}
+
+#[test]
+fn histograms_expand_with_lower_median_and_percentile_index() {
+    let cfg = Config {
+        histogram_aggregates: ["max", "min", "median", "avg", "sum", "count"]
+            .map(String::from)
+            .to_vec(),
+        histogram_percentiles: vec!["0.5".into(), "0.95".into(), "0.99".into()],
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "h:10|h\nh:20|h\nh:30|ms\nh:40|h", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(one(&f, "h.max"), 40.0);
+    assert_eq!(one(&f, "h.min"), 10.0);
+    assert_eq!(one(&f, "h.median"), 20.0, "lower median of 4 values");
+    assert_eq!(one(&f, "h.avg"), 25.0);
+    assert_eq!(one(&f, "h.sum"), 100.0);
+    assert_eq!(one(&f, "h.count"), 0.4);
+    assert_eq!(series(&f, "h.count")[0].series_type, SeriesType::Rate);
+    // (p·N − 1) div 100: p50 → 199/100 = 1 → 2nd value; p95 → 3 → 4th.
+    assert_eq!(one(&f, "h.50percentile"), 20.0);
+    assert_eq!(one(&f, "h.95percentile"), 40.0);
+    assert_eq!(one(&f, "h.99percentile"), 40.0);
+    assert_eq!(f.series.len(), 9, "{:?}", f.series);
+}
+
+#[test]
+fn histogram_weights_truncate() {
+    let mut s = server(&config());
+    push(&mut s, "h:10|h|@0.3\nh:20|h", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(one(&f, "h.count"), 0.4, "weights 3 + 1");
+    assert_eq!(one(&f, "h.avg"), 12.5, "(30 + 20) / 4");
+    assert_eq!(one(&f, "h.median"), 10.0);
+}
+
+#[test]
+fn only_closed_buckets_flush_unless_all() {
+    let mut s = server(&config());
+    push(&mut s, "a:1|g", T0 + 3);
+    push(&mut s, "a:2|g", T0 + 12);
+    let f = s.flush(T0 + 15, false);
+    assert_eq!(f.series.len(), 1);
+    assert_eq!((f.series[0].timestamp, f.series[0].value), (T0, 1.0));
+    let f = s.flush(T0 + 16, false);
+    assert!(f.series.is_empty(), "the open bucket stays");
+    let f = s.flush(T0 + 16, true);
+    assert_eq!((f.series[0].timestamp, f.series[0].value), (T0 + 10, 2.0));
+}
+
+#[test]
+fn counters_zero_fill_until_expiry_then_stop() {
+    let cfg = Config {
+        dogstatsd_expiry_seconds: 30,
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "c:5|c\ng:1|g", T0 + 1);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(one(&f, "c"), 0.5);
+    // Later flushes without data: one synthetic zero point per flush while
+    // the last sample + 30 s is after the bucket start.
+    let mut zeros = Vec::new();
+    for k in 2..8 {
+        let f = s.flush(T0 + 10 * k, false);
+        assert!(series(&f, "g").is_empty(), "gauges do not repeat");
+        for p in series(&f, "c") {
+            assert_eq!(p.value, 0.0);
+            zeros.push(p.timestamp);
+        }
+    }
+    // last + expiry > bucket start: T0+31 > T0+30, so three zero points.
+    assert_eq!(
+        zeros,
+        [T0 + 10, T0 + 20, T0 + 30],
+        "zero-filled for 30 s after T0+1"
+    );
+    // A flush less than an interval after the previous adds no zeros.
+    let mut s = server(&cfg);
+    push(&mut s, "c:5|c", T0 + 1);
+    s.flush(T0 + 10, false);
+    assert!(s.flush(T0 + 12, false).series.is_empty());
+}
+
+#[test]
+fn nan_counter_is_tracked_then_zero_filled() {
+    let mut s = server(&config());
+    push(&mut s, "c:NaN|c", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(
+        one(&f, "c"),
+        0.0,
+        "tracked before the value is rejected (§14.6)"
+    );
+    assert_eq!(s.stats().pipelines.non_finite_dropped, 1);
+}
+
+#[test]
+fn contexts_expire_when_idle() {
+    let cfg = Config {
+        dogstatsd_context_expiry_seconds: 20,
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "g:1|g\nh:1|h", T0);
+    s.flush(T0 + 10, false);
+    assert_eq!(s.stats().pipelines.contexts, 2);
+    s.flush(T0 + 25, false);
+    assert_eq!(s.stats().pipelines.contexts, 0);
+    assert_eq!(s.stats().pipelines.contexts_expired, 2);
+    // Counters live through their zero-fill window.
+    let mut s = server(&cfg);
+    push(&mut s, "c:1|c", T0);
+    for k in 1..=20 {
+        s.flush(T0 + 10 * k, false);
+    }
+    assert_eq!(
+        s.stats().pipelines.contexts,
+        1,
+        "still zero-filling at T0+200"
+    );
+    for k in 21..=40 {
+        s.flush(T0 + 10 * k, false);
+    }
+    assert_eq!(s.stats().pipelines.contexts, 0, "gone after 300 s + 20 s");
+}
+
+#[test]
+fn first_type_in_a_bucket_wins() {
+    let mut s = server(&config());
+    push(&mut s, "x:2|g\nx:3|c", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(f.series.len(), 1);
+    assert_eq!(f.series[0].series_type, SeriesType::Gauge);
+    assert_eq!(f.series[0].value, 3.0, "the count sample fed the gauge");
+}
+
+#[test]
+fn contexts_are_name_host_and_tag_set() {
+    let mut s = server(&config());
+    push(
+        &mut s,
+        "m:1|c|#a:1,b:2\nm:1|c|#b:2,a:1\nm:1|c|#a:1,b:2,a:1\nm:1|c|#a:1\nm:1|c|#a:1,b:2,host:other\na:1|c|#host:b\nb:1|c|#host:a",
+        T0,
+    );
+    let f = s.flush(T0 + 10, false);
+    let m = series(&f, "m");
+    assert_eq!(m.len(), 3, "{m:?}");
+    let ab = m
+        .iter()
+        .find(|s| &*s.host == "h" && s.tags.len() == 2)
+        .expect("a,b context");
+    assert!((ab.value - 0.3).abs() < 1e-12);
+    assert_eq!(
+        ab.tags.iter().map(|t| &**t).collect::<Vec<_>>(),
+        ["a:1", "b:2"]
+    );
+    assert!(m.iter().any(|s| &*s.host == "other"));
+    // Name and host swapped are different contexts (no XOR collision).
+    assert_eq!(series(&f, "a").len(), 1);
+    assert_eq!(series(&f, "b").len(), 1);
+}
+
+#[test]
+fn timestamped_metrics_skip_aggregation() {
+    let mut s = server(&config());
+    push(
+        &mut s,
+        "g:5|g|T1657100430\nc:20|c|T1657100430|@0.5\nh:1|h|T1657100430\nd:1|d|T1657100430",
+        T0,
+    );
+    let f = s.flush(T0, false);
+    assert_eq!(f.series.len(), 2, "{:?}", f.series);
+    let g = series(&f, "g")[0];
+    assert_eq!(
+        (g.timestamp, g.value, g.series_type),
+        (1657100430, 5.0, SeriesType::Gauge)
+    );
+    let c = series(&f, "c")[0];
+    assert_eq!(
+        (c.value, c.series_type),
+        (2.0, SeriesType::Rate),
+        "value/10, rate ignored"
+    );
+    assert_eq!(s.stats().worker.no_agg_unsupported, 2);
+}
+
+#[test]
+fn events_and_service_checks_pass_through_in_order() {
+    let cfg = Config {
+        dogstatsd_tags: vec!["env:test".into()],
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "_e{1,1}:a|b|#x\n_sc|c|2|m:down\n_e{1,1}:c|d", T0);
+    let f = s.flush(T0, false);
+    assert_eq!(
+        f.events
+            .iter()
+            .map(|e| e.title.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    assert_eq!(f.events[0].tags, ["x", "env:test"]);
+    assert_eq!(
+        (
+            f.service_checks[0].status,
+            f.service_checks[0].message.as_str()
+        ),
+        (2, "down")
+    );
+    assert!(s.flush(T0, false).events.is_empty(), "flushed once");
+}
+
+#[test]
+fn same_output_for_any_pipeline_count() {
+    let mut payload = String::new();
+    for i in 0..3000 {
+        let t = ["c", "g", "h", "ms", "s", "d"][i % 6];
+        let v = if t == "s" {
+            format!("m{}", i % 37)
+        } else {
+            format!("{}", i % 101)
+        };
+        payload.push_str(&format!(
+            "metric.{}:{v}|{t}|@0.5|#env:prod,shard:{},host:h{}\n",
+            i % 13,
+            i % 7,
+            i % 3
+        ));
+        if i % 250 == 0 {
+            payload.push_str("_e{5,4}:title|text\n_sc|svc|1\n");
+        }
+    }
+    let render = |n: usize| {
+        let mut s = Server::with_pipelines(&config(), n).unwrap();
+        for (k, line) in payload.lines().enumerate() {
+            push(&mut s, line, T0 + (k as i64 % 35));
+        }
+        let mut out = Vec::new();
+        for now in [T0 + 10, T0 + 20, T0 + 30] {
+            dogstatsd_core::output::write_flush(&mut out, &s.flush(now, false));
+        }
+        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 40, true));
+        String::from_utf8(out).unwrap()
+    };
+    let one = render(1);
+    assert!(one.lines().count() > 100, "{one}");
+    assert_eq!(render(2), one);
+    assert_eq!(render(7), one);
+}

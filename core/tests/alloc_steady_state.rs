@@ -1,0 +1,103 @@
+//! A warmed-up parse + aggregate of known contexts allocates nothing.
+//!
+//! Its own test binary (one scenario per file) so the counting allocator
+//! sees nothing but this test.
+
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use dogstatsd_core::config::Config;
+use dogstatsd_core::protocol::Transport;
+use dogstatsd_core::server::Server;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn packets() -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    for p in 0..50 {
+        let mut packet = String::new();
+        for i in 0..40 {
+            let n = p * 40 + i;
+            let line = match n % 4 {
+                0 => format!(
+                    "app.requests.count:{n}|c|@0.5|#env:prod,service:web,endpoint:/api/v{}",
+                    n % 9
+                ),
+                1 => format!("app.queue.depth:{n}.5|g|#env:prod,queue:q{}", n % 17),
+                2 => format!("app.users:user{}|s|#env:prod", n % 5),
+                _ => format!("app.multi:1:2:3|c|#env:prod,host:web{}", n % 3),
+            };
+            packet.push_str(&line);
+            packet.push('\n');
+        }
+        packets.push(packet.into_bytes());
+    }
+    packets
+}
+
+#[test]
+fn warmed_up_parse_and_aggregate_allocates_nothing() {
+    let cfg = Config {
+        hostname: "h".into(),
+        dogstatsd_tags: vec!["region:eu".into()],
+        statsd_metric_namespace: "ns".into(),
+        ..Config::default()
+    };
+    let mut server = Server::new(&cfg).unwrap();
+    let packets = packets();
+    let now = 1_700_000_001;
+    // Warm-up: contexts, set members, buckets and batch buffers exist.
+    for _ in 0..3 {
+        for p in &packets {
+            server.push(p, Transport::Udp, now);
+        }
+    }
+    let contexts_before = server.stats();
+    COUNTING.store(true, Ordering::SeqCst);
+    for _ in 0..20 {
+        for p in &packets {
+            server.push(p, Transport::Udp, now + 1);
+        }
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let after = server.stats();
+    assert_eq!(after.pipelines.contexts, contexts_before.pipelines.contexts);
+    assert!(after.worker.samples > contexts_before.worker.samples + 40_000);
+    assert_eq!(allocs, 0, "steady-state pushes allocated {allocs} times");
+    // And the aggregates are right: flush and check one counter.
+    let f = server.flush(now + 20, false);
+    assert!(!f.series.is_empty());
+}
