@@ -35,6 +35,15 @@ impl Profile {
         }
     }
 
+    /// Whether this profile can apply to a name starting with `first`
+    /// (`None`: the empty name).
+    pub(crate) fn may_apply_to_first_byte(&self, first: Option<u8>) -> bool {
+        match &self.prefix {
+            None => true,
+            Some(prefix) => prefix.first().copied() == first,
+        }
+    }
+
     /// The first mapping of this profile that matches `name`, expanded.
     pub(crate) fn map(&self, name: &str) -> Option<Mapping> {
         self.mappings.iter().find_map(|mapping| mapping.apply(name))

@@ -107,6 +107,10 @@ pub struct MapperStats {
 #[derive(Debug)]
 pub struct Mapper {
     profiles: Box<[compile::Profile]>,
+    /// For each possible first byte of a name, the indices (in order) of
+    /// the profiles that can apply to it: those whose prefix starts with
+    /// that byte, and `*` profiles. Index 256 is for the empty name.
+    candidates: Box<[Box<[u32]>]>,
     /// Raw name → result of its profile (`None` = not mapped).
     cache: LruCache<Vec<u8>, Option<Mapping>>,
     hits: u64,
@@ -120,6 +124,16 @@ impl Mapper {
     /// size, which must be positive.
     pub fn new(profiles: &[MapperProfileConfig], cache_size: i64) -> Result<Self, MapperError> {
         let profiles = compile::compile(profiles)?.into_boxed_slice();
+        let candidates = (0..=256)
+            .map(|first| {
+                let first = u8::try_from(first).ok();
+                (0u32..)
+                    .zip(profiles.iter())
+                    .filter(|(_, p)| p.may_apply_to_first_byte(first))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
         if cache_size <= 0 {
             return Err(MapperError::CacheSize { size: cache_size });
         }
@@ -130,6 +144,7 @@ impl Mapper {
             .unwrap_or(NonZeroUsize::MAX);
         Ok(Self {
             profiles,
+            candidates,
             // `sparse`: the map grows with use instead of reserving the
             // whole capacity up front.
             cache: LruCache::sparse(capacity),
@@ -140,7 +155,11 @@ impl Mapper {
 
     /// Maps `name`, `None` when no mapping applies.
     pub fn map(&mut self, name: &[u8]) -> Option<&Mapping> {
-        let profile = self.profiles.iter().find(|p| p.applies_to(name))?;
+        let candidates = &self.candidates[name.first().map_or(256, |&b| usize::from(b))];
+        let profile = candidates
+            .iter()
+            .map(|&i| &self.profiles[i as usize])
+            .find(|p| p.applies_to(name))?;
         let mut computed = false;
         let result = self.cache.get_or_insert_ref(name, || {
             computed = true;

@@ -597,3 +597,48 @@ fn results_do_not_depend_on_cache_size() {
     }
     assert!(large.stats().hits > small.stats().hits);
 }
+
+#[test]
+fn profile_order_is_kept_across_first_bytes() {
+    let mut m = Mapper::new(
+        &[
+            profile("b", "b.", vec![mapping("b.*", "from_b", &[])]),
+            profile("all", "*", vec![mapping("a.x", "from_all", &[])]),
+            profile("a", "a.", vec![mapping("a.*", "from_a", &[])]),
+            profile(
+                "e",
+                "é",
+                vec![regex_mapping("é(.*)", "from_e", &[("v", "$1")])],
+            ),
+        ],
+        10,
+    )
+    .unwrap();
+    assert_eq!(mapped(&mut m, "b.y"), one("from_b", &[]));
+    // `*` comes before `a.`: it is the profile tried, and it does not match.
+    assert_eq!(mapped(&mut m, "a.x"), one("from_all", &[]));
+    assert_eq!(mapped(&mut m, "a.y"), None);
+    // Non-ASCII prefix; `*` is still first.
+    assert_eq!(mapped(&mut m, "éa"), None);
+    // The empty name: only `*` can apply.
+    assert_eq!(mapped(&mut m, ""), None);
+    assert_eq!(m.stats().misses, 5);
+    let mut m = Mapper::new(
+        &[
+            profile(
+                "e",
+                "é",
+                vec![regex_mapping("é(.*)", "from_e", &[("v", "$1")])],
+            ),
+            profile("none", "\u{e8}", vec![]),
+        ],
+        10,
+    )
+    .unwrap();
+    assert_eq!(mapped(&mut m, "éa"), one("from_e", &["v:a"]));
+    assert_eq!(mapped(&mut m, "èa"), None);
+    // Neither prefix applies to these: not looked up, not cached.
+    assert_eq!(m.map(b"\xc3"), None);
+    assert_eq!(mapped(&mut m, ""), None);
+    assert_eq!(m.stats().misses, 2);
+}
