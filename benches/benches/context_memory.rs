@@ -48,9 +48,9 @@ static GLOBAL: Tracking = Tracking;
 /// real traffic.
 fn line(i: usize, out: &mut String) {
     use std::fmt::Write as _;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "service.component{}.requests.latency_bucket:1|c|#env:prod,service:svc{},endpoint:/api/v1/items/{},pod:web-{},status_code:{}\n",
+        "service.component{}.requests.latency_bucket:1|c|#env:prod,service:svc{},endpoint:/api/v1/items/{},pod:web-{},status_code:{}",
         i % 500,
         i % 50,
         (i / 500) % 1000,

@@ -78,26 +78,17 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    pub(crate) fn push_tag(&mut self, hash: u64, tag: &[u8]) {
-        self.arena.extend_from_slice(&hash.to_le_bytes());
-        self.arena
-            .extend_from_slice(&(tag.len() as u32).to_le_bytes());
-        self.arena.extend_from_slice(tag);
+    /// Appends one tag in the packed form [`PackedTags`] reads.
+    pub(crate) fn pack_tag(out: &mut Vec<u8>, hash: u64, tag: &[u8]) {
+        out.extend_from_slice(&hash.to_le_bytes());
+        out.extend_from_slice(&(tag.len() as u32).to_le_bytes());
+        out.extend_from_slice(tag);
     }
 
     pub(crate) fn push_hashes(&mut self, sorted: &[u64]) -> Range<u32> {
         let start = self.hashes.len();
         self.hashes.extend_from_slice(sorted);
         range(start, self.hashes.len())
-    }
-
-    /// The arena bytes written since `start`.
-    pub(crate) fn range_from(&self, start: usize) -> Range<u32> {
-        range(start, self.arena.len())
-    }
-
-    pub(crate) fn arena_len(&self) -> usize {
-        self.arena.len()
     }
 
     pub(crate) fn bytes(&self, r: &Range<u32>) -> &[u8] {

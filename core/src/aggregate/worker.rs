@@ -50,9 +50,11 @@ pub struct Worker {
 
 #[derive(Debug, Default)]
 struct Scratch {
-    /// Tag hashes in message order.
-    ordered: Vec<u64>,
-    /// The same, sorted and de-duplicated.
+    /// The message's tags packed as a batch stores them
+    /// (`[hash][len][bytes]` each), built in the one pass that hashes
+    /// them, then copied whole into the chosen batch.
+    tags: Vec<u8>,
+    /// Tag hashes, sorted and de-duplicated (the tag-set identity).
     sorted: Vec<u64>,
 }
 
@@ -163,13 +165,15 @@ fn route_metric(
     stats: &mut WorkerStats,
 ) {
     let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
-    // Tag hashes once, shared by the sample and its distribution copy.
-    scratch.ordered.clear();
-    scratch
-        .ordered
-        .extend(m.tags.iter().map(|t| hash_bytes(t, TAG_SEED)));
+    // Tags hashed and packed once, shared by the sample and its
+    // distribution copy.
+    scratch.tags.clear();
     scratch.sorted.clear();
-    scratch.sorted.extend_from_slice(&scratch.ordered);
+    for tag in m.tags.iter() {
+        let h = hash_bytes(tag, TAG_SEED);
+        scratch.sorted.push(h);
+        SampleBatch::pack_tag(&mut scratch.tags, h, tag);
+    }
     scratch.sorted.sort_unstable();
     scratch.sorted.dedup();
     let host_hash = hash_bytes(m.host, HOST_SEED);
@@ -238,11 +242,7 @@ fn pack(
     let batch = &mut batches[shard(key, batches.len())];
     let name = batch.push_bytes(&parts);
     let host = batch.push_bytes(&[m.host]);
-    let tags_start = batch.arena_len();
-    for (tag, &h) in m.tags.iter().zip(&scratch.ordered) {
-        batch.push_tag(h, tag);
-    }
-    let tags = batch.range_from(tags_start);
+    let tags = batch.push_bytes(&[&scratch.tags]);
     let hashes = batch.push_hashes(&scratch.sorted);
     let mut sample = PackedSample {
         key,
