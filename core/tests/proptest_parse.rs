@@ -655,7 +655,6 @@ proptest! {
 /// as an empty line and counts nothing. (The oracle in
 /// `fuzz/src/checks.rs` follows core here, so the fuzzer stays quiet.)
 #[test]
-#[ignore = "core bug: a final `\\r` without `\\n` is not counted as unterminated when eol is required"]
 fn eol_required_counts_a_final_lone_cr() {
     use dogstatsd_core::config::Config;
     use dogstatsd_core::pipeline::Processor;

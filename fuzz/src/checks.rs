@@ -136,16 +136,19 @@ pub fn packet_case(flags: u8) -> (Config, Transport) {
 /// line with whether it may be parsed (false: unterminated final segment
 /// on a transport that requires `\n`).
 ///
-/// A final segment that is only `\r` is skipped as empty, as core does;
-/// the Agent counts it as unterminated when eol is required (see the
-/// ignored `eol_required_counts_a_final_lone_cr` in
-/// `core/tests/proptest_parse.rs`).
+/// A final non-empty segment without `\n` is unterminated when eol is
+/// required even if it is only `\r` (the Agent's `nextMessage` checks
+/// termination before emptiness).
 pub fn reference_lines(packet: &[u8], require_eol: bool) -> Vec<(&[u8], bool)> {
     let mut out = Vec::new();
     let mut segments = packet.split(|&b| b == b'\n').peekable();
     while let Some(seg) = segments.next() {
         let last = segments.peek().is_none();
         let line = seg.strip_suffix(b"\r").unwrap_or(seg);
+        if last && require_eol && !seg.is_empty() {
+            out.push((line, false));
+            continue;
+        }
         if line.is_empty() {
             continue;
         }
