@@ -38,13 +38,16 @@ pub enum LoadError {
     Value(String),
 }
 
-/// Every key core understands, for `DD_<KEY>` overrides. The Agent binds
-/// environment variables key by key, so only known keys are read.
+/// Every key core or the daemon understands, for `DD_<KEY>` overrides.
+/// The Agent binds environment variables key by key, so only known keys
+/// are read.
 fn known_keys() -> Vec<String> {
-    match serde_json::to_value(Config::default()) {
+    let mut keys = match serde_json::to_value(Config::default()) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
-    }
+    };
+    keys.extend(crate::settings::DaemonSettings::keys());
+    keys
 }
 
 /// Folds a multi-line parser message into one line.
@@ -121,6 +124,23 @@ pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
         cfg.hostname = detect_hostname().unwrap_or_default();
     }
     Ok(cfg)
+}
+
+/// Loads core's and the daemon's settings: the file, then `DD_*`
+/// variables from `env`, then `overrides` (command-line flags, as raw
+/// values so they are validated like any other source).
+pub fn load_all(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: impl IntoIterator<Item = (String, Value)>,
+) -> Result<crate::settings::Settings, LoadError> {
+    let mut settings = load_settings(path, env)?;
+    settings.extend(overrides);
+    let mut all = crate::settings::Settings::from_settings(&settings)?;
+    if all.core.hostname.is_empty() {
+        all.core.hostname = detect_hostname().unwrap_or_default();
+    }
+    Ok(all)
 }
 
 /// The machine's hostname, as the Agent falls back to it when `hostname`

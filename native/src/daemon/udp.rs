@@ -1,0 +1,186 @@
+//! The UDP listener: one thread doing blocking reads into the packet
+//! assembler, as the Agent does. A datagram longer than
+//! `dogstatsd_buffer_size` is truncated by the kernel read.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dogstatsd_core::protocol::Transport;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::assembler::Assembler;
+use super::packet::{Packet, PacketSender};
+use super::telemetry::Listener;
+use crate::settings::DaemonSettings;
+
+/// Why the UDP listener could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UdpError {
+    /// `bind_host` did not resolve.
+    #[error("cannot resolve bind_host {host:?}: {reason}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// Socket creation, `SO_RCVBUF` or bind failed.
+    #[error("cannot listen on udp {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The address to bind, `None` when UDP is disabled.
+pub(crate) fn bind_addr(s: &DaemonSettings) -> Result<Option<SocketAddr>, UdpError> {
+    let Some(port) = s.dogstatsd_port.bind_port() else {
+        return Ok(None);
+    };
+    if s.dogstatsd_non_local_traffic {
+        return Ok(Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        )));
+    }
+    let resolve_err = |reason: String| UdpError::Resolve {
+        host: s.bind_host.clone(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = (s.bind_host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| resolve_err(e.to_string()))?
+        .collect();
+    // `localhost` usually resolves to both; the Agent ends up on IPv4.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .map(Some)
+        .ok_or_else(|| resolve_err("no address".into()))
+}
+
+/// Binds the UDP socket; `SO_RCVBUF` failure is fatal for this listener.
+pub(crate) fn bind(addr: SocketAddr, so_rcvbuf: i64) -> Result<UdpSocket, UdpError> {
+    let err = |source| UdpError::Bind { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    if so_rcvbuf > 0 {
+        socket
+            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
+            .map_err(err)?;
+    }
+    socket.bind(&addr.into()).map_err(err)?;
+    Ok(socket.into())
+}
+
+/// Reads until `stop`, then drains what the kernel still holds, hands over
+/// the last packet and returns.
+pub(crate) fn spawn(
+    socket: UdpSocket,
+    sender: PacketSender,
+    stop: Arc<AtomicBool>,
+    flush_timeout: Duration,
+) -> std::io::Result<JoinHandle<()>> {
+    // The read timeout is both the assembler's ticker and how often the
+    // stop flag is looked at.
+    let tick = flush_timeout.clamp(Duration::from_millis(1), Duration::from_millis(100));
+    socket.set_read_timeout(Some(tick))?;
+    std::thread::Builder::new()
+        .name("dsd-udp".into())
+        .spawn(move || run(socket, sender, stop, flush_timeout))
+}
+
+fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_timeout: Duration) {
+    let pool = sender.pool().clone();
+    let telemetry = Arc::clone(sender.telemetry());
+    let size = pool.buffer_size();
+    let mut scratch = vec![0u8; size];
+    let mut asm = Assembler::new(size, flush_timeout, pool.get());
+    let send = |buf: Vec<u8>| {
+        sender.send(Packet {
+            buf,
+            transport: Transport::Udp,
+            origin: None,
+        });
+    };
+    let mut draining = false;
+    loop {
+        if !draining && stop.load(Ordering::Acquire) {
+            draining = true;
+            if let Err(e) = socket.set_nonblocking(true) {
+                tracing::warn!("udp: cannot switch to non-blocking for the final drain: {e}");
+                break;
+            }
+        }
+        match socket.recv(&mut scratch) {
+            Ok(n) => {
+                telemetry.received(Listener::Udp, n);
+                let now = Instant::now();
+                if let Some(p) = asm.push(&scratch[..n], now, || pool.get()) {
+                    send(p);
+                }
+                if let Some(p) = asm.flush_due(now, false, || pool.get()) {
+                    send(p);
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if draining {
+                    break;
+                }
+                if let Some(p) = asm.flush_due(Instant::now(), false, || pool.get()) {
+                    send(p);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                telemetry
+                    .listener(Listener::Udp)
+                    .read_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("udp read error: {e}");
+                if draining {
+                    break;
+                }
+                // e.g. ICMP errors surfacing on the socket: keep reading.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    if let Some(p) = asm.flush_due(Instant::now(), true, || pool.get()) {
+        send(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Port;
+
+    #[test]
+    fn bind_addresses() {
+        let mut s = DaemonSettings::default();
+        assert_eq!(
+            bind_addr(&s).unwrap(),
+            Some("127.0.0.1:8125".parse().unwrap())
+        );
+        s.dogstatsd_non_local_traffic = true;
+        assert_eq!(
+            bind_addr(&s).unwrap(),
+            Some("0.0.0.0:8125".parse().unwrap())
+        );
+        s.dogstatsd_port = Port::Off;
+        assert_eq!(bind_addr(&s).unwrap(), None);
+        s.dogstatsd_port = Port::Random;
+        s.dogstatsd_non_local_traffic = false;
+        s.bind_host = "127.0.0.1".into();
+        assert_eq!(bind_addr(&s).unwrap(), Some("127.0.0.1:0".parse().unwrap()));
+    }
+}
