@@ -362,7 +362,16 @@ impl Daemon {
             }
         })
         .await;
-        tracing::info!("dogstatsd stopped");
+        let t = &self.telemetry;
+        let packets = |l| t.listener(l).packets.load(Ordering::Relaxed);
+        tracing::info!(
+            "dogstatsd stopped: udp_packets={} uds_packets={} uds_stream_frames={} queue_drops={} flushes={}",
+            packets(telemetry::Listener::Udp),
+            packets(telemetry::Listener::Uds),
+            packets(telemetry::Listener::UdsStream),
+            t.dropped_queue_full.load(Ordering::Relaxed),
+            t.flushes.load(Ordering::Relaxed),
+        );
     }
 
     /// Start-up failed half-way: stop what was started, without waiting.
