@@ -86,8 +86,14 @@ fn datadogpy_over_udp_and_unix_datagram() {
     for p in ["py.udp", "py.uds"] {
         let hits = records(&recs, "series", Some(&format!("{p}.hits")));
         assert!(hits.iter().all(|r| r["tags"] == json!(["lang:py"])));
-        assert!((series_sum(&recs, &format!("{p}.hits")) - 5.0).abs() < 1e-9, "{p}");
-        assert!((series_sum(&recs, &format!("{p}.size.count")) - 5.0).abs() < 1e-9, "{p}");
+        assert!(
+            (series_sum(&recs, &format!("{p}.hits")) - 5.0).abs() < 1e-9,
+            "{p}"
+        );
+        assert!(
+            (series_sum(&recs, &format!("{p}.size.count")) - 5.0).abs() < 1e-9,
+            "{p}"
+        );
         let lat = records(&recs, "sketch", Some(&format!("{p}.lat")));
         let n: u64 = lat.iter().map(|s| s["count"].as_u64().unwrap()).sum();
         assert_eq!(n, 50, "{p}");

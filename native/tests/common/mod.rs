@@ -2,7 +2,7 @@
 //! a temp dir, random ports, temp socket paths, SIGTERM to stop, stdout
 //! parsed as `aggregate` JSON Lines. Every wait is bounded.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
