@@ -150,6 +150,8 @@ impl Daemon {
 struct Outcome {
     sent: u64,
     parsed: u64,
+    received: u64,
+    queue_drops: u64,
     cpu: f64,
     rss_kib: u64,
     hwm_kib: u64,
@@ -191,14 +193,25 @@ fn run_once(o: &Opts, rate: u64) -> Outcome {
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = d.cpu_seconds() - cpu0;
     let rss_kib = d.rss_kib("VmRSS:");
-    // Let the assembler and workers finish.
-    std::thread::sleep(Duration::from_millis(500));
+    // Let the assembler and workers finish what was read (bounded): a
+    // backlog still queued is not loss.
+    let settle = Instant::now() + Duration::from_secs(10);
+    std::thread::sleep(Duration::from_millis(200));
+    while Instant::now() < settle
+        && d.metric("dogstatsd_packets_processed_total") < d.metric("dogstatsd_packets_queued_total")
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let parsed = d.metric(r#"dogstatsd_messages_total{message_type="metrics",state="ok"}"#);
+    let received = d.metric(r#"dogstatsd_listener_packets_total{listener="udp"}"#);
+    let queue_drops = d.metric(r#"dogstatsd_dropped_total{cause="queue_full"}"#);
     let hwm_kib = d.rss_kib("VmHWM:");
     d.stop();
     Outcome {
         sent: sent * o.per_datagram,
         parsed,
+        received,
+        queue_drops,
         cpu: cpu / elapsed,
         rss_kib,
         hwm_kib,
@@ -209,11 +222,13 @@ fn run_once(o: &Opts, rate: u64) -> Outcome {
 fn report(rate: u64, r: &Outcome) -> f64 {
     let loss = 1.0 - r.parsed as f64 / r.sent as f64;
     println!(
-        "target {rate:>9} msg/s  achieved {:>10.0} msg/s  sent {:>9}  parsed {:>9}  loss {:>7.3}%  daemon CPU {:>5.1}% of one core  RSS {} KiB (peak {} KiB)",
+        "target {rate:>9} msg/s  achieved {:>10.0} msg/s  sent {:>9}  parsed {:>9}  loss {:>7.3}% (datagrams read {}, queue drops {})  daemon CPU {:>5.1}% of one core  RSS {} KiB (peak {} KiB)",
         r.achieved_rate,
         r.sent,
         r.parsed,
         loss * 100.0,
+        r.received,
+        r.queue_drops,
         r.cpu * 100.0,
         r.rss_kib,
         r.hwm_kib
