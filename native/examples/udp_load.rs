@@ -198,7 +198,8 @@ fn run_once(o: &Opts, rate: u64) -> Outcome {
     let settle = Instant::now() + Duration::from_secs(10);
     std::thread::sleep(Duration::from_millis(200));
     while Instant::now() < settle
-        && d.metric("dogstatsd_packets_processed_total") < d.metric("dogstatsd_packets_queued_total")
+        && d.metric("dogstatsd_packets_processed_total")
+            < d.metric("dogstatsd_packets_queued_total")
     {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -75,6 +75,7 @@ impl Engine {
         pool: PacketPool,
         sink: Box<dyn FlushSink>,
         telemetry: Arc<Telemetry>,
+        interval: Duration,
     ) -> std::io::Result<Self> {
         let (spare_tx, spare_rx) = bounded::<SampleBatch>(workers * pipelines * 4);
         let mut pipe_txs = Vec::new();
@@ -122,7 +123,7 @@ impl Engine {
         };
         let flusher = std::thread::Builder::new()
             .name("dsd-flush".into())
-            .spawn(move || flusher.run(flusher_rx))?;
+            .spawn(move || flusher.run(flusher_rx, interval))?;
         Ok(Self {
             workers: worker_handles,
             pipelines: pipe_handles,
@@ -280,8 +281,8 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn run(mut self, cmds: Receiver<FlusherCmd>) {
-        let ticker = crossbeam_channel::tick(FLUSH_INTERVAL);
+    fn run(mut self, cmds: Receiver<FlusherCmd>, interval: Duration) {
+        let ticker = crossbeam_channel::tick(interval);
         loop {
             select! {
                 recv(ticker) -> _ => {

@@ -107,6 +107,16 @@ impl Daemon {
     /// and skipped, as in the Agent), starts workers, pipelines and the
     /// flush thread. Must be called inside a tokio runtime.
     pub fn start(settings: &Settings, sink: Box<dyn FlushSink>) -> Result<Self, DaemonError> {
+        Self::start_with_interval(settings, sink, FLUSH_INTERVAL)
+    }
+
+    /// [`start`](Self::start) with another flush cadence than the Agent's
+    /// 15 s (tests, embedding programs).
+    pub fn start_with_interval(
+        settings: &Settings,
+        sink: Box<dyn FlushSink>,
+        flush_interval: Duration,
+    ) -> Result<Self, DaemonError> {
         let d = &settings.daemon;
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let topo = topology(cpus, &settings.core);
@@ -124,6 +134,7 @@ impl Daemon {
             pool,
             sink,
             Arc::clone(&telemetry),
+            flush_interval.max(Duration::from_millis(10)),
         )
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::InvalidInput => DaemonError::Config(e.to_string()),
