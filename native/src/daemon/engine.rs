@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
-use dogstatsd_core::aggregate::{Pipeline, SampleBatch, Worker};
+use dogstatsd_core::aggregate::{Pipeline, SampleBatch, Topology, Worker};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::server::sort_flush;
@@ -65,18 +65,19 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Spawns `workers` workers reading `packets` and `pipelines`
-    /// pipelines; the flush thread writes to `sink`.
+    /// Spawns `topo.workers` workers reading `packets` and
+    /// `topo.pipelines` pipelines; the flush thread writes to `sink` every
+    /// `interval`.
     pub(crate) fn start(
         cfg: &Config,
-        workers: usize,
-        pipelines: usize,
+        topo: Topology,
         packets: Receiver<Packet>,
         pool: PacketPool,
         sink: Box<dyn FlushSink>,
         telemetry: Arc<Telemetry>,
         interval: Duration,
     ) -> std::io::Result<Self> {
+        let Topology { workers, pipelines } = topo;
         let (spare_tx, spare_rx) = bounded::<SampleBatch>(workers * pipelines * 4);
         let mut pipe_txs = Vec::new();
         let mut pipe_handles = Vec::new();

@@ -128,8 +128,7 @@ impl Daemon {
         let sender = PacketSender::new(packets_tx.clone(), pool.clone(), Arc::clone(&telemetry));
         let engine = engine::Engine::start(
             &settings.core,
-            topo.workers,
-            topo.pipelines,
+            topo,
             packets_rx.clone(),
             pool,
             sink,
