@@ -392,6 +392,15 @@ impl Daemon {
     }
 }
 
+impl Drop for Daemon {
+    /// A daemon dropped without [`shutdown`](Daemon::shutdown) still stops
+    /// its listeners (and so its threads), without the final flush.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.cancel.cancel();
+    }
+}
+
 /// Runs a daemon until `shutdown` completes, then stops it gracefully.
 pub async fn run(
     settings: &Settings,
