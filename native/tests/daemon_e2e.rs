@@ -449,3 +449,25 @@ fn flush_now_and_output_file() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn unix_datagram_with_origin_detection() {
+    let dir = TempDir::new("origin");
+    let sock = dir.path("o.sock");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_port".into(), json!(0));
+    cfg.insert("dogstatsd_socket".into(), json!(sock));
+    cfg.insert("dogstatsd_origin_detection".into(), json!(true));
+    let mut d = Daemon::start(&cfg, dir);
+    let c = UnixDatagram::unbound().unwrap();
+    for _ in 0..20 {
+        c.send_to(b"origin.hits:1|c", &sock).unwrap();
+    }
+    assert_eq!(d.wait_metric(r#"dogstatsd_listener_packets_total{listener="uds"}"#, 20), 20);
+    // Credentials arrived with every datagram and our PID resolved (to a
+    // container or to none): no detection error.
+    assert_eq!(d.metric("dogstatsd_uds_origin_detection_errors_total"), 0);
+    let out = d.stop();
+    assert!(approx(series_sum(&out, "origin.hits"), 2.0));
+}
