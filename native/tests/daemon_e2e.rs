@@ -464,7 +464,10 @@ fn unix_datagram_with_origin_detection() {
     for _ in 0..20 {
         c.send_to(b"origin.hits:1|c", &sock).unwrap();
     }
-    assert_eq!(d.wait_metric(r#"dogstatsd_listener_packets_total{listener="uds"}"#, 20), 20);
+    assert_eq!(
+        d.wait_metric(r#"dogstatsd_listener_packets_total{listener="uds"}"#, 20),
+        20
+    );
     // Credentials arrived with every datagram and our PID resolved (to a
     // container or to none): no detection error.
     assert_eq!(d.metric("dogstatsd_uds_origin_detection_errors_total"), 0);

@@ -1,6 +1,13 @@
 //! The UDP listener: one thread doing blocking reads into the packet
 //! assembler, as the Agent does. A datagram longer than
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
+//!
+//! On Linux reads go through `recvmmsg` (up to 32 datagrams a syscall).
+//! Measured with `examples/udp_load.rs` on a loaded 2-core machine: at
+//! 100k datagrams/s batches average ~3.5 datagrams and the reader costs
+//! the same as with `recv` (~1.6-1.9 µs a datagram, within noise); at
+//! 150-200k/s batches grow and the reader thread needed 20-40% less CPU
+//! per datagram. It never costs more, so it stays.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -102,7 +109,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     let pool = sender.pool().clone();
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
-    let mut scratch = vec![0u8; size];
+    let mut reader = batch::Reader::new(size);
     let mut asm = Assembler::new(size, flush_timeout, pool.get());
     let send = |buf: Vec<u8>| {
         sender.send(Packet {
@@ -120,14 +127,19 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
                 break;
             }
         }
-        match socket.recv(&mut scratch) {
-            Ok(n) => {
-                telemetry.received(Listener::Udp, n);
-                let now = Instant::now();
-                if let Some(p) = asm.push(&scratch[..n], now, || pool.get()) {
-                    send(p);
-                }
-                if let Some(p) = asm.flush_due(now, false, || pool.get()) {
+        let mut now = None;
+        let read = reader.recv(&socket, |datagram| {
+            telemetry.received(Listener::Udp, datagram.len());
+            let t = *now.get_or_insert_with(Instant::now);
+            if let Some(p) = asm.push(datagram, t, || pool.get()) {
+                send(p);
+            }
+        });
+        match read {
+            Ok(_) => {
+                if let Some(p) =
+                    asm.flush_due(now.unwrap_or_else(Instant::now), false, || pool.get())
+                {
                     send(p);
                 }
             }
@@ -156,6 +168,95 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     }
     if let Some(p) = asm.flush_due(Instant::now(), true, || pool.get()) {
         send(p);
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod batch {
+    //! `recvmmsg(2)` with `MSG_WAITFORONE`: wait for one datagram, then
+    //! take up to [`BATCH`] that are already queued in the same syscall.
+    use std::io::IoSliceMut;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd as _;
+
+    use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
+
+    /// Datagrams per syscall at most.
+    pub(super) const BATCH: usize = 32;
+
+    pub(super) struct Reader {
+        headers: MultiHeaders<()>,
+        buf: Vec<u8>,
+        size: usize,
+        lens: Vec<usize>,
+    }
+
+    impl Reader {
+        pub(super) fn new(size: usize) -> Self {
+            Self {
+                headers: MultiHeaders::preallocate(BATCH, None),
+                buf: vec![0; BATCH * size],
+                size,
+                lens: Vec::with_capacity(BATCH),
+            }
+        }
+
+        /// Reads at least one datagram (each truncated to the buffer size,
+        /// as a plain read truncates) and hands each to `each`.
+        pub(super) fn recv(
+            &mut self,
+            socket: &UdpSocket,
+            mut each: impl FnMut(&[u8]),
+        ) -> std::io::Result<usize> {
+            self.lens.clear();
+            {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+                    .buf
+                    .chunks_mut(self.size)
+                    .map(|c| [IoSliceMut::new(c)])
+                    .collect();
+                let got = recvmmsg(
+                    socket.as_raw_fd(),
+                    &mut self.headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                )
+                .map_err(std::io::Error::from)?;
+                self.lens.extend(got.map(|m| m.bytes));
+            }
+            for (i, &n) in self.lens.iter().enumerate() {
+                let start = i * self.size;
+                each(&self.buf[start..start + n.min(self.size)]);
+            }
+            Ok(self.lens.len())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod batch {
+    //! One datagram per read where `recvmmsg(2)` is not available.
+    use std::net::UdpSocket;
+
+    pub(super) struct Reader {
+        buf: Vec<u8>,
+    }
+
+    impl Reader {
+        pub(super) fn new(size: usize) -> Self {
+            Self { buf: vec![0; size] }
+        }
+
+        pub(super) fn recv(
+            &mut self,
+            socket: &UdpSocket,
+            mut each: impl FnMut(&[u8]),
+        ) -> std::io::Result<usize> {
+            let n = socket.recv(&mut self.buf)?;
+            each(&self.buf[..n]);
+            Ok(1)
+        }
     }
 }
 
