@@ -365,6 +365,29 @@ fn port_zero_disables_udp_and_bad_values_exit_2() {
     assert!(d.stop().is_empty());
 
     let bin = env!("CARGO_BIN_EXE_dogstatsd");
+    // A path that exists and is not a socket is refused; with no other
+    // listener and `dogstatsd_require_listener` the start fails (exit 1).
+    let dir = TempDir::new("notsock");
+    let plain = dir.path("plain-file");
+    std::fs::write(&plain, "keep me").unwrap();
+    let cfg_path = dir.path("c.yaml");
+    let cfg = json!({"dogstatsd_port": 0, "dogstatsd_socket": plain,
+                     "dogstatsd_require_listener": true});
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exists and is not a socket"), "{stderr}");
+    assert!(
+        stderr.contains("listening on neither udp nor socket"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me");
+
     let out = std::process::Command::new(bin)
         .args(["--port", "eighty"])
         .output()
