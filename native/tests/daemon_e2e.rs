@@ -330,9 +330,20 @@ fn sigterm_loses_nothing_received() {
         s.write_all(&frame(b"term.stream:1|c")).unwrap();
     }
     s.write_all(&frame(b"_e{4,4}:last|sent")).unwrap();
+    // Connections made just before the signal, possibly not accepted yet,
+    // all left open: the daemon must take what they sent.
+    let late: Vec<UnixStream> = (0..20)
+        .map(|_| {
+            let mut c = UnixStream::connect(&stream).unwrap();
+            c.write_all(&frame(b"term.late:1|c")).unwrap();
+            c
+        })
+        .collect();
     // The connection stays open: the daemon must take what is buffered.
     let out = d.stop();
     drop(s);
+    drop(late);
+    assert!(approx(series_sum(&out, "term.late"), 2.0));
 
     let udp_received = d.logged("udp_packets");
     assert_eq!(

@@ -52,25 +52,33 @@ pub(crate) fn spawn(
     let conns = tracker.clone();
     tracker.spawn(async move {
         let _cleanup = Cleanup(path);
+        let accept = |stream| {
+            sender
+                .telemetry()
+                .listener(Listener::UdsStream)
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conns.spawn(connection(stream, sender.clone(), opts, cancel.clone()));
+        };
         loop {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        sender
-                            .telemetry()
-                            .listener(Listener::UdsStream)
-                            .connections
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        conns.spawn(connection(stream, sender.clone(), opts, cancel.clone()));
-                    }
+                    Ok((stream, _)) => accept(stream),
                     Err(e) => {
                         tracing::warn!("uds stream accept: {e}");
                         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     }
                 },
             }
+        }
+        // Stopping: a client that connected and wrote just before the
+        // signal may still be in the backlog; its bytes were received too.
+        while let Ok(Ok((stream, _))) =
+            tokio::time::timeout(std::time::Duration::from_millis(1), listener.accept()).await
+        {
+            accept(stream);
         }
     });
 }
