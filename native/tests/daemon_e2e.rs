@@ -508,3 +508,50 @@ fn unix_datagram_with_origin_detection() {
     let out = d.stop();
     assert!(approx(series_sum(&out, "origin.hits"), 2.0));
 }
+
+/// A second signal ends the process at once, even while the final flush
+/// is stuck: the output is a FIFO whose reader never reads, so writing
+/// the ~200 KB flush blocks once the pipe buffer is full.
+#[test]
+fn second_signal_exits_at_once() {
+    let dir = TempDir::new("twice");
+    let fifo = dir.path("out.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED second_signal_exits_at_once: no mkfifo");
+        return;
+    }
+    // Opening a FIFO blocks until both ends are open: hold the read end,
+    // never read from it.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::File::open(fifo).unwrap())
+    };
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
+    let mut d = Daemon::start_with_args(&cfg, dir, &["--output".as_ref(), fifo.as_os_str()]);
+    let _reader = reader.join().unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for batch in 0..60 {
+        let lines: Vec<String> = (0..50)
+            .map(|i| format!("twice.gauge.number.{batch}.{i}:1|g|#some:tag,other:tag"))
+            .collect();
+        udp.send_to(lines.join("\n").as_bytes(), d.udp.unwrap())
+            .unwrap();
+    }
+    assert_eq!(
+        d.wait_metric(r#"dogstatsd_listener_packets_total{listener="udp"}"#, 60),
+        60
+    );
+    assert_eq!(d.wait_metric("dogstatsd_samples_total", 3000), 3000);
+    d.signal();
+    assert!(
+        d.wait_exit(Duration::from_millis(500)).is_none(),
+        "the final flush should be stuck on the full FIFO"
+    );
+    d.signal();
+    let status = d
+        .wait_exit(Duration::from_secs(5))
+        .expect("exit after the second signal");
+    assert_eq!(status.code(), Some(1));
+}

@@ -71,11 +71,21 @@ impl Daemon {
     /// Starts the binary with `cfg` and waits until the admin endpoint
     /// (always the last listener bound) is logged.
     pub fn start(cfg: &serde_json::Map<String, Value>, dir: TempDir) -> Self {
+        Self::start_with_args(cfg, dir, &[])
+    }
+
+    /// [`start`](Self::start) with extra command-line flags.
+    pub fn start_with_args(
+        cfg: &serde_json::Map<String, Value>,
+        dir: TempDir,
+        args: &[&std::ffi::OsStr],
+    ) -> Self {
         let file = dir.path("datadog.yaml");
         std::fs::write(&file, serde_json::to_string(cfg).unwrap()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
             .arg("--config")
             .arg(&file)
+            .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -155,6 +165,29 @@ impl Daemon {
                 return v;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// The exit status once the process ends within `within`, else `None`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
