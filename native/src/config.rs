@@ -75,7 +75,12 @@ pub fn load_settings(
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_saphyr::from_str(&text).map_err(|e| LoadError::Syntax {
+            // YAML 1.2 booleans only: with YAML 1.1's `y`/`n`/`on`/`off` a
+            // mapper `name: y` would arrive as a boolean. Boolean settings
+            // still accept those words through core's lenient readers.
+            let mut opts = serde_saphyr::Options::default();
+            opts.strict_booleans = true;
+            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| LoadError::Syntax {
                 path: shown.clone(),
                 reason: one_line(&e.to_string()),
             })?
