@@ -10,16 +10,26 @@ use crate::commands;
 /// DogStatsD server: metrics, events and service checks from any Datadog
 /// client, aggregated and shipped to a Datadog-compatible intake or stdout.
 #[derive(Debug, Parser)]
-#[command(name = "dogstatsd", version, about)]
+#[command(
+    name = "dogstatsd",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do (default: run the daemon).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The daemon's flags when no subcommand is given.
+    #[command(flatten)]
+    pub run: crate::daemon::RunArgs,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon (the default): listen, aggregate, flush every 15 s.
+    Run(crate::daemon::RunArgs),
     /// Parse a payload from stdin and print one JSON line per message.
     Parse {
         /// datadog.yaml-style configuration file.
@@ -88,11 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => commands::aggregate::run(config.as_deref(), now, transport.into()),
         Some(Command::CheckConfig { config }) => commands::check_config::run(config.as_deref()),
         Some(Command::TestIntake(args)) => crate::intake::cli::run(args),
-        None => {
-            eprintln!(
-                "dogstatsd: the daemon is not implemented yet; use `dogstatsd parse` or `dogstatsd check-config`"
-            );
-            ExitCode::from(2)
-        }
+        Some(Command::Run(args)) => crate::daemon::run_command(&args),
+        None => crate::daemon::run_command(&cli.run),
     }
 }

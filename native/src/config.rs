@@ -38,13 +38,15 @@ pub enum LoadError {
     Value(String),
 }
 
-/// Every key core understands, for `DD_<KEY>` overrides. The Agent binds
-/// environment variables key by key, so only known keys are read.
+/// Every key core or the daemon understands, for `DD_<KEY>` overrides.
+/// The Agent binds environment variables key by key, so only known keys
+/// are read.
 fn known_keys() -> Vec<String> {
     let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
     };
+    keys.extend(crate::settings::DaemonSettings::keys());
     keys.extend(
         crate::forwarder::config::SETTINGS_KEYS
             .iter()
@@ -78,12 +80,12 @@ pub fn load_settings(
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            // YAML 1.2 booleans: `name: y` is the string "y", not true.
-            // Boolean keys still accept `yes`/`on` through core's lenient
-            // readers, as the Agent does.
-            let mut options = serde_saphyr::Options::default();
-            options.strict_booleans = true;
-            serde_saphyr::from_str_with_options(&text, options).map_err(|e| LoadError::Syntax {
+            // YAML 1.2 booleans only: with YAML 1.1's `y`/`n`/`on`/`off` a
+            // mapper `name: y` would arrive as a boolean. Boolean settings
+            // still accept those words through core's lenient readers.
+            let mut opts = serde_saphyr::Options::default();
+            opts.strict_booleans = true;
+            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| LoadError::Syntax {
                 path: shown.clone(),
                 reason: one_line(&e.to_string()),
             })?
@@ -132,6 +134,23 @@ pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
         cfg.hostname = detect_hostname().unwrap_or_default();
     }
     Ok(cfg)
+}
+
+/// Loads core's and the daemon's settings: the file, then `DD_*`
+/// variables from `env`, then `overrides` (command-line flags, as raw
+/// values so they are validated like any other source).
+pub fn load_all(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: impl IntoIterator<Item = (String, Value)>,
+) -> Result<crate::settings::Settings, LoadError> {
+    let mut settings = load_settings(path, env)?;
+    settings.extend(overrides);
+    let mut all = crate::settings::Settings::from_settings(&settings)?;
+    if all.core.hostname.is_empty() {
+        all.core.hostname = detect_hostname().unwrap_or_default();
+    }
+    Ok(all)
 }
 
 /// The machine's hostname, as the Agent falls back to it when `hostname`

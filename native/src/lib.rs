@@ -1,8 +1,9 @@
 //! # dogstatsd-native
 //!
 //! The I/O shell around `dogstatsd-core`: configuration loading, the
-//! command-line tools (`parse`, `aggregate`, `check-config`) and, in time,
-//! the daemon's listeners, workers and forwarder. Every protocol and
+//! command-line tools (`parse`, `aggregate`, `check-config`) and the
+//! daemon: listeners, workers, pipelines, the flush loop and its admin
+//! endpoint ([`daemon`]). Every protocol and
 //! aggregation decision is made in core; this crate moves bytes and time.
 
 #![forbid(unsafe_code)]
@@ -10,5 +11,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod forwarder;
 pub mod intake;
+pub mod settings;

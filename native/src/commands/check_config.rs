@@ -1,4 +1,5 @@
-//! `dogstatsd check-config`: validate, print the effective configuration.
+//! `dogstatsd check-config`: validate, print the effective configuration
+//! (core and daemon keys) with secrets redacted.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,11 +8,18 @@ use dogstatsd_core::pipeline::Processor;
 
 /// The `check-config` subcommand.
 pub fn run(config: Option<&Path>) -> ExitCode {
-    let cfg = match super::prepare(config, |c| Processor::new(c).map(|_| c.clone())) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let settings = match crate::config::load_all(config, std::env::vars(), []) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dogstatsd: {e}");
+            return ExitCode::from(2);
+        }
     };
-    match serde_json::to_string_pretty(&cfg) {
+    if let Err(e) = Processor::new(&settings.core) {
+        eprintln!("dogstatsd: invalid configuration: {e}");
+        return ExitCode::from(2);
+    }
+    match serde_json::to_string_pretty(&settings.redacted_json()) {
         Ok(s) => println!("{s}"),
         Err(e) => {
             eprintln!("dogstatsd: cannot print the configuration: {e}");

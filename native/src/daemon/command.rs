@@ -1,0 +1,174 @@
+//! `dogstatsd [run]`: load settings (file, `DD_*`, flags), set up logging,
+//! run the daemon until SIGTERM/SIGINT, stop gracefully. A second signal
+//! exits at once.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use dogstatsd_core::pipeline::Processor;
+use serde_json::Value;
+
+use super::{Daemon, sink};
+use crate::settings::LogLevel;
+
+/// Flags of the daemon; each overrides the file and `DD_*` variables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// datadog.yaml-style configuration file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// UDP port (`dogstatsd_port`); 0 disables UDP, `__random__` picks one.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Unix datagram socket path (`dogstatsd_socket`).
+    #[arg(long)]
+    pub socket: Option<String>,
+    /// Unix stream socket path (`dogstatsd_stream_socket`).
+    #[arg(long)]
+    pub stream_socket: Option<String>,
+    /// Windows named pipe name (`dogstatsd_pipe_name`).
+    #[arg(long)]
+    pub pipe_name: Option<String>,
+    /// Loopback admin port for /metrics and /healthz
+    /// (`dogstatsd_admin_port`); `__random__` picks one.
+    #[arg(long)]
+    pub admin_port: Option<String>,
+    /// Log level (`log_level`): trace, debug, info, warn, error, off.
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// Append flushed records to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The flags as raw settings.
+    pub fn overrides(&self) -> Vec<(String, Value)> {
+        [
+            ("dogstatsd_port", &self.port),
+            ("dogstatsd_socket", &self.socket),
+            ("dogstatsd_stream_socket", &self.stream_socket),
+            ("dogstatsd_pipe_name", &self.pipe_name),
+            ("dogstatsd_admin_port", &self.admin_port),
+            ("log_level", &self.log_level),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .map(|v| (k.to_string(), Value::String(v.clone())))
+        })
+        .collect()
+    }
+}
+
+fn init_logging(level: LogLevel) {
+    use tracing_subscriber::EnvFilter;
+    // RUST_LOG, when set, wins over `log_level` (for debugging one module).
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.directive()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C on Windows); from then
+/// on a second one ends the process at once.
+async fn first_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("dogstatsd: second signal, exiting without the final flush");
+            std::process::exit(1);
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("dogstatsd: second signal, exiting without the final flush");
+            std::process::exit(1);
+        });
+    }
+}
+
+/// The daemon command: exit 0 after a graceful stop, 2 for a bad
+/// configuration, 1 when start-up fails.
+pub fn run_command(args: &RunArgs) -> ExitCode {
+    let settings =
+        match crate::config::load_all(args.config.as_deref(), std::env::vars(), args.overrides()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("dogstatsd: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    if let Err(e) = Processor::new(&settings.core) {
+        eprintln!("dogstatsd: invalid configuration: {e}");
+        return ExitCode::from(2);
+    }
+    init_logging(settings.daemon.log_level);
+    if !settings.daemon.use_dogstatsd {
+        tracing::info!("use_dogstatsd is false: nothing to run");
+        return ExitCode::SUCCESS;
+    }
+    let sink = match sink::select(&settings.daemon, args.output.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dogstatsd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Listeners, workers and pipelines are threads of their own; the
+    // runtime only carries stream connections, the admin endpoint and
+    // signals.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("dsd-io")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dogstatsd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let daemon = match Daemon::start(&settings, sink) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("dogstatsd: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        first_signal().await;
+        tracing::info!("stopping: draining listeners and flushing every bucket");
+        daemon.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

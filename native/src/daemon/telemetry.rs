@@ -1,0 +1,422 @@
+//! Self-telemetry: counters the listeners, workers, pipelines and flush
+//! loop update, rendered as Prometheus text for `GET /metrics`.
+//!
+//! Listeners bump relaxed atomics; workers and pipelines publish a copy of
+//! their core counters after each packet or batch (an uncontended lock),
+//! so the hot path never waits for a scrape.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dogstatsd_core::aggregate::{SamplerStats, WorkerStats};
+
+/// The listeners, for per-listener counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// UDP.
+    Udp,
+    /// Unix datagram socket.
+    Uds,
+    /// Unix stream socket.
+    UdsStream,
+    /// Windows named pipe.
+    NamedPipe,
+}
+
+impl Listener {
+    const ALL: [Self; 4] = [Self::Udp, Self::Uds, Self::UdsStream, Self::NamedPipe];
+
+    /// Label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Uds => "uds",
+            Self::UdsStream => "uds_stream",
+            Self::NamedPipe => "named_pipe",
+        }
+    }
+}
+
+/// Counters of one listener.
+#[derive(Debug, Default)]
+pub struct ListenerCounters {
+    /// Datagrams, frames or pipe reads received.
+    pub packets: AtomicU64,
+    /// Bytes received.
+    pub bytes: AtomicU64,
+    /// Failed reads.
+    pub read_errors: AtomicU64,
+    /// Stream connections accepted.
+    pub connections: AtomicU64,
+}
+
+/// Why a stream connection was closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A frame declared more than `dogstatsd_buffer_size` bytes.
+    FrameTooLarge,
+    /// A zero-length frame.
+    FrameZeroLength,
+    /// The peer closed inside a frame.
+    FrameTruncated,
+}
+
+impl CloseReason {
+    const ALL: [Self; 3] = [
+        Self::FrameTooLarge,
+        Self::FrameZeroLength,
+        Self::FrameTruncated,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::FrameTooLarge => "frame_too_large",
+            Self::FrameZeroLength => "frame_zero_length",
+            Self::FrameTruncated => "frame_truncated",
+        }
+    }
+}
+
+/// Every counter of the daemon.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    listeners: [ListenerCounters; 4],
+    closes: [AtomicU64; 3],
+    /// Packets queued for the workers.
+    pub queued: AtomicU64,
+    /// Packets the workers finished.
+    pub processed: AtomicU64,
+    /// Packets dropped because the queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Unix datagrams whose sender could not be resolved to a container.
+    pub origin_detection_errors: AtomicU64,
+    /// Flushes written.
+    pub flushes: AtomicU64,
+    /// Flushes the sink failed to write.
+    pub flush_errors: AtomicU64,
+    /// Records written, by kind.
+    pub flushed_series: AtomicU64,
+    /// Sketches written.
+    pub flushed_sketches: AtomicU64,
+    /// Events written.
+    pub flushed_events: AtomicU64,
+    /// Service checks written.
+    pub flushed_service_checks: AtomicU64,
+    workers: Mutex<Vec<WorkerStats>>,
+    pipelines: Mutex<Vec<SamplerStats>>,
+}
+
+impl Telemetry {
+    /// Counters for `workers` workers and `pipelines` pipelines.
+    pub fn new(workers: usize, pipelines: usize) -> Self {
+        Self {
+            workers: Mutex::new(vec![WorkerStats::default(); workers]),
+            pipelines: Mutex::new(vec![SamplerStats::default(); pipelines]),
+            ..Self::default()
+        }
+    }
+
+    /// One listener's counters.
+    pub fn listener(&self, l: Listener) -> &ListenerCounters {
+        &self.listeners[l as usize]
+    }
+
+    /// Counts a packet of `bytes` bytes on `l`.
+    pub fn received(&self, l: Listener, bytes: usize) {
+        let c = self.listener(l);
+        c.packets.fetch_add(1, Ordering::Relaxed);
+        c.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed for `reason`.
+    pub fn closed(&self, reason: CloseReason) {
+        self.closes[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed for `reason` so far.
+    pub fn closes(&self, reason: CloseReason) -> u64 {
+        self.closes[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Publishes worker `i`'s counters.
+    pub fn set_worker(&self, i: usize, s: WorkerStats) {
+        if let Ok(mut w) = self.workers.lock()
+            && let Some(slot) = w.get_mut(i)
+        {
+            *slot = s;
+        }
+    }
+
+    /// Publishes pipeline `i`'s counters.
+    pub fn set_pipeline(&self, i: usize, s: SamplerStats) {
+        if let Ok(mut p) = self.pipelines.lock()
+            && let Some(slot) = p.get_mut(i)
+        {
+            *slot = s;
+        }
+    }
+
+    /// Worker counters summed.
+    pub fn workers(&self) -> WorkerStats {
+        let mut sum = WorkerStats::default();
+        if let Ok(w) = self.workers.lock() {
+            for s in w.iter() {
+                let (a, b) = (&mut sum.process, &s.process);
+                a.metric_packets += b.metric_packets;
+                a.metric_parse_errors += b.metric_parse_errors;
+                a.event_packets += b.event_packets;
+                a.event_parse_errors += b.event_parse_errors;
+                a.service_check_packets += b.service_check_packets;
+                a.service_check_parse_errors += b.service_check_parse_errors;
+                a.unterminated_metric_errors += b.unterminated_metric_errors;
+                sum.samples += s.samples;
+                sum.no_agg_samples += s.no_agg_samples;
+                sum.no_agg_unsupported += s.no_agg_unsupported;
+            }
+        }
+        sum
+    }
+
+    /// Pipeline counters summed.
+    pub fn pipelines(&self) -> SamplerStats {
+        let mut sum = SamplerStats::default();
+        if let Ok(p) = self.pipelines.lock() {
+            for s in p.iter() {
+                sum.samples += s.samples;
+                sum.non_finite_dropped += s.non_finite_dropped;
+                sum.contexts += s.contexts;
+                sum.contexts_expired += s.contexts_expired;
+            }
+        }
+        sum
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn render(&self, queue_len: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut family = |name: &str, kind: &str, help: &str, rows: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        let per_listener = |f: fn(&ListenerCounters) -> &AtomicU64| {
+            Listener::ALL
+                .iter()
+                .map(|&l| {
+                    (
+                        format!("{{listener=\"{}\"}}", l.name()),
+                        load(f(self.listener(l))),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        family(
+            "dogstatsd_listener_packets_total",
+            "counter",
+            "Datagrams, frames or pipe reads received, per listener.",
+            &per_listener(|c| &c.packets),
+        );
+        family(
+            "dogstatsd_listener_bytes_total",
+            "counter",
+            "Bytes received, per listener.",
+            &per_listener(|c| &c.bytes),
+        );
+        family(
+            "dogstatsd_listener_read_errors_total",
+            "counter",
+            "Failed socket reads, per listener.",
+            &per_listener(|c| &c.read_errors),
+        );
+        family(
+            "dogstatsd_listener_connections_total",
+            "counter",
+            "Stream connections accepted, per listener.",
+            &per_listener(|c| &c.connections),
+        );
+        family(
+            "dogstatsd_connections_closed_total",
+            "counter",
+            "Stream connections closed by the server, by reason.",
+            &CloseReason::ALL
+                .iter()
+                .map(|&r| (format!("{{reason=\"{}\"}}", r.name()), self.closes(r)))
+                .collect::<Vec<_>>(),
+        );
+        let w = self.workers();
+        let p = self.pipelines();
+        let ps = w.process;
+        family(
+            "dogstatsd_messages_total",
+            "counter",
+            "Messages parsed, by type and state (metrics count messages).",
+            &[
+                (
+                    r#"{message_type="metrics",state="ok"}"#.into(),
+                    ps.metric_packets,
+                ),
+                (
+                    r#"{message_type="metrics",state="error"}"#.into(),
+                    ps.metric_parse_errors,
+                ),
+                (
+                    r#"{message_type="events",state="ok"}"#.into(),
+                    ps.event_packets,
+                ),
+                (
+                    r#"{message_type="events",state="error"}"#.into(),
+                    ps.event_parse_errors,
+                ),
+                (
+                    r#"{message_type="service_checks",state="ok"}"#.into(),
+                    ps.service_check_packets,
+                ),
+                (
+                    r#"{message_type="service_checks",state="error"}"#.into(),
+                    ps.service_check_parse_errors,
+                ),
+            ],
+        );
+        family(
+            "dogstatsd_parse_errors_total",
+            "counter",
+            "Messages rejected, by kind.",
+            &[
+                (r#"{kind="metric"}"#.into(), ps.metric_parse_errors),
+                (r#"{kind="event"}"#.into(), ps.event_parse_errors),
+                (
+                    r#"{kind="service_check"}"#.into(),
+                    ps.service_check_parse_errors,
+                ),
+                (
+                    r#"{kind="unterminated"}"#.into(),
+                    ps.unterminated_metric_errors,
+                ),
+            ],
+        );
+        family(
+            "dogstatsd_dropped_total",
+            "counter",
+            "Packets or samples dropped, by cause.",
+            &[
+                (
+                    r#"{cause="queue_full"}"#.into(),
+                    load(&self.dropped_queue_full),
+                ),
+                (r#"{cause="non_finite_value"}"#.into(), p.non_finite_dropped),
+                (
+                    r#"{cause="timestamped_unsupported_type"}"#.into(),
+                    w.no_agg_unsupported,
+                ),
+            ],
+        );
+        family(
+            "dogstatsd_samples_total",
+            "counter",
+            "Metric samples routed to pipelines.",
+            &[(String::new(), w.samples)],
+        );
+        family(
+            "dogstatsd_no_aggregation_samples_total",
+            "counter",
+            "Timestamped samples shipped unaggregated.",
+            &[(String::new(), w.no_agg_samples)],
+        );
+        family(
+            "dogstatsd_packets_queued_total",
+            "counter",
+            "Packets queued for the workers.",
+            &[(String::new(), load(&self.queued))],
+        );
+        family(
+            "dogstatsd_packets_processed_total",
+            "counter",
+            "Packets the workers finished.",
+            &[(String::new(), load(&self.processed))],
+        );
+        family(
+            "dogstatsd_packet_queue_length",
+            "gauge",
+            "Packets waiting for a worker.",
+            &[(String::new(), queue_len as u64)],
+        );
+        family(
+            "dogstatsd_uds_origin_detection_errors_total",
+            "counter",
+            "Unix datagrams whose sender could not be resolved.",
+            &[(String::new(), load(&self.origin_detection_errors))],
+        );
+        family(
+            "dogstatsd_contexts",
+            "gauge",
+            "Live aggregation contexts.",
+            &[(String::new(), p.contexts)],
+        );
+        family(
+            "dogstatsd_contexts_expired_total",
+            "counter",
+            "Contexts expired.",
+            &[(String::new(), p.contexts_expired)],
+        );
+        family(
+            "dogstatsd_flushes_total",
+            "counter",
+            "Flushes written.",
+            &[(String::new(), load(&self.flushes))],
+        );
+        family(
+            "dogstatsd_flush_errors_total",
+            "counter",
+            "Flushes the output could not take.",
+            &[(String::new(), load(&self.flush_errors))],
+        );
+        family(
+            "dogstatsd_flushed_records_total",
+            "counter",
+            "Records written, by kind.",
+            &[
+                (r#"{kind="series"}"#.into(), load(&self.flushed_series)),
+                (r#"{kind="sketch"}"#.into(), load(&self.flushed_sketches)),
+                (r#"{kind="event"}"#.into(), load(&self.flushed_events)),
+                (
+                    r#"{kind="service_check"}"#.into(),
+                    load(&self.flushed_service_checks),
+                ),
+            ],
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let t = Telemetry::new(2, 1);
+        t.received(Listener::Udp, 10);
+        t.received(Listener::Udp, 5);
+        t.closed(CloseReason::FrameTooLarge);
+        let mut s = WorkerStats::default();
+        s.process.metric_parse_errors = 3;
+        t.set_worker(1, s);
+        let text = t.render(7);
+        assert!(text.contains("dogstatsd_listener_packets_total{listener=\"udp\"} 2\n"));
+        assert!(text.contains("dogstatsd_listener_bytes_total{listener=\"udp\"} 15\n"));
+        assert!(text.contains("dogstatsd_parse_errors_total{kind=\"metric\"} 3\n"));
+        assert!(
+            text.contains("dogstatsd_connections_closed_total{reason=\"frame_too_large\"} 1\n")
+        );
+        assert!(text.contains("dogstatsd_packet_queue_length 7\n"));
+        assert!(text.contains("# TYPE dogstatsd_contexts gauge\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = line.rsplit_once(' ').unwrap();
+            v.parse::<u64>().unwrap();
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The Unix datagram listener: one thread, blocking reads, every datagram
+//! one packet (no assembler: each packet may carry its own origin). With
+//! `dogstatsd_origin_detection` on Linux the sender's credentials come
+//! with each datagram and its PID is resolved to a container.
+
+use std::io::ErrorKind;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dogstatsd_core::protocol::Transport;
+
+use super::packet::{Packet, PacketSender};
+use super::socket_file::{self, Cleanup, SocketPathError};
+use super::telemetry::Listener;
+
+/// Binds the datagram socket at `path`.
+pub(crate) fn bind(
+    path: &Path,
+    so_rcvbuf: i64,
+    origin_detection: bool,
+) -> Result<UnixDatagram, SocketPathError> {
+    socket_file::prepare(path)?;
+    let io = |source| SocketPathError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let socket = UnixDatagram::bind(path).map_err(io)?;
+    socket_file::set_mode(path)?;
+    if so_rcvbuf > 0
+        && let Err(e) = socket2::SockRef::from(&socket)
+            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
+    {
+        tracing::warn!("uds: cannot set SO_RCVBUF: {e}");
+    }
+    if origin_detection {
+        creds::enable(&socket).map_err(io)?;
+    }
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(io)?;
+    Ok(socket)
+}
+
+/// Reads until `stop`, drains what is queued, removes the socket file.
+pub(crate) fn spawn(
+    socket: UnixDatagram,
+    path: PathBuf,
+    sender: PacketSender,
+    stop: Arc<AtomicBool>,
+    origin_detection: bool,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("dsd-uds".into())
+        .spawn(move || {
+            let _cleanup = Cleanup(path);
+            run(&socket, &sender, &stop, origin_detection);
+        })
+}
+
+fn run(socket: &UnixDatagram, sender: &PacketSender, stop: &AtomicBool, origin_detection: bool) {
+    let pool = sender.pool().clone();
+    let telemetry = Arc::clone(sender.telemetry());
+    let size = pool.buffer_size();
+    let mut origins = creds::Origins::new(origin_detection);
+    let mut draining = false;
+    loop {
+        if !draining && stop.load(Ordering::Acquire) {
+            draining = true;
+            if socket.set_nonblocking(true).is_err() {
+                break;
+            }
+        }
+        let mut buf = pool.get();
+        buf.resize(size, 0);
+        match origins.recv(socket, &mut buf) {
+            Ok((n, origin)) => {
+                buf.truncate(n);
+                telemetry.received(Listener::Uds, n);
+                if origin.failed {
+                    telemetry
+                        .origin_detection_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                sender.send(Packet {
+                    buf,
+                    transport: Transport::UnixDatagram,
+                    origin: origin.container,
+                });
+            }
+            Err(e) => {
+                pool.put(buf);
+                match e.kind() {
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut if draining => break,
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted => {}
+                    _ => {
+                        telemetry
+                            .listener(Listener::Uds)
+                            .read_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!("uds read error: {e}");
+                        if draining {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What origin detection found for one datagram.
+#[derive(Debug, Default)]
+pub(crate) struct FoundOrigin {
+    /// The sender's container.
+    pub(crate) container: Option<Arc<str>>,
+    /// Resolution was attempted and failed (counted, packet kept).
+    pub(crate) failed: bool,
+}
+
+#[cfg(target_os = "linux")]
+mod creds {
+    //! `SO_PASSCRED` / `SCM_CREDENTIALS` through nix's safe wrappers.
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Instant;
+
+    use nix::sys::socket::{
+        ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt,
+    };
+
+    use super::FoundOrigin;
+    use crate::daemon::origin::OriginResolver;
+
+    pub(super) fn enable(socket: &UnixDatagram) -> std::io::Result<()> {
+        setsockopt(socket, sockopt::PassCred, &true).map_err(std::io::Error::from)
+    }
+
+    pub(super) struct Origins {
+        resolver: Option<OriginResolver>,
+        cmsg: Vec<u8>,
+    }
+
+    impl Origins {
+        pub(super) fn new(enabled: bool) -> Self {
+            Self {
+                resolver: enabled.then(OriginResolver::default),
+                cmsg: nix::cmsg_space!(UnixCredentials),
+            }
+        }
+
+        pub(super) fn recv(
+            &mut self,
+            socket: &UnixDatagram,
+            buf: &mut [u8],
+        ) -> std::io::Result<(usize, FoundOrigin)> {
+            let Some(resolver) = self.resolver.as_mut() else {
+                return socket.recv(buf).map(|n| (n, FoundOrigin::default()));
+            };
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut self.cmsg),
+                MsgFlags::empty(),
+            )
+            .map_err(std::io::Error::from)?;
+            let mut pid = None;
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    if let ControlMessageOwned::ScmCredentials(cred) = c {
+                        pid = Some(cred.pid());
+                    }
+                }
+            }
+            let n = msg.bytes;
+            let found = match pid.map(|p| resolver.resolve(p, Instant::now())) {
+                Some(Ok(container)) => FoundOrigin {
+                    container,
+                    failed: false,
+                },
+                Some(Err(e)) => {
+                    tracing::debug!("uds origin detection: {e}");
+                    FoundOrigin {
+                        container: None,
+                        failed: true,
+                    }
+                }
+                None => FoundOrigin {
+                    container: None,
+                    failed: true,
+                },
+            };
+            Ok((n, found))
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod creds {
+    //! Credentials-based origin detection is Linux-only (as in the Agent).
+    use std::os::unix::net::UnixDatagram;
+
+    use super::FoundOrigin;
+
+    pub(super) fn enable(_socket: &UnixDatagram) -> std::io::Result<()> {
+        tracing::warn!("dogstatsd_origin_detection is only supported on Linux; ignored");
+        Ok(())
+    }
+
+    pub(super) struct Origins;
+
+    impl Origins {
+        pub(super) fn new(_enabled: bool) -> Self {
+            Self
+        }
+
+        pub(super) fn recv(
+            &mut self,
+            socket: &UnixDatagram,
+            buf: &mut [u8],
+        ) -> std::io::Result<(usize, FoundOrigin)> {
+            socket.recv(buf).map(|n| (n, FoundOrigin::default()))
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! The daemon's own settings (listeners, queues, admin port, log level,
+//! intake), with the Datadog Agent's `datadog.yaml` key names and defaults
+//! (spec §12). Core's settings live in `dogstatsd_core::config::Config`;
+//! both are read from the same raw settings map, so one file and one set of
+//! `DD_*` variables configure everything.
+
+use std::fmt;
+use std::time::Duration;
+
+use dogstatsd_core::config::{Config, de};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::config::LoadError;
+
+/// A port setting: the Agent reads `0` as "off" and the string
+/// `__random__` as "bind an ephemeral port".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// Listener disabled.
+    Off,
+    /// Bind port 0 and log the port the OS picked.
+    Random,
+    /// This port.
+    Fixed(u16),
+}
+
+impl Port {
+    /// The port to bind, `None` when disabled.
+    pub fn bind_port(self) -> Option<u16> {
+        match self {
+            Self::Off => None,
+            Self::Random => Some(0),
+            Self::Fixed(p) => Some(p),
+        }
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Off => f.write_str("0"),
+            Self::Random => f.write_str(RANDOM_PORT),
+            Self::Fixed(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// The literal the Agent accepts for an ephemeral port.
+pub const RANDOM_PORT: &str = "__random__";
+
+impl Serialize for Port {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Off => s.serialize_u16(0),
+            Self::Random => s.serialize_str(RANDOM_PORT),
+            Self::Fixed(p) => s.serialize_u16(*p),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.as_str().is_some_and(|s| s.trim() == RANDOM_PORT) {
+            return Ok(Self::Random);
+        }
+        let n = de::int(v).map_err(|e| {
+            D::Error::custom(format!("{e} (a port number, 0 or \"{RANDOM_PORT}\")"))
+        })?;
+        match u16::try_from(n) {
+            Ok(0) => Ok(Self::Off),
+            Ok(p) => Ok(Self::Fixed(p)),
+            Err(_) => Err(D::Error::custom(format!("port {n} is outside 0..=65535"))),
+        }
+    }
+}
+
+/// Log verbosity, with the Agent's level names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Everything.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Start-up and listener addresses (default).
+    Info,
+    /// Problems that do not stop the daemon.
+    Warn,
+    /// Errors only (`critical` reads as this too).
+    Error,
+    /// Nothing.
+    Off,
+}
+
+impl LogLevel {
+    /// The `tracing` filter directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "trace" => Self::Trace,
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "warn" | "warning" => Self::Warn,
+            "error" | "critical" => Self::Error,
+            "off" => Self::Off,
+            _ => return None,
+        })
+    }
+}
+
+impl Serialize for LogLevel {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.directive())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = de::string(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            D::Error::custom(format!(
+                "unknown level {s:?} (trace, debug, info, warn, error, critical, off)"
+            ))
+        })
+    }
+}
+
+/// Reads a Go duration (`100ms`, `1.5s`, `2m`, `1h30m`); a bare number is
+/// nanoseconds, as Go's `cast.ToDuration` reads it.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(ns) = s.parse::<u64>() {
+        return Some(Duration::from_nanos(ns));
+    }
+    let mut rest = s;
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+mod read {
+    //! Per-key readers that reject values the daemon cannot use, so the
+    //! error names the key.
+    use super::*;
+
+    pub(super) fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let n = de::int(d)?;
+        if n <= 0 {
+            return Err(D::Error::custom(format!("must be positive, got {n}")));
+        }
+        Ok(n)
+    }
+
+    pub(super) fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let n = de::int(d)?;
+        if n < 0 {
+            return Err(D::Error::custom(format!("must not be negative, got {n}")));
+        }
+        Ok(n)
+    }
+
+    pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = Value::deserialize(d)?;
+        let text = match &v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(D::Error::custom("expected a duration such as \"100ms\"")),
+        };
+        parse_go_duration(&text).ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a duration such as \"100ms\", got {text:?}"
+            ))
+        })
+    }
+
+    pub(super) fn show_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", d.as_millis()))
+    }
+}
+
+/// The daemon's settings. Field names are `datadog.yaml` keys; each doc
+/// comment gives the default.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DaemonSettings {
+    /// Run the DogStatsD server at all. Default true.
+    #[serde(deserialize_with = "de::boolean")]
+    pub use_dogstatsd: bool,
+    /// UDP port; `0` disables UDP, `"__random__"` binds an ephemeral port.
+    /// Default 8125.
+    pub dogstatsd_port: Port,
+    /// UDP bind host when non-local traffic is off. Default `localhost`.
+    #[serde(deserialize_with = "de::string")]
+    pub bind_host: String,
+    /// Listen on all interfaces instead of `bind_host`. Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub dogstatsd_non_local_traffic: bool,
+    /// Unix datagram socket path; empty disables it. Default empty (the
+    /// newest Agents default to `/var/run/datadog/dsd.socket` on Linux; a
+    /// daemon run by hand should not create files under `/var/run`).
+    #[serde(deserialize_with = "de::string")]
+    pub dogstatsd_socket: String,
+    /// Unix stream socket path (length-prefixed frames); empty disables
+    /// it. Default empty.
+    #[serde(deserialize_with = "de::string")]
+    pub dogstatsd_stream_socket: String,
+    /// Log the first bytes of an oversized stream frame. Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub dogstatsd_stream_log_too_big: bool,
+    /// Windows named pipe name (`\\.\pipe\<name>`); empty disables it.
+    /// Default empty.
+    #[serde(deserialize_with = "de::string")]
+    pub dogstatsd_pipe_name: String,
+    /// `SO_RCVBUF` for the sockets; 0 keeps the OS default. Default 0.
+    #[serde(deserialize_with = "read::non_negative")]
+    pub dogstatsd_so_rcvbuf: i64,
+    /// Packets per batch handed to workers. Default 32. Together with
+    /// `dogstatsd_queue_size` it bounds the packet queue.
+    #[serde(deserialize_with = "read::positive")]
+    pub dogstatsd_packet_buffer_size: i64,
+    /// How long the UDP assembler holds a partly filled packet. Default
+    /// 100ms.
+    #[serde(
+        deserialize_with = "read::duration",
+        serialize_with = "read::show_duration"
+    )]
+    pub dogstatsd_packet_buffer_flush_timeout: Duration,
+    /// Capacity of the packets queue, in batches of
+    /// `dogstatsd_packet_buffer_size` packets. Default 1024.
+    #[serde(deserialize_with = "read::positive")]
+    pub dogstatsd_queue_size: i64,
+    /// Resolve the sender of each Unix datagram to a container
+    /// (`SO_PASSCRED`). Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub dogstatsd_origin_detection: bool,
+    /// Fail start-up when no listener could be created. Default false.
+    #[serde(deserialize_with = "de::boolean")]
+    pub dogstatsd_require_listener: bool,
+    /// Loopback port of the admin endpoint (`/metrics`, `/healthz`); `0`
+    /// disables it, `"__random__"` binds an ephemeral port. Not an Agent
+    /// key. Default 0 (off: nothing listens that the user did not ask
+    /// for).
+    pub dogstatsd_admin_port: Port,
+    /// Log level (`trace` … `error`, `critical`, `off`). Default `info`.
+    pub log_level: LogLevel,
+    /// Intake API key; when set, flushes go to the intake instead of
+    /// stdout. Default empty.
+    #[serde(deserialize_with = "de::string")]
+    pub api_key: String,
+    /// Intake URL override. Default empty (derived from `site`).
+    #[serde(deserialize_with = "de::string")]
+    pub dd_url: String,
+    /// Datadog site. Default `datadoghq.com`.
+    #[serde(deserialize_with = "de::string")]
+    pub site: String,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        Self {
+            use_dogstatsd: true,
+            dogstatsd_port: Port::Fixed(8125),
+            bind_host: "localhost".to_string(),
+            dogstatsd_non_local_traffic: false,
+            dogstatsd_socket: String::new(),
+            dogstatsd_stream_socket: String::new(),
+            dogstatsd_stream_log_too_big: false,
+            dogstatsd_pipe_name: String::new(),
+            dogstatsd_so_rcvbuf: 0,
+            dogstatsd_packet_buffer_size: 32,
+            dogstatsd_packet_buffer_flush_timeout: Duration::from_millis(100),
+            dogstatsd_queue_size: 1024,
+            dogstatsd_origin_detection: false,
+            dogstatsd_require_listener: false,
+            dogstatsd_admin_port: Port::Off,
+            log_level: LogLevel::Info,
+            api_key: String::new(),
+            dd_url: String::new(),
+            site: "datadoghq.com".to_string(),
+        }
+    }
+}
+
+impl DaemonSettings {
+    /// Every key this struct reads (for `DD_<KEY>` overrides).
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Self::default()) {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Reads the daemon's keys from raw settings; the error names the key.
+    pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
+        let keys = Self::keys();
+        let mut mine = Map::new();
+        for (key, value) in settings {
+            if !keys.contains(key) {
+                continue;
+            }
+            let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+            if let Err(e) = serde_json::from_value::<Self>(single) {
+                return Err(LoadError::Value(format!("{key}: {e}")));
+            }
+            mine.insert(key.clone(), value.clone());
+        }
+        serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
+    }
+
+    /// Capacity of the packet queue in packets.
+    pub fn queue_packets(&self) -> usize {
+        let n = self
+            .dogstatsd_queue_size
+            .saturating_mul(self.dogstatsd_packet_buffer_size);
+        usize::try_from(n).unwrap_or(usize::MAX).clamp(1, 1 << 20)
+    }
+}
+
+/// Both halves of the configuration, read from one settings map.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What core needs.
+    pub core: Config,
+    /// What the shell needs.
+    pub daemon: DaemonSettings,
+}
+
+impl Settings {
+    /// Reads both halves; checks that the packet size is usable.
+    pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
+        let core = crate::config::core_config(settings)?;
+        if core.dogstatsd_buffer_size <= 0 || core.dogstatsd_buffer_size > 1 << 26 {
+            return Err(LoadError::Value(format!(
+                "dogstatsd_buffer_size: must be between 1 and {}, got {}",
+                1 << 26,
+                core.dogstatsd_buffer_size
+            )));
+        }
+        let daemon = DaemonSettings::from_settings(settings)?;
+        Ok(Self { core, daemon })
+    }
+
+    /// The packet buffer size in bytes.
+    pub fn buffer_size(&self) -> usize {
+        usize::try_from(self.core.dogstatsd_buffer_size).unwrap_or(8192)
+    }
+
+    /// The effective configuration as one JSON object, secrets redacted.
+    pub fn redacted_json(&self) -> Value {
+        let mut all = Map::new();
+        for part in [
+            serde_json::to_value(&self.core),
+            serde_json::to_value(&self.daemon),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Value::Object(m) = part {
+                all.extend(m);
+            }
+        }
+        redact(&mut all);
+        Value::Object(all)
+    }
+}
+
+/// Is this key a secret? `api_key`, `app_key`, passwords, tokens…
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.ends_with("key")
+        || ["password", "secret", "token"]
+            .iter()
+            .any(|w| k.contains(w))
+}
+
+/// Replaces every non-empty secret value, at any depth, with a marker
+/// that keeps the last 5 characters when long enough to be useful (as the
+/// Agent's scrubber shows API keys).
+pub fn redact(map: &mut Map<String, Value>) {
+    for (k, v) in map.iter_mut() {
+        match v {
+            Value::Object(m) => redact(m),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(m) = item {
+                        redact(m);
+                    }
+                }
+            }
+            Value::String(s) if is_secret_key(k) && !s.is_empty() => {
+                let tail: String = if s.chars().count() >= 20 {
+                    let n = s.chars().count();
+                    s.chars().skip(n - 5).collect()
+                } else {
+                    String::new()
+                };
+                *s = format!("***************************{tail}");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(json: &str) -> Result<Settings, LoadError> {
+        let v: Value = serde_json::from_str(json).unwrap();
+        Settings::from_settings(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = read("{}").unwrap();
+        assert_eq!(s.daemon, DaemonSettings::default());
+        assert_eq!(s.daemon.dogstatsd_port, Port::Fixed(8125));
+        assert_eq!(s.daemon.queue_packets(), 1024 * 32);
+        assert_eq!(s.buffer_size(), 8192);
+    }
+
+    #[test]
+    fn ports() {
+        let p = |j: &str| read(j).map(|s| s.daemon.dogstatsd_port);
+        assert_eq!(p(r#"{"dogstatsd_port":0}"#).unwrap(), Port::Off);
+        assert_eq!(p(r#"{"dogstatsd_port":"0"}"#).unwrap(), Port::Off);
+        assert_eq!(
+            p(r#"{"dogstatsd_port":"__random__"}"#).unwrap(),
+            Port::Random
+        );
+        assert_eq!(
+            p(r#"{"dogstatsd_port":"9125"}"#).unwrap(),
+            Port::Fixed(9125)
+        );
+        let e = p(r#"{"dogstatsd_port":"eighty"}"#).unwrap_err().to_string();
+        assert!(e.contains("dogstatsd_port"), "{e}");
+        let e = p(r#"{"dogstatsd_port":70000}"#).unwrap_err().to_string();
+        assert!(e.contains("dogstatsd_port") && e.contains("70000"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (json, key) in [
+            (r#"{"dogstatsd_queue_size":0}"#, "dogstatsd_queue_size"),
+            (r#"{"dogstatsd_so_rcvbuf":-1}"#, "dogstatsd_so_rcvbuf"),
+            (r#"{"log_level":"loud"}"#, "log_level"),
+            (r#"{"dogstatsd_buffer_size":0}"#, "dogstatsd_buffer_size"),
+            (
+                r#"{"dogstatsd_packet_buffer_flush_timeout":"soon"}"#,
+                "dogstatsd_packet_buffer_flush_timeout",
+            ),
+            (
+                r#"{"dogstatsd_origin_detection":"perhaps"}"#,
+                "dogstatsd_origin_detection",
+            ),
+        ] {
+            let e = read(json).unwrap_err().to_string();
+            assert!(e.contains(key), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("1000000"), Some(Duration::from_millis(1)));
+        assert_eq!(parse_go_duration("10 parsecs"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = read(
+            r#"{"api_key":"0123456789abcdef0123456789abcdef","dd_url":"http://x","hostname":"h"}"#,
+        )
+        .unwrap();
+        let j = s.redacted_json();
+        let key = j["api_key"].as_str().unwrap();
+        assert!(!key.contains("0123456789abcdef0123456789a"), "{key}");
+        assert!(key.ends_with("bcdef"));
+        assert_eq!(j["dd_url"], "http://x");
+        assert_eq!(j["dogstatsd_port"], 8125);
+        assert_eq!(j["hostname"], "h");
+        let mut m = serde_json::json!({"proxy": {"password": "pw"}, "k": "v"});
+        redact(m.as_object_mut().unwrap());
+        assert_ne!(m["proxy"]["password"], "pw");
+        assert_eq!(m["k"], "v");
+    }
+}

@@ -1,0 +1,287 @@
+//! Runs the real `dogstatsd` binary for end-to-end tests: a JSON config in
+//! a temp dir, random ports, temp socket paths, SIGTERM to stop, stdout
+//! parsed as `aggregate` JSON Lines. Every wait is bounded.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A fresh directory for one test's config and sockets. Unix socket paths
+/// are limited to ~100 bytes, so it lives directly under /tmp.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dsd-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The base configuration: random UDP and admin ports, a fixed hostname.
+pub fn base_config() -> serde_json::Map<String, Value> {
+    let v = json!({
+        "hostname": "default-hostname",
+        "dogstatsd_port": "__random__",
+        "bind_host": "127.0.0.1",
+        "dogstatsd_admin_port": "__random__",
+        "log_level": "info",
+    });
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// A running daemon process.
+pub struct Daemon {
+    child: Child,
+    pub udp: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    stderr_lines: mpsc::Receiver<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    pub log: Vec<String>,
+    _dir: TempDir,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Daemon {
+    /// Starts the binary with `cfg` and waits until the admin endpoint
+    /// (always the last listener bound) is logged.
+    pub fn start(cfg: &serde_json::Map<String, Value>, dir: TempDir) -> Self {
+        Self::start_with_args(cfg, dir, &[])
+    }
+
+    /// [`start`](Self::start) with extra command-line flags.
+    pub fn start_with_args(
+        cfg: &serde_json::Map<String, Value>,
+        dir: TempDir,
+        args: &[&std::ffi::OsStr],
+    ) -> Self {
+        let file = dir.path("datadog.yaml");
+        std::fs::write(&file, serde_json::to_string(cfg).unwrap()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
+            .arg("--config")
+            .arg(&file)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dogstatsd");
+        let stderr = child.stderr.take().unwrap();
+        // Read stdout as it comes so a large flush never blocks the daemon.
+        let mut stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut d = Self {
+            child,
+            udp: None,
+            admin: "127.0.0.1:1".parse().unwrap(),
+            stderr_lines: rx,
+            stdout: Some(stdout),
+            log: Vec::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = d.stderr_lines.recv_timeout(left) else {
+                let _ = d.child.kill();
+                panic!("daemon did not start:\n{}", d.log.join("\n"));
+            };
+            if let Some(a) = after(&line, "udp listener bound to ") {
+                d.udp = Some(a.parse().unwrap());
+            }
+            let admin = after(&line, "admin endpoint bound to http://").map(|a| {
+                a.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<SocketAddr>()
+                    .unwrap()
+            });
+            d.log.push(line);
+            if let Some(a) = admin {
+                d.admin = a;
+                return d;
+            }
+        }
+    }
+
+    /// `GET path` on the admin endpoint; the body.
+    pub fn admin_get(&self, path: &str) -> String {
+        http(self.admin, "GET", path)
+    }
+
+    /// One counter from `/metrics` (exact series line, labels included).
+    pub fn metric(&self, series: &str) -> u64 {
+        let text = self.admin_get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+    }
+
+    /// Waits (bounded) until `series` reaches `at_least`.
+    pub fn wait_metric(&self, series: &str, at_least: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.metric(series);
+            if v >= at_least || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// The exit status once the process ends within `within`, else `None`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, wait for exit (bounded), return the flushed records.
+    pub fn stop(&mut self) -> Vec<Value> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let exit = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("daemon did not stop within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(l) = self.stderr_lines.recv_timeout(Duration::from_millis(500)) {
+            self.log.push(l);
+        }
+        assert!(exit.success(), "exit {exit:?}:\n{}", self.log.join("\n"));
+        let out = self.stdout.take().unwrap().join().unwrap();
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// A `key=N` number from the shutdown log line.
+    pub fn logged(&self, key: &str) -> u64 {
+        self.log
+            .iter()
+            .find_map(|l| after(l, &format!("{key}=")))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} not logged:\n{}", self.log.join("\n")))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.find(marker).map(|i| line[i + marker.len()..].trim())
+}
+
+/// A minimal HTTP/1.1 request; the body of the response.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read admin response");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("http response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// Records of one kind, optionally of one metric.
+pub fn records<'a>(all: &'a [Value], kind: &str, metric: Option<&str>) -> Vec<&'a Value> {
+    all.iter()
+        .filter(|r| r["kind"] == kind)
+        .filter(|r| metric.is_none_or(|m| r["metric"] == m))
+        .collect()
+}
+
+/// Sum of the values of every series of `metric` and `type` (a count
+/// split over two buckets still adds up).
+pub fn series_sum(all: &[Value], metric: &str) -> f64 {
+    records(all, "series", Some(metric))
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .sum()
+}
+
+/// A 4-byte little-endian length prefix and the payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as u32).to_le_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Path of a repository data file.
+pub fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
