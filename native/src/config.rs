@@ -150,6 +150,11 @@ pub fn load_all(
     if all.core.hostname.is_empty() {
         all.core.hostname = detect_hostname().unwrap_or_default();
     }
+    if !all.daemon.api_key.is_empty() {
+        let fwd = crate::forwarder::ForwarderConfig::from_settings(&settings, &all.core.hostname)
+            .map_err(|e| LoadError::Value(e.to_string()))?;
+        all.forwarder = Some(fwd);
+    }
     Ok(all)
 }
 

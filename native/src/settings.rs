@@ -358,6 +358,8 @@ pub struct Settings {
     pub core: Config,
     /// What the shell needs.
     pub daemon: DaemonSettings,
+    /// The intake forwarder, when `api_key` is set.
+    pub forwarder: Option<crate::forwarder::ForwarderConfig>,
 }
 
 impl Settings {
@@ -372,7 +374,11 @@ impl Settings {
             )));
         }
         let daemon = DaemonSettings::from_settings(settings)?;
-        Ok(Self { core, daemon })
+        Ok(Self {
+            core,
+            daemon,
+            forwarder: None,
+        })
     }
 
     /// The packet buffer size in bytes.

@@ -10,7 +10,13 @@ use clap::Args;
 use dogstatsd_core::pipeline::Processor;
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::{Daemon, sink};
+use crate::forwarder::Forwarder;
+
+/// How long a stopping daemon keeps delivering its last payloads.
+const FORWARDER_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::settings::LogLevel;
 
 /// Flags of the daemon; each overrides the file and `DD_*` variables.
@@ -135,13 +141,6 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         tracing::info!("use_dogstatsd is false: nothing to run");
         return ExitCode::SUCCESS;
     }
-    let sink = match sink::select(&settings.daemon, args.output.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dogstatsd: {e}");
-            return ExitCode::from(1);
-        }
-    };
     // Listeners, workers and pipelines are threads of their own; the
     // runtime only carries stream connections, the admin endpoint and
     // signals.
@@ -158,6 +157,23 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
+            Ok(f) => f.map(Arc::new),
+            Err(e) => {
+                eprintln!("dogstatsd: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Some(f) = &forwarder {
+            tracing::info!(url = %f.config().url, "forwarding flushes to the intake");
+        }
+        let sink = match sink::select(args.output.as_deref(), forwarder.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("dogstatsd: {e}");
+                return ExitCode::from(1);
+            }
+        };
         let daemon = match Daemon::start(&settings, sink) {
             Ok(d) => d,
             Err(e) => {
@@ -169,6 +185,16 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         first_signal().await;
         tracing::info!("stopping: draining listeners and flushing every bucket");
         daemon.shutdown().await;
+        if let Some(f) = forwarder {
+            // The final flush is queued; give in-flight sends and retries a
+            // bounded time, then count what is left as dropped.
+            let stats = f.shutdown(FORWARDER_STOP_DEADLINE).await;
+            tracing::info!(
+                payloads_sent = stats.payloads_sent,
+                payloads_dropped = stats.payloads_dropped,
+                "forwarder stopped"
+            );
+        }
         ExitCode::SUCCESS
     })
 }

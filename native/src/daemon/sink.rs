@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
 
-use crate::settings::DaemonSettings;
+use crate::forwarder::Forwarder;
 
 /// Why a flush could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,9 @@ pub enum SinkError {
     /// Writing failed.
     #[error("cannot write the flush: {0}")]
     Write(#[from] std::io::Error),
+    /// The forwarder refused the flush (closed, or it could not encode).
+    #[error("cannot forward the flush: {0}")]
+    Forward(String),
 }
 
 /// Takes every flush the daemon produces, on the flush thread.
@@ -105,21 +108,46 @@ impl FlushSink for MemorySink {
     }
 }
 
-/// The sink the configuration asks for: `--output FILE`, else stdout.
-///
-/// FORWARDER SEAM: when `api_key` is set the Agent ships to the intake
-/// (`dd_url`, else derived from `site`). The forwarder (branch `intake`,
-/// `crate::forwarder`) is to be returned from here as a `FlushSink`; until
-/// it is merged the daemon warns and prints instead.
+/// Ships each flush to a Datadog-compatible intake through the
+/// forwarder (encoding and compression happen on the flush thread; the
+/// network on the runtime).
+pub struct ForwarderSink {
+    forwarder: Arc<Forwarder>,
+}
+
+impl std::fmt::Debug for ForwarderSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwarderSink").finish_non_exhaustive()
+    }
+}
+
+impl FlushSink for ForwarderSink {
+    fn write(&mut self, flush: &Flush) -> Result<(), SinkError> {
+        if flush.is_empty() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.forwarder
+            .submit(flush, now)
+            .map(|_| ())
+            .map_err(|e| SinkError::Forward(e.to_string()))
+    }
+}
+
+/// The sink the configuration asks for: the intake forwarder when
+/// `api_key` is set (the Agent's behaviour), else `--output FILE`, else
+/// stdout.
 pub fn select(
-    settings: &DaemonSettings,
     output: Option<&Path>,
+    forwarder: Option<Arc<Forwarder>>,
 ) -> Result<Box<dyn FlushSink>, SinkError> {
-    if !settings.api_key.is_empty() {
-        tracing::warn!(
-            "api_key is set but this build has no intake forwarder yet; writing flushes to {} instead",
-            output.map_or_else(|| "stdout".to_string(), |p| p.display().to_string())
-        );
+    if let Some(forwarder) = forwarder {
+        if output.is_some() {
+            tracing::warn!("api_key is set: flushes go to the intake, --output is ignored");
+        }
+        return Ok(Box::new(ForwarderSink { forwarder }));
     }
     Ok(match output {
         Some(path) => Box::new(file(path)?),
