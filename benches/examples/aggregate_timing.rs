@@ -10,7 +10,14 @@ use dogstatsd_core::server::Server;
 
 fn main() {
     let corpus = generate(&CorpusConfig::default());
-    let mut s = Server::new(&Config::default()).expect("config");
+    let cfg = Config {
+        dogstatsd_route_cache_size: std::env::var("ROUTE_CACHE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8192),
+        ..Config::default()
+    };
+    let mut s = Server::new(&cfg).expect("config");
     for p in &corpus.packets {
         s.push(p, Transport::Udp, 1_700_000_001);
     }

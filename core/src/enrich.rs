@@ -73,6 +73,8 @@ impl Enricher {
             self.namespace.as_bytes()
         };
         EnrichedMetric {
+            raw_name: msg.name,
+            raw_tags: msg.tags,
             name: MetricName { prefix, name },
             host: special.host.unwrap_or(self.default_hostname.as_bytes()),
             metric_type: msg.metric_type,
@@ -259,6 +261,10 @@ impl<'a> Tags<'a> {
 /// A metric message after enrichment.
 #[derive(Debug, Clone, Copy)]
 pub struct EnrichedMetric<'a> {
+    /// The name as received (before mapping and namespace).
+    pub raw_name: &'a [u8],
+    /// The tag field as received (before enrichment).
+    pub raw_tags: RawTags<'a>,
     /// Final name (namespace + mapped name).
     pub name: MetricName<'a>,
     /// Host: last `host:` tag, else the default hostname.

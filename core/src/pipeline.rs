@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck, Enricher};
 use crate::mapper::{Mapper, MapperError};
 use crate::protocol::{
-    Line, Lines, Message, MessageKind, ParseError, ParseErrorKind, ParseOptions, Transport,
-    parse_message,
+    Line, Lines, Message, MessageKind, MetricMessage, ParseError, ParseErrorKind, ParseOptions,
+    Transport, parse_message,
 };
 
 /// Why a configuration cannot be used.
@@ -46,6 +46,27 @@ pub enum Processed<'a> {
         /// Why.
         error: ParseError,
     },
+}
+
+/// Where [`Processor`] hands its results. Any `FnMut(Processed)` closure
+/// is a sink.
+pub trait Sink {
+    /// Offered each parsed metric before mapping and enrichment; returning
+    /// true means the sink dealt with it (a cached route, say), so it is
+    /// neither mapped nor enriched nor handed to [`processed`](Self::processed).
+    /// It is counted either way.
+    fn fast_path(&mut self, _metric: &MetricMessage<'_>) -> bool {
+        false
+    }
+
+    /// One processed message.
+    fn processed(&mut self, p: Processed<'_>);
+}
+
+impl<F: FnMut(Processed<'_>)> Sink for F {
+    fn processed(&mut self, p: Processed<'_>) {
+        self(p)
+    }
 }
 
 /// Counters of what [`Processor`] saw, by the Agent's expvar names.
@@ -120,17 +141,14 @@ impl Processor {
 
     /// Processes every line of `packet`, in order, handing each result to
     /// `sink`. Bad lines are counted and handed over as [`Processed::Error`].
-    pub fn process_packet<F>(&mut self, packet: &[u8], transport: Transport, mut sink: F)
-    where
-        F: FnMut(Processed<'_>),
-    {
+    pub fn process_packet<S: Sink>(&mut self, packet: &[u8], transport: Transport, mut sink: S) {
         let require_eol = self.requires_eol(transport);
         for line in Lines::new(packet, require_eol) {
             match line {
                 Line::Message(l) => self.process_line(l, &mut sink),
                 Line::Unterminated(l) => {
                     self.stats.unterminated_metric_errors += 1;
-                    sink(Processed::Error {
+                    sink.processed(Processed::Error {
                         line: l,
                         error: ParseError {
                             kind: ParseErrorKind::Unterminated,
@@ -143,26 +161,26 @@ impl Processor {
     }
 
     /// Processes one message (a line without its newline).
-    pub fn process_line<F>(&mut self, line: &[u8], sink: &mut F)
-    where
-        F: FnMut(Processed<'_>),
-    {
+    pub fn process_line<S: Sink>(&mut self, line: &[u8], sink: &mut S) {
         match parse_message(line, &self.opts) {
             Ok(Message::Metric(m)) => {
                 self.stats.metric_packets += 1;
+                if sink.fast_path(&m) {
+                    return;
+                }
                 let mapped = match self.mapper.as_mut() {
                     Some(mapper) => mapper.map(m.name),
                     None => None,
                 };
-                sink(Processed::Metric(self.enricher.metric(&m, mapped)));
+                sink.processed(Processed::Metric(self.enricher.metric(&m, mapped)));
             }
             Ok(Message::Event(e)) => {
                 self.stats.event_packets += 1;
-                sink(Processed::Event(self.enricher.event(e)));
+                sink.processed(Processed::Event(self.enricher.event(e)));
             }
             Ok(Message::ServiceCheck(sc)) => {
                 self.stats.service_check_packets += 1;
-                sink(Processed::ServiceCheck(self.enricher.service_check(sc)));
+                sink.processed(Processed::ServiceCheck(self.enricher.service_check(sc)));
             }
             Err(error) => {
                 match error.kind.message_kind() {
@@ -170,7 +188,7 @@ impl Processor {
                     MessageKind::Event => self.stats.event_parse_errors += 1,
                     MessageKind::ServiceCheck => self.stats.service_check_parse_errors += 1,
                 }
-                sink(Processed::Error { line, error });
+                sink.processed(Processed::Error { line, error });
             }
         }
     }

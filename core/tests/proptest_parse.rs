@@ -666,9 +666,13 @@ fn eol_required_counts_a_final_lone_cr() {
     };
     let mut p = Processor::new(&cfg).unwrap();
     let mut metrics = 0;
-    p.process_packet(b"a:1|c\n\r", Transport::Udp, |m| {
-        metrics += usize::from(matches!(m, dogstatsd_core::pipeline::Processed::Metric(_)));
-    });
+    p.process_packet(
+        b"a:1|c\n\r",
+        Transport::Udp,
+        |m: dogstatsd_core::pipeline::Processed<'_>| {
+            metrics += usize::from(matches!(m, dogstatsd_core::pipeline::Processed::Metric(_)));
+        },
+    );
     assert_eq!(metrics, 1);
     assert_eq!(p.stats().unterminated_metric_errors, 1);
 }

@@ -241,7 +241,7 @@ pub fn check_packet_case(packet: &[u8], case: &mut Case) {
     // The processor sees the same outcomes, in order, and counts them.
     let before = processor.stats();
     let mut seen = 0usize;
-    processor.process_packet(packet, transport, |p| {
+    processor.process_packet(packet, transport, |p: Processed<'_>| {
         let (line, expected) = &parsed[seen];
         seen += 1;
         check_processed(line, expected, &p, cfg);

@@ -12,6 +12,7 @@ mod hash;
 mod histogram;
 mod intern;
 mod inthash;
+mod route_cache;
 mod sampler;
 mod schedule;
 mod worker;

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use super::batch::{PackedSample, SampleBatch, SampleKind};
 use super::hash::{HOST_SEED, NAME_SEED, TAG_SEED, combine, hash_bytes, hash_parts};
+use super::route_cache::{NewRoute, RouteCache};
 use super::schedule::shard;
 use crate::config::Config;
 use crate::enrich::EnrichedMetric;
 use crate::flush::{Event, Flush, Series, SeriesType, ServiceCheck};
-use crate::pipeline::{ConfigError, ProcessStats, Processed, Processor};
-use crate::protocol::{MetricType, MetricValues, Transport};
+use crate::pipeline::{ConfigError, ProcessStats, Processed, Processor, Sink};
+use crate::protocol::{MetricMessage, MetricType, MetricValues, Transport};
 
 /// What one push did with its messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,17 +36,32 @@ pub struct WorkerStats {
     /// Timestamped samples of a type the no-aggregation pipeline does not
     /// support (anything but gauges and counts), dropped.
     pub no_agg_unsupported: u64,
+    /// Metric messages routed from the route cache (no mapping,
+    /// enrichment or tag hashing).
+    pub route_cache_hits: u64,
+    /// Metric messages that had to be routed in full.
+    pub route_cache_misses: u64,
 }
 
 /// Parses, enriches and routes packets for `pipelines` time samplers.
 #[derive(Debug)]
 pub struct Worker {
     processor: Processor,
+    router: Router,
+}
+
+/// Everything routing needs; the processor's sink.
+#[derive(Debug)]
+struct Router {
     batches: Vec<SampleBatch>,
     copy_prefix: Option<Vec<u8>>,
     scratch: Scratch,
+    routes: RouteCache,
     pending: Flush,
     stats: WorkerStats,
+    /// Arrival time of the packet being processed.
+    now: i64,
+    counts: PushCounts,
 }
 
 #[derive(Debug, Default)]
@@ -98,85 +114,114 @@ impl Worker {
     pub fn new(cfg: &Config, pipelines: usize) -> Result<Self, ConfigError> {
         Ok(Self {
             processor: Processor::new(cfg)?,
-            batches: (0..pipelines.max(1))
-                .map(|_| SampleBatch::default())
-                .collect(),
-            copy_prefix: cfg.histogram_copy_to_distribution.then(|| {
-                cfg.histogram_copy_to_distribution_prefix
-                    .as_bytes()
-                    .to_vec()
-            }),
-            scratch: Scratch::default(),
-            pending: Flush::default(),
-            stats: WorkerStats::default(),
+            router: Router {
+                batches: (0..pipelines.max(1))
+                    .map(|_| SampleBatch::default())
+                    .collect(),
+                copy_prefix: cfg.histogram_copy_to_distribution.then(|| {
+                    cfg.histogram_copy_to_distribution_prefix
+                        .as_bytes()
+                        .to_vec()
+                }),
+                scratch: Scratch::default(),
+                routes: RouteCache::new(
+                    usize::try_from(cfg.dogstatsd_route_cache_size).unwrap_or(0),
+                ),
+                pending: Flush::default(),
+                stats: WorkerStats::default(),
+                now: 0,
+                counts: PushCounts::default(),
+            },
         })
     }
 
     /// Processes one packet received at `now` (unix seconds).
     pub fn push(&mut self, packet: &[u8], transport: Transport, now: i64) -> PushCounts {
-        let Self {
-            processor,
-            batches,
-            copy_prefix,
-            scratch,
-            pending,
-            stats,
-        } = self;
-        let mut counts = PushCounts::default();
-        processor.process_packet(packet, transport, |p| match p {
-            Processed::Metric(m) => {
-                counts.accepted += 1;
-                route_metric(
-                    &m,
-                    now,
-                    batches,
-                    copy_prefix.as_deref(),
-                    scratch,
-                    pending,
-                    stats,
-                );
-            }
-            Processed::Event(e) => {
-                counts.accepted += 1;
-                pending.events.push(Event::from(&e));
-            }
-            Processed::ServiceCheck(sc) => {
-                counts.accepted += 1;
-                pending.service_checks.push(ServiceCheck::from(&sc));
-            }
-            Processed::Error { .. } => counts.rejected += 1,
-        });
-        stats.process = processor.stats();
-        counts
+        let r = &mut self.router;
+        r.now = now;
+        r.counts = PushCounts::default();
+        self.processor.process_packet(packet, transport, &mut *r);
+        r.stats.process = self.processor.stats();
+        (r.stats.route_cache_hits, r.stats.route_cache_misses) = r.routes.counts();
+        r.counts
     }
 
     /// The batch bound for pipeline `i`; the caller hands it to that
     /// pipeline and clears it.
     pub fn batch_mut(&mut self, i: usize) -> &mut SampleBatch {
-        &mut self.batches[i]
+        &mut self.router.batches[i]
     }
 
     /// All batches, one per pipeline.
     pub fn batches_mut(&mut self) -> &mut [SampleBatch] {
-        &mut self.batches
+        &mut self.router.batches
     }
 
     /// Moves pending events, service checks and timestamped series into
     /// `out`.
     pub fn drain_into(&mut self, out: &mut Flush) {
-        out.series.append(&mut self.pending.series);
-        out.events.append(&mut self.pending.events);
-        out.service_checks.append(&mut self.pending.service_checks);
+        let pending = &mut self.router.pending;
+        out.series.append(&mut pending.series);
+        out.events.append(&mut pending.events);
+        out.service_checks.append(&mut pending.service_checks);
     }
 
     /// Counters.
     pub fn stats(&self) -> WorkerStats {
-        self.stats
+        self.router.stats
     }
 
     /// The front half (for its mapper statistics).
     pub fn processor(&self) -> &Processor {
         &self.processor
+    }
+}
+
+impl Sink for &mut Router {
+    fn fast_path(&mut self, m: &MetricMessage<'_>) -> bool {
+        let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
+        if m.timestamp.is_some() || (is_histogram && self.copy_prefix.is_some()) {
+            return false;
+        }
+        let Some(r) = self.routes.get(m.name, m.tags.as_bytes()) else {
+            return false;
+        };
+        let batch = &mut self.batches[r.pipeline as usize];
+        let sample = PackedSample {
+            key: r.key,
+            name_hash: r.name_hash,
+            host_hash: r.host_hash,
+            name: batch.push_bytes(&[r.name]),
+            host: batch.push_bytes(&[r.host]),
+            tags: batch.push_bytes(&[r.packed_tags]),
+            hashes: batch.push_hash_bytes(r.hashes),
+            kind: sample_kind(m.metric_type),
+            value: 0.0,
+            member: 0..0,
+            sample_rate: m.sample_rate,
+            timestamp: self.now,
+        };
+        push_values(batch, sample, m.values, &mut self.stats);
+        self.counts.accepted += 1;
+        true
+    }
+
+    fn processed(&mut self, p: Processed<'_>) {
+        match p {
+            Processed::Metric(m) => {
+                self.counts.accepted += 1;
+                self.route_metric(&m);
+            }
+            Processed::Event(e) => {
+                self.counts.accepted += 1;
+                self.pending.events.push(Event::from(&e));
+            }
+            Processed::ServiceCheck(sc) => {
+                self.counts.accepted += 1;
+                self.pending.service_checks.push(ServiceCheck::from(&sc));
+            }
+            Processed::Error { .. } => self.counts.rejected += 1,
+        }
     }
 }
 
@@ -190,104 +235,103 @@ fn sample_kind(t: MetricType) -> SampleKind {
     }
 }
 
-fn route_metric(
-    m: &EnrichedMetric<'_>,
-    now: i64,
-    batches: &mut [SampleBatch],
-    copy_prefix: Option<&[u8]>,
-    scratch: &mut Scratch,
-    pending: &mut Flush,
-    stats: &mut WorkerStats,
-) {
-    let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
-    scratch.canonical_tags(m.tags.iter());
-    let host_hash = hash_bytes(m.host, HOST_SEED);
-
-    if let Some(ts) = m.timestamp {
-        no_aggregation(m, ts, pending, stats);
-        if let (true, Some(prefix)) = (is_histogram, copy_prefix) {
-            // Aggregated into the sketch bucket of its `T` (spec §14.13).
-            pack(
-                m,
-                &[prefix],
-                SampleKind::Distribution,
-                ts,
-                host_hash,
-                batches,
-                scratch,
-                stats,
-            );
+impl Router {
+    fn route_metric(&mut self, m: &EnrichedMetric<'_>) {
+        let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
+        self.scratch.canonical_tags(m.tags.iter());
+        let host_hash = hash_bytes(m.host, HOST_SEED);
+        let copy_prefix = self.copy_prefix.take();
+        if let Some(ts) = m.timestamp {
+            no_aggregation(m, ts, &mut self.pending, &mut self.stats);
+            if let (true, Some(prefix)) = (is_histogram, &copy_prefix) {
+                // Aggregated into the sketch bucket of its `T` (spec §14.13).
+                self.pack(m, prefix, SampleKind::Distribution, ts, host_hash);
+            }
+        } else {
+            let pipeline = self.pack(m, b"", sample_kind(m.metric_type), self.now, host_hash);
+            match (is_histogram, &copy_prefix) {
+                (true, Some(prefix)) => {
+                    self.pack(m, prefix, SampleKind::Distribution, self.now, host_hash);
+                }
+                _ => self.remember(m, pipeline),
+            }
         }
-        return;
+        self.copy_prefix = copy_prefix;
     }
-    pack(
-        m,
-        &[],
-        sample_kind(m.metric_type),
-        now,
-        host_hash,
-        batches,
-        scratch,
-        stats,
-    );
-    if let (true, Some(prefix)) = (is_histogram, copy_prefix) {
-        pack(
-            m,
-            &[prefix],
-            SampleKind::Distribution,
-            now,
+
+    /// Packs every value of `m` (name prefixed by `extra_prefix`) into the
+    /// batch of the pipeline owning its context; returns that pipeline.
+    fn pack(
+        &mut self,
+        m: &EnrichedMetric<'_>,
+        extra_prefix: &[u8],
+        kind: SampleKind,
+        timestamp: i64,
+        host_hash: u64,
+    ) -> usize {
+        let scratch = &self.scratch;
+        let parts: [&[u8]; 3] = [extra_prefix, m.name.prefix, m.name.name];
+        let name_hash = hash_parts(&parts, NAME_SEED);
+        let key = combine(name_hash, host_hash, &scratch.sorted);
+        let pipeline = shard(key, self.batches.len());
+        let batch = &mut self.batches[pipeline];
+        let name = batch.push_bytes(&parts);
+        let host = batch.push_bytes(&[m.host]);
+        let tags_start = batch.arena.len();
+        for i in 0..scratch.index.len() {
+            SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
+        }
+        let tags = batch.range_since(tags_start);
+        let hashes = batch.push_hashes(&scratch.sorted);
+        let sample = PackedSample {
+            key,
+            name_hash,
             host_hash,
-            batches,
-            scratch,
-            stats,
+            name,
+            host,
+            tags,
+            hashes,
+            kind,
+            value: 0.0,
+            member: 0..0,
+            sample_rate: m.sample_rate,
+            timestamp,
+        };
+        push_values(batch, sample, m.values, &mut self.stats);
+        pipeline
+    }
+
+    /// Caches the route just taken by `m` (its last packed sample).
+    fn remember(&mut self, m: &EnrichedMetric<'_>, pipeline: usize) {
+        let batch = &self.batches[pipeline];
+        let Some(s) = batch.samples.last() else {
+            return;
+        };
+        self.routes.insert(
+            m.raw_name,
+            m.raw_tags.as_bytes(),
+            NewRoute {
+                key: s.key,
+                name_hash: s.name_hash,
+                host_hash: s.host_hash,
+                pipeline: pipeline as u32,
+                name: batch.bytes(&s.name),
+                host: batch.bytes(&s.host),
+                packed_tags: batch.bytes(&s.tags),
+                hashes: batch.hashes(&s.hashes),
+            },
         );
     }
 }
 
-/// Packs every value of `m` (name prefixed by `extra_prefix`) into the
-/// batch of the pipeline owning its context.
-#[allow(clippy::too_many_arguments)]
-fn pack(
-    m: &EnrichedMetric<'_>,
-    extra_prefix: &[&[u8]],
-    kind: SampleKind,
-    timestamp: i64,
-    host_hash: u64,
-    batches: &mut [SampleBatch],
-    scratch: &Scratch,
+/// One packed sample per value (one for a set member).
+fn push_values(
+    batch: &mut SampleBatch,
+    mut sample: PackedSample,
+    values: MetricValues<'_>,
     stats: &mut WorkerStats,
 ) {
-    let parts: [&[u8]; 3] = [
-        extra_prefix.first().copied().unwrap_or_default(),
-        m.name.prefix,
-        m.name.name,
-    ];
-    let name_hash = hash_parts(&parts, NAME_SEED);
-    let key = combine(name_hash, host_hash, &scratch.sorted);
-    let batch = &mut batches[shard(key, batches.len())];
-    let name = batch.push_bytes(&parts);
-    let host = batch.push_bytes(&[m.host]);
-    let tags_start = batch.arena.len();
-    for i in 0..scratch.index.len() {
-        SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
-    }
-    let tags = batch.range_since(tags_start);
-    let hashes = batch.push_hashes(&scratch.sorted);
-    let mut sample = PackedSample {
-        key,
-        name_hash,
-        host_hash,
-        name,
-        host,
-        tags,
-        hashes,
-        kind,
-        value: 0.0,
-        member: 0..0,
-        sample_rate: m.sample_rate,
-        timestamp,
-    };
-    match m.values {
+    match values {
         MetricValues::Set(member) => {
             sample.member = batch.push_bytes(&[member]);
             batch.samples.push(sample);

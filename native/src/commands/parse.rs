@@ -20,7 +20,7 @@ pub fn render(
     out: &mut Vec<u8>,
     notes: &mut Vec<u8>,
 ) {
-    processor.process_packet(input, transport, |p| {
+    processor.process_packet(input, transport, |p: Processed<'_>| {
         match &p {
             Processed::Error { line, error } if error.kind == ParseErrorKind::Unterminated => {
                 notes.extend_from_slice(b"dogstatsd: dropped unterminated message: ");
