@@ -1,0 +1,231 @@
+//! Pure conversions between what JavaScript hands over and what core
+//! takes or returns. No JS types here, so everything is unit-tested on the
+//! host.
+
+use dogstatsd_core::flush::Flush;
+use dogstatsd_core::output;
+use dogstatsd_core::payload::{EncodeStats, Endpoint, PayloadLimits};
+use dogstatsd_core::server::ServerStats;
+use serde::Deserialize;
+
+/// `DD-Agent-Version` (and `User-Agent: datadog-agent/<version>`) sent
+/// when the caller does not choose one. Core does not define an agent
+/// version yet; this is the example value of `spec/intake.md` §1.
+pub const DEFAULT_AGENT_VERSION: &str = "7.60.0";
+
+/// Why a call cannot go ahead (turned into a JS `Error` by the shell).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub String);
+
+/// Milliseconds since the Unix epoch (JavaScript's `Date.now()`) to the
+/// whole Unix seconds core works in (rounded down, so 1.9 s is second 1
+/// and -0.5 s is second -1).
+pub fn now_secs(now_ms: f64) -> Result<i64, ApiError> {
+    if !now_ms.is_finite() {
+        return Err(ApiError(format!(
+            "nowMs must be a finite number of milliseconds since the Unix epoch, got {now_ms}"
+        )));
+    }
+    // `as` saturates for values beyond i64, which are centuries away.
+    Ok((now_ms / 1000.0).floor() as i64)
+}
+
+/// Settings the wasm shell reads from the configuration besides core's
+/// own [`dogstatsd_core::config::Config`]: what the daemon's forwarder
+/// reads, with the same `datadog.yaml` keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ShellConfig {
+    /// `serializer_*` payload size limits.
+    #[serde(flatten)]
+    pub limits: PayloadLimits,
+    /// `use_v2_api.series`: protobuf v2 series (default) or v1 JSON.
+    pub use_v2_api: UseV2Api,
+}
+
+/// The `use_v2_api` map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UseV2Api {
+    /// `use_v2_api.series`. Defaults to true.
+    pub series: bool,
+}
+
+impl Default for UseV2Api {
+    fn default() -> Self {
+        Self { series: true }
+    }
+}
+
+impl ShellConfig {
+    /// Reads the shell's keys from the same JSON object as core's config.
+    pub fn from_json(json: &str) -> Result<Self, ApiError> {
+        serde_json::from_str(json).map_err(|e| ApiError(format!("invalid configuration: {e}")))
+    }
+}
+
+/// Renders a flush as one JSON array of `aggregate` records, by way of
+/// [`output::write_flush`] (JSON Lines): the line breaks become commas.
+/// Records never contain a raw line break (strings escape it), so this
+/// is exact. `out` is cleared first.
+pub fn flush_array(out: &mut Vec<u8>, flush: &Flush) {
+    out.clear();
+    out.push(b'[');
+    output::write_flush(out, flush);
+    lines_to_array(out);
+}
+
+/// Turns `[` + JSON Lines (each line ending in `\n`) into a JSON array.
+pub fn lines_to_array(out: &mut Vec<u8>) {
+    for b in out.iter_mut().skip(1) {
+        if *b == b'\n' {
+            *b = b',';
+        }
+    }
+    if out.last() == Some(&b',') {
+        out.pop();
+    }
+    out.push(b']');
+}
+
+/// The HTTP headers of one payload request: `Content-Type`, the API key,
+/// agent version and user agent, and the endpoint's own headers. No
+/// `Content-Encoding`: bodies are not compressed.
+pub fn request_headers(
+    endpoint: Endpoint,
+    api_key: &str,
+    agent_version: &str,
+) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        ("Content-Type", endpoint.content_type().to_string()),
+        ("DD-Api-Key", api_key.to_string()),
+        ("DD-Agent-Version", agent_version.to_string()),
+        ("User-Agent", format!("datadog-agent/{agent_version}")),
+    ];
+    for (k, v) in endpoint.extra_headers() {
+        h.push((k, (*v).to_string()));
+    }
+    h
+}
+
+/// Totals of every payload the shell built, for `stats()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PayloadTotals {
+    /// Payloads built.
+    pub payloads: u64,
+    /// Body bytes built.
+    pub bytes: u64,
+    /// Items dropped because they did not fit an empty payload.
+    pub dropped_items: u64,
+    /// Points inside the dropped items.
+    pub dropped_points: u64,
+}
+
+impl PayloadTotals {
+    /// Adds one encoding's totals.
+    pub fn add(&mut self, s: &EncodeStats) {
+        self.payloads += s.payloads as u64;
+        self.bytes += s.bytes as u64;
+        self.dropped_items += s.dropped_items as u64;
+        self.dropped_points += s.dropped_points as u64;
+    }
+}
+
+/// The `stats()` object as JSON (the `Stats` type of the declarations).
+pub fn stats_json(s: &ServerStats, p: &PayloadTotals) -> String {
+    let w = &s.worker;
+    let pr = &w.process;
+    let pl = &s.pipelines;
+    serde_json::json!({
+        "metricPackets": pr.metric_packets,
+        "metricParseErrors": pr.metric_parse_errors,
+        "eventPackets": pr.event_packets,
+        "eventParseErrors": pr.event_parse_errors,
+        "serviceCheckPackets": pr.service_check_packets,
+        "serviceCheckParseErrors": pr.service_check_parse_errors,
+        "unterminatedMetricErrors": pr.unterminated_metric_errors,
+        "samples": w.samples,
+        "noAggSamples": w.no_agg_samples,
+        "noAggUnsupported": w.no_agg_unsupported,
+        "aggregatedSamples": pl.samples,
+        "nonFiniteDropped": pl.non_finite_dropped,
+        "contexts": pl.contexts,
+        "contextsExpired": pl.contexts_expired,
+        "payloads": p.payloads,
+        "payloadBytes": p.bytes,
+        "payloadItemsDropped": p.dropped_items,
+        "payloadPointsDropped": p.dropped_points,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dogstatsd_core::config::Config;
+    use dogstatsd_core::protocol::Transport;
+    use dogstatsd_core::server::Server;
+
+    #[test]
+    fn milliseconds_round_down_to_seconds() {
+        assert_eq!(now_secs(1_700_000_005_999.0), Ok(1_700_000_005));
+        assert_eq!(now_secs(0.0), Ok(0));
+        assert_eq!(now_secs(-500.0), Ok(-1));
+        assert!(now_secs(f64::NAN).is_err());
+        assert!(now_secs(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn flush_becomes_one_json_array() {
+        let cfg = Config::from_json(r#"{"hostname":"h"}"#).unwrap();
+        let mut server = Server::new(&cfg).unwrap();
+        server.push(
+            b"a:1|c\nb:2|g|#x:y\n_sc|chk|0|m:line\\nbreak",
+            Transport::Push,
+            100,
+        );
+        let mut out = Vec::new();
+        flush_array(&mut out, &server.flush(100, true));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let kinds: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["series", "series", "service_check"]);
+
+        flush_array(&mut out, &server.flush(200, true));
+        assert_eq!(out, b"[]");
+    }
+
+    #[test]
+    fn headers_name_the_key_and_no_encoding() {
+        let h = request_headers(Endpoint::SeriesV2, "k", "7.1.0");
+        assert!(h.contains(&("Content-Type", "application/x-protobuf".into())));
+        assert!(h.contains(&("DD-Api-Key", "k".into())));
+        assert!(h.contains(&("User-Agent", "datadog-agent/7.1.0".into())));
+        assert!(h.iter().any(|(k, _)| *k == "DD-Agent-Payload"));
+        assert!(
+            !h.iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+        );
+        let j = request_headers(Endpoint::CheckRuns, "k", "7.1.0");
+        assert!(j.contains(&("Content-Type", "application/json".into())));
+        assert!(!j.iter().any(|(k, _)| *k == "DD-Agent-Payload"));
+    }
+
+    #[test]
+    fn shell_config_reads_agent_keys_and_ignores_the_rest() {
+        let c = ShellConfig::from_json(
+            r#"{"hostname":"h","serializer_max_series_points_per_payload":7,
+                "use_v2_api":{"series":false}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.limits.max_series_points_per_payload, 7);
+        assert!(!c.use_v2_api.series);
+        let d = ShellConfig::from_json("{}").unwrap();
+        assert!(d.use_v2_api.series);
+        assert_eq!(d.limits, PayloadLimits::default());
+    }
+}
