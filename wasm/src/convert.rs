@@ -6,7 +6,6 @@ use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
 use dogstatsd_core::payload::{EncodeStats, Endpoint, PayloadLimits};
 use dogstatsd_core::server::ServerStats;
-use serde::Deserialize;
 
 /// `DD-Agent-Version` (and `User-Agent: datadog-agent/<version>`) sent
 /// when the caller does not choose one. Core does not define an agent
@@ -22,9 +21,10 @@ pub struct ApiError(pub String);
 /// and -0.5 s is second -1).
 pub fn now_secs(now_ms: f64) -> Result<i64, ApiError> {
     if !now_ms.is_finite() {
-        return Err(ApiError(format!(
-            "nowMs must be a finite number of milliseconds since the Unix epoch, got {now_ms}"
-        )));
+        // (No `{now_ms}` here: f64 Display alone costs ~15 KB of wasm.)
+        return Err(ApiError(
+            "nowMs must be a finite number of milliseconds since the Unix epoch".to_string(),
+        ));
     }
     // `as` saturates for values beyond i64, which are centuries away.
     Ok((now_ms / 1000.0).floor() as i64)
@@ -33,34 +33,70 @@ pub fn now_secs(now_ms: f64) -> Result<i64, ApiError> {
 /// Settings the wasm shell reads from the configuration besides core's
 /// own [`dogstatsd_core::config::Config`]: what the daemon's forwarder
 /// reads, with the same `datadog.yaml` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone)]
 pub struct ShellConfig {
     /// `serializer_*` payload size limits.
-    #[serde(flatten)]
     pub limits: PayloadLimits,
     /// `use_v2_api.series`: protobuf v2 series (default) or v1 JSON.
-    pub use_v2_api: UseV2Api,
-}
-
-/// The `use_v2_api` map.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct UseV2Api {
-    /// `use_v2_api.series`. Defaults to true.
-    pub series: bool,
-}
-
-impl Default for UseV2Api {
-    fn default() -> Self {
-        Self { series: true }
-    }
+    pub series_v2: bool,
 }
 
 impl ShellConfig {
     /// Reads the shell's keys from the same JSON object as core's config.
+    /// Read by hand from a `serde_json::Value` (which core's config
+    /// parsing already links) rather than with a second derived
+    /// deserializer: the module must stay small.
     pub fn from_json(json: &str) -> Result<Self, ApiError> {
-        serde_json::from_str(json).map_err(|e| ApiError(format!("invalid configuration: {e}")))
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
+        let mut limits = PayloadLimits::default();
+        for (key, field) in [
+            (
+                "serializer_max_series_points_per_payload",
+                &mut limits.max_series_points_per_payload,
+            ),
+            (
+                "serializer_max_series_uncompressed_payload_size",
+                &mut limits.max_series_uncompressed_payload_size,
+            ),
+            (
+                "serializer_max_series_payload_size",
+                &mut limits.max_series_payload_size,
+            ),
+            (
+                "serializer_max_uncompressed_payload_size",
+                &mut limits.max_uncompressed_payload_size,
+            ),
+            ("serializer_max_payload_size", &mut limits.max_payload_size),
+        ] {
+            if let Some(x) = v.get(key) {
+                *field = size(x).ok_or_else(|| {
+                    ApiError(format!(
+                        "invalid configuration: {key}: expected a non-negative integer, got {x}"
+                    ))
+                })?;
+            }
+        }
+        let series_v2 = match v.get("use_v2_api").and_then(|u| u.get("series")) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) if s == "true" || s == "false" => s == "true",
+            Some(x) => {
+                return Err(ApiError(format!(
+                    "invalid configuration: use_v2_api.series: expected a boolean, got {x}"
+                )));
+            }
+        };
+        Ok(Self { limits, series_v2 })
+    }
+}
+
+/// A size: a non-negative integer, also as a numeric string.
+fn size(v: &serde_json::Value) -> Option<usize> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -131,32 +167,31 @@ impl PayloadTotals {
     }
 }
 
-/// The `stats()` object as JSON (the `Stats` type of the declarations).
-pub fn stats_json(s: &ServerStats, p: &PayloadTotals) -> String {
+/// The `stats()` object's fields (the `Stats` type of the declarations).
+pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 18] {
     let w = &s.worker;
     let pr = &w.process;
     let pl = &s.pipelines;
-    serde_json::json!({
-        "metricPackets": pr.metric_packets,
-        "metricParseErrors": pr.metric_parse_errors,
-        "eventPackets": pr.event_packets,
-        "eventParseErrors": pr.event_parse_errors,
-        "serviceCheckPackets": pr.service_check_packets,
-        "serviceCheckParseErrors": pr.service_check_parse_errors,
-        "unterminatedMetricErrors": pr.unterminated_metric_errors,
-        "samples": w.samples,
-        "noAggSamples": w.no_agg_samples,
-        "noAggUnsupported": w.no_agg_unsupported,
-        "aggregatedSamples": pl.samples,
-        "nonFiniteDropped": pl.non_finite_dropped,
-        "contexts": pl.contexts,
-        "contextsExpired": pl.contexts_expired,
-        "payloads": p.payloads,
-        "payloadBytes": p.bytes,
-        "payloadItemsDropped": p.dropped_items,
-        "payloadPointsDropped": p.dropped_points,
-    })
-    .to_string()
+    [
+        ("metricPackets", pr.metric_packets),
+        ("metricParseErrors", pr.metric_parse_errors),
+        ("eventPackets", pr.event_packets),
+        ("eventParseErrors", pr.event_parse_errors),
+        ("serviceCheckPackets", pr.service_check_packets),
+        ("serviceCheckParseErrors", pr.service_check_parse_errors),
+        ("unterminatedMetricErrors", pr.unterminated_metric_errors),
+        ("samples", w.samples),
+        ("noAggSamples", w.no_agg_samples),
+        ("noAggUnsupported", w.no_agg_unsupported),
+        ("aggregatedSamples", pl.samples),
+        ("nonFiniteDropped", pl.non_finite_dropped),
+        ("contexts", pl.contexts),
+        ("contextsExpired", pl.contexts_expired),
+        ("payloads", p.payloads),
+        ("payloadBytes", p.bytes),
+        ("payloadItemsDropped", p.dropped_items),
+        ("payloadPointsDropped", p.dropped_points),
+    ]
 }
 
 #[cfg(test)]
@@ -223,9 +258,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.limits.max_series_points_per_payload, 7);
-        assert!(!c.use_v2_api.series);
+        assert!(!c.series_v2);
         let d = ShellConfig::from_json("{}").unwrap();
-        assert!(d.use_v2_api.series);
+        assert!(d.series_v2);
         assert_eq!(d.limits, PayloadLimits::default());
+        let s = ShellConfig::from_json(r#"{"serializer_max_payload_size":"12"}"#).unwrap();
+        assert_eq!(s.limits.max_payload_size, 12);
+        for bad in [
+            r#"{"serializer_max_payload_size":-1}"#,
+            r#"{"serializer_max_payload_size":"big"}"#,
+            r#"{"use_v2_api":{"series":3}}"#,
+        ] {
+            assert!(ShellConfig::from_json(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -411,7 +411,7 @@ impl DogStatsD {
             &FlushEncoding {
                 hostname: &self.config.hostname,
                 now,
-                series_v2: self.shell.use_v2_api.series,
+                series_v2: self.shell.series_v2,
                 limits: self.shell.limits,
             },
             &mut payloads,
@@ -479,11 +479,12 @@ impl DogStatsD {
 
     /// Counters since construction.
     #[wasm_bindgen(unchecked_return_type = "Stats")]
-    pub fn stats(&self) -> Result<JsValue, JsValue> {
-        JSON::parse(&convert::stats_json(
-            &self.server.stats(),
-            &self.payload_totals,
-        ))
+    pub fn stats(&self) -> JsValue {
+        let out = Object::new();
+        for (k, v) in convert::stats_fields(&self.server.stats(), &self.payload_totals) {
+            set(&out, k, &JsValue::from_f64(v as f64));
+        }
+        out.into()
     }
 }
 
