@@ -42,6 +42,7 @@ fn packets(bytes: &[u8]) -> Vec<&[u8]> {
 
 struct Run {
     secs: f64,
+    flush_secs: f64,
     accepted: u64,
     records: usize,
 }
@@ -53,11 +54,14 @@ fn run(cfg: &Config, pkts: &[&[u8]]) -> Run {
     let mut accepted = 0u64;
     let mut last_bucket = T0_MS.div_euclid(10_000);
     let n = pkts.len() as i64;
+    let mut flush_secs = 0.0;
     let start = Instant::now();
     let mut flush = |server: &mut Server, now_ms: i64, all: bool| {
+        let t = Instant::now();
         let f = server.flush(now_ms.div_euclid(1000), all);
         out.clear();
         output::write_flush(&mut out, &f);
+        flush_secs += t.elapsed().as_secs_f64();
         f.series.len() + f.sketches.len() + f.events.len() + f.service_checks.len()
     };
     for (i, p) in pkts.iter().enumerate() {
@@ -74,8 +78,10 @@ fn run(cfg: &Config, pkts: &[&[u8]]) -> Run {
         );
     }
     records += flush(&mut server, T0_MS + SPAN_MS, true);
+    let secs = start.elapsed().as_secs_f64();
     Run {
-        secs: start.elapsed().as_secs_f64(),
+        secs,
+        flush_secs,
         accepted,
         records,
     }
@@ -95,6 +101,12 @@ fn main() {
     let pkts = packets(&bytes);
     let cfg = Config::from_json(r#"{"hostname":"bench"}"#).expect("config");
     let runs: Vec<Run> = (0..rounds.max(1)).map(|_| run(&cfg, &pkts)).collect();
+    for r in &runs {
+        eprintln!(
+            "  round: {:.3} s total, of which flush + render {:.3} s",
+            r.secs, r.flush_secs
+        );
+    }
     let mut secs: Vec<f64> = runs.iter().map(|r| r.secs).collect();
     secs.sort_by(f64::total_cmp);
     let (accepted, records) = (runs[0].accepted, runs[0].records);

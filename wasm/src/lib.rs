@@ -387,6 +387,24 @@ impl DogStatsD {
         parse_own_json(&self.buf)
     }
 
+    /// Flushes like [`flush`](Self::flush) but returns the records as
+    /// one string of JSON Lines, exactly what the native `aggregate`
+    /// command prints (each record followed by `\n`; `""` when empty).
+    #[wasm_bindgen(js_name = flushLines)]
+    pub fn flush_lines(
+        &mut self,
+        #[wasm_bindgen(js_name = nowMs)] now_ms: f64,
+        options: Option<FlushOptions>,
+    ) -> Result<String, JsValue> {
+        let now = convert::now_secs(now_ms).map_err(js_error)?;
+        let all = flag(options.as_deref(), "all");
+        let flush = self.server.flush(now, all);
+        let mut out = Vec::new();
+        output::write_flush(&mut out, &flush);
+        // The writers replace invalid UTF-8, so this never fails.
+        String::from_utf8(out).map_err(|e| JsError::new(&format!("internal: {e}")).into())
+    }
+
     /// Flushes like [`flush`](Self::flush) but returns the intake
     /// requests instead of records: one per payload, with path, headers
     /// (for `apiKey`) and the uncompressed body.

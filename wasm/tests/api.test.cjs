@@ -268,6 +268,7 @@ test("generated TypeScript declarations are precise", () => {
     /push\(data: Uint8Array \| string, nowMs: number\): PushResult;/,
     /flush\(nowMs: number, options\?: FlushOptions \| null\): AggregateRecord\[\];/,
     /flushPayloads\(nowMs: number, options: PayloadOptions\): IntakePayload\[\];/,
+    /flushLines\(nowMs: number, options\?: FlushOptions \| null\): string;/,
     /parse\(data: Uint8Array \| string\): ParseRecord\[\];/,
     /stats\(\): Stats;/,
     /export type AggregateRecord = SeriesRecord \| SketchRecord \| EventRecord \| ServiceCheckRecord;/,
@@ -275,4 +276,15 @@ test("generated TypeScript declarations are precise", () => {
   ];
   for (const re of want) assert.match(dts, re);
   assert.doesNotMatch(dts, /: any\b/, "no untyped values in the declarations");
+});
+
+test("flushLines returns the aggregate JSON Lines", () => {
+  const s = new DogStatsD({ hostname: "h" });
+  assert.equal(s.flushLines(T0, { all: true }), "");
+  s.push("a:1|g\nb:2|c", T0);
+  const text = s.flushLines(T0, { all: true });
+  assert.ok(text.endsWith("\n"));
+  const lines = text.trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((r) => r.metric), ["a", "b"]);
+  assert.throws(() => s.flushLines(NaN), /nowMs/);
 });
