@@ -230,7 +230,8 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["series", "series", "service_check"]);
 
-        flush_array(&mut out, &server.flush(200, true));
+        let mut empty = Server::new(&cfg).unwrap();
+        flush_array(&mut out, &empty.flush(200, true));
         assert_eq!(out, b"[]");
     }
 
