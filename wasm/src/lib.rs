@@ -259,7 +259,7 @@ extern "C" {
     pub type ConfigInput;
 
     /// `push`'s data.
-    #[wasm_bindgen(typescript_type = "Uint8Array | string")]
+    #[wasm_bindgen(typescript_type = "Uint8Array | ArrayBuffer | string")]
     pub type PushData;
 
     /// `flush`'s options.
@@ -284,6 +284,17 @@ fn parse_own_json(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| JsValue::from(JsError::new(&format!("internal: output not UTF-8: {e}"))))?;
     JSON::parse(text)
+}
+
+/// The bytes of a `Uint8Array` (a Node `Buffer` is one) or an
+/// `ArrayBuffer`, as a view (no copy yet).
+fn byte_view(data: &JsValue) -> Option<Uint8Array> {
+    if let Some(bytes) = data.dyn_ref::<Uint8Array>() {
+        Some(bytes.clone())
+    } else {
+        data.dyn_ref::<js_sys::ArrayBuffer>()
+            .map(|b| Uint8Array::new(b))
+    }
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -358,12 +369,14 @@ impl DogStatsD {
         let now = convert::now_secs(now_ms).map_err(js_error)?;
         let counts = if let Some(s) = data.as_string() {
             self.server.push(s.as_bytes(), Transport::Push, now)
-        } else if let Some(bytes) = data.dyn_ref::<Uint8Array>() {
+        } else if let Some(bytes) = byte_view(&data) {
             self.buf.resize(bytes.length() as usize, 0);
             bytes.copy_to(&mut self.buf);
             self.server.push(&self.buf, Transport::Push, now)
         } else {
-            return Err(type_error("push: data must be a Uint8Array or a string"));
+            return Err(type_error(
+                "push: data must be a Uint8Array, an ArrayBuffer or a string",
+            ));
         };
         let out = Object::new();
         set(&out, "accepted", &counts.accepted.into());
@@ -460,10 +473,12 @@ impl DogStatsD {
     pub fn parse(&mut self, data: PushData) -> Result<JsValue, JsValue> {
         let packet: Vec<u8> = if let Some(s) = data.as_string() {
             s.into_bytes()
-        } else if let Some(bytes) = data.dyn_ref::<Uint8Array>() {
+        } else if let Some(bytes) = byte_view(&data) {
             bytes.to_vec()
         } else {
-            return Err(type_error("parse: data must be a Uint8Array or a string"));
+            return Err(type_error(
+                "parse: data must be a Uint8Array, an ArrayBuffer or a string",
+            ));
         };
         let processor = match &mut self.parser {
             Some(p) => p,

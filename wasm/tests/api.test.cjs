@@ -68,6 +68,9 @@ test("push takes strings and bytes alike and counts messages", () => {
   const big = new TextEncoder().encode("xxxxd:1|c");
   assert.deepEqual(a.push(big.subarray(4), T0), { accepted: 1, rejected: 0 });
   assert.deepEqual(a.push("", T0), { accepted: 0, rejected: 0 });
+  // So is an ArrayBuffer (what Request.arrayBuffer() resolves to).
+  assert.deepEqual(a.push(new TextEncoder().encode("e:1|c\nf:2|g").buffer, T0), { accepted: 2, rejected: 0 });
+  assert.equal(a.parse(new TextEncoder().encode("e:1|c").buffer)[0].name, "e");
 });
 
 test("bad input never throws: it is counted", () => {
@@ -265,11 +268,11 @@ test("generated TypeScript declarations are precise", () => {
   const dts = fs.readFileSync(path.join(PKG, "dogstatsd_wasm.d.ts"), "utf8");
   const want = [
     /constructor\(config\?: DogStatsDConfig \| string \| null\)/,
-    /push\(data: Uint8Array \| string, nowMs: number\): PushResult;/,
+    /push\(data: Uint8Array \| ArrayBuffer \| string, nowMs: number\): PushResult;/,
     /flush\(nowMs: number, options\?: FlushOptions \| null\): AggregateRecord\[\];/,
     /flushPayloads\(nowMs: number, options: PayloadOptions\): IntakePayload\[\];/,
     /flushLines\(nowMs: number, options\?: FlushOptions \| null\): string;/,
-    /parse\(data: Uint8Array \| string\): ParseRecord\[\];/,
+    /parse\(data: Uint8Array \| ArrayBuffer \| string\): ParseRecord\[\];/,
     /stats\(\): Stats;/,
     /export type AggregateRecord = SeriesRecord \| SketchRecord \| EventRecord \| ServiceCheckRecord;/,
     /export interface IntakePayload \{/,

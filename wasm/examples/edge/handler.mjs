@@ -40,7 +40,7 @@ export function createHandler(DogStatsD, options = {}) {
         return json(500, { error: String(e.message ?? e) });
       }
       try {
-        const body = new Uint8Array(await request.arrayBuffer());
+        const body = await request.arrayBuffer();
         const t = now();
         const { accepted, rejected } = server.push(body, t);
         const payloads = server.flushPayloads(t, { apiKey: env.DD_API_KEY, all: true });
