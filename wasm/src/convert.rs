@@ -112,16 +112,35 @@ pub fn flush_array(out: &mut Vec<u8>, flush: &Flush) {
 }
 
 /// Turns `[` + JSON Lines (each line ending in `\n`) into a JSON array.
+/// Eight bytes at a time: line breaks are one byte in ~200, and this pass
+/// showed up in profiles when done byte by byte.
 pub fn lines_to_array(out: &mut Vec<u8>) {
-    for b in out.iter_mut().skip(1) {
-        if *b == b'\n' {
-            *b = b',';
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = out.get_mut(1..).unwrap_or_default().chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(&*chunk) else {
+            continue;
+        };
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\n'));
+        // Non-zero when some byte of x is zero, i.e. some byte was '\n'.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            newlines_to_commas(chunk);
         }
     }
+    newlines_to_commas(chunks.into_remainder());
     if out.last() == Some(&b',') {
         out.pop();
     }
     out.push(b']');
+}
+
+fn newlines_to_commas(bytes: &mut [u8]) {
+    for b in bytes {
+        if *b == b'\n' {
+            *b = b',';
+        }
+    }
 }
 
 /// The HTTP headers of one payload request: `Content-Type`, the API key,
@@ -233,6 +252,24 @@ mod tests {
         let mut empty = Server::new(&cfg).unwrap();
         flush_array(&mut out, &empty.flush(200, true));
         assert_eq!(out, b"[]");
+    }
+
+    #[test]
+    fn lines_become_array_elements_at_any_offset() {
+        for n in 0..20 {
+            let line = format!("{{\"k\":\"{}\"}}\n", "x".repeat(n));
+            let mut buf = b"[".to_vec();
+            for _ in 0..5 {
+                buf.extend_from_slice(line.as_bytes());
+            }
+            lines_to_array(&mut buf);
+            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(v.as_array().unwrap().len(), 5);
+            assert!(!buf.contains(&b'\n'));
+        }
+        let mut empty = b"[".to_vec();
+        lines_to_array(&mut empty);
+        assert_eq!(empty, b"[]");
     }
 
     #[test]
