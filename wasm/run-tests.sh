@@ -32,7 +32,7 @@ PKG_WEB=wasm/pkg-web
 # loudly, and only a module over the hard ceiling (a debug build, a
 # dependency gone wrong) fails. WASM_SIZE_STRICT=1 makes the budget fail.
 BUDGET_WASM_BYTES=$((300 * 1024))
-MAX_WASM_BYTES=${MAX_WASM_BYTES:-$((400 * 1024))}
+MAX_WASM_BYTES=${MAX_WASM_BYTES:-$((1024 * 1024))}
 
 step "rustup target $TARGET"
 rustup target add "$TARGET" >/dev/null

@@ -52,11 +52,16 @@ impl Enricher {
             None => (msg.name, &[]),
         };
         let keep_card_tag = msg.origin.cardinality.is_some();
-        let special = scan_special(
-            msg.tags
-                .iter()
-                .chain(mapped_tags.iter().map(|t| t.as_bytes())),
-        );
+        let own_special = msg.tags.may_have_special();
+        let special = if own_special {
+            scan_special(
+                msg.tags
+                    .iter()
+                    .chain(mapped_tags.iter().map(|t| t.as_bytes())),
+            )
+        } else {
+            scan_special(mapped_tags.iter().map(|t| t.as_bytes()))
+        };
         let prefix: &[u8] = if self.namespace.is_empty()
             || self
                 .namespace_blocklist
@@ -76,6 +81,7 @@ impl Enricher {
             timestamp: msg.timestamp,
             tags: Tags {
                 own: msg.tags,
+                filter: own_special || !mapped_tags.is_empty(),
                 mapped: mapped_tags,
                 extra: &self.extra_tags,
                 keep_card_tag,
@@ -125,6 +131,7 @@ impl Enricher {
         let keep_card_tag = origin.cardinality.is_some();
         let tags = Tags {
             own: raw,
+            filter: true,
             mapped: &[],
             extra: &self.extra_tags,
             keep_card_tag,
@@ -229,6 +236,8 @@ impl MetricName<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct Tags<'a> {
     own: RawTags<'a>,
+    /// False when no tag can be special, so none is checked.
+    filter: bool,
     mapped: &'a [String],
     extra: &'a [String],
     keep_card_tag: bool,
@@ -238,10 +247,11 @@ impl<'a> Tags<'a> {
     /// The tags in order (duplicates kept; the context key removes them).
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
         let keep = self.keep_card_tag;
+        let filter = self.filter;
         self.own
             .iter()
             .chain(self.mapped.iter().map(|t| t.as_bytes()))
-            .filter(move |t| !is_special(t, keep))
+            .filter(move |t| !filter || !is_special(t, keep))
             .chain(self.extra.iter().map(|t| t.as_bytes()))
     }
 }

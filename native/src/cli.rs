@@ -49,6 +49,9 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Run a Datadog-compatible test intake (latency and failure
+    /// injection, recording) until interrupted.
+    TestIntake(crate::intake::cli::TestIntakeArgs),
 }
 
 /// Transport names as `dogstatsd_eol_required` spells them.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
             transport,
         }) => commands::aggregate::run(config.as_deref(), now, transport.into()),
         Some(Command::CheckConfig { config }) => commands::check_config::run(config.as_deref()),
+        Some(Command::TestIntake(args)) => crate::intake::cli::run(args),
         None => {
             eprintln!(
                 "dogstatsd: the daemon is not implemented yet; use `dogstatsd parse` or `dogstatsd check-config`"

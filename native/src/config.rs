@@ -41,10 +41,16 @@ pub enum LoadError {
 /// Every key core understands, for `DD_<KEY>` overrides. The Agent binds
 /// environment variables key by key, so only known keys are read.
 fn known_keys() -> Vec<String> {
-    match serde_json::to_value(Config::default()) {
+    let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
-    }
+    };
+    keys.extend(
+        crate::forwarder::config::SETTINGS_KEYS
+            .iter()
+            .map(|k| k.to_string()),
+    );
+    keys
 }
 
 /// Folds a multi-line parser message into one line.
@@ -72,7 +78,12 @@ pub fn load_settings(
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_saphyr::from_str(&text).map_err(|e| LoadError::Syntax {
+            // YAML 1.2 booleans: `name: y` is the string "y", not true.
+            // Boolean keys still accept `yes`/`on` through core's lenient
+            // readers, as the Agent does.
+            let mut options = serde_saphyr::Options::default();
+            options.strict_booleans = true;
+            serde_saphyr::from_str_with_options(&text, options).map_err(|e| LoadError::Syntax {
                 path: shown.clone(),
                 reason: one_line(&e.to_string()),
             })?
@@ -155,10 +166,16 @@ mod tests {
         );
         let env = [
             ("DD_HOSTNAME".to_string(), "h2".to_string()),
+            ("DD_API_KEY".to_string(), "from-env".to_string()),
             ("DD_UNRELATED".to_string(), "x".to_string()),
             ("HOME".to_string(), "/root".to_string()),
         ];
-        let c = core_config(&load_settings(Some(&p), env).unwrap()).unwrap();
+        let settings = load_settings(Some(&p), env).unwrap();
+        assert_eq!(
+            settings["api_key"], "from-env",
+            "forwarder keys read from DD_*"
+        );
+        let c = core_config(&settings).unwrap();
         assert_eq!(c.hostname, "h2");
         assert_eq!(c.dogstatsd_tags, ["a:b"]);
         assert_eq!(c.dogstatsd_mapper_profiles[0].mappings[0].tags["k"], "$1");

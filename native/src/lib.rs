@@ -10,3 +10,5 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod forwarder;
+pub mod intake;

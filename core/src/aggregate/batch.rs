@@ -23,9 +23,10 @@ pub(crate) struct PackedSample {
     pub(crate) host_hash: u64,
     pub(crate) name: Range<u32>,
     pub(crate) host: Range<u32>,
-    /// `[u64 hash][u32 len][bytes]` per tag, in message order.
+    /// `[u32 len][bytes]` per tag, in canonical order: sorted by hash,
+    /// de-duplicated, so the i-th tag has the i-th hash.
     pub(crate) tags: Range<u32>,
-    /// Sorted, de-duplicated tag hashes in `SampleBatch::hashes`.
+    /// The canonical tags' hashes in `SampleBatch::hashes`.
     pub(crate) hashes: Range<u32>,
     pub(crate) kind: SampleKind,
     pub(crate) value: f64,
@@ -78,26 +79,21 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    pub(crate) fn push_tag(&mut self, hash: u64, tag: &[u8]) {
-        self.arena.extend_from_slice(&hash.to_le_bytes());
-        self.arena
-            .extend_from_slice(&(tag.len() as u32).to_le_bytes());
-        self.arena.extend_from_slice(tag);
+    /// Appends one tag in the packed form [`PackedTags`] reads.
+    pub(crate) fn pack_tag(out: &mut Vec<u8>, tag: &[u8]) {
+        out.extend_from_slice(&(tag.len() as u32).to_le_bytes());
+        out.extend_from_slice(tag);
+    }
+
+    /// The arena bytes written since `start`.
+    pub(crate) fn range_since(&self, start: usize) -> Range<u32> {
+        range(start, self.arena.len())
     }
 
     pub(crate) fn push_hashes(&mut self, sorted: &[u64]) -> Range<u32> {
         let start = self.hashes.len();
         self.hashes.extend_from_slice(sorted);
         range(start, self.hashes.len())
-    }
-
-    /// The arena bytes written since `start`.
-    pub(crate) fn range_from(&self, start: usize) -> Range<u32> {
-        range(start, self.arena.len())
-    }
-
-    pub(crate) fn arena_len(&self) -> usize {
-        self.arena.len()
     }
 
     pub(crate) fn bytes(&self, r: &Range<u32>) -> &[u8] {
@@ -108,7 +104,7 @@ impl SampleBatch {
         &self.hashes[r.start as usize..r.end as usize]
     }
 
-    /// The `(hash, bytes)` of each tag of a sample, in message order.
+    /// The bytes of each tag of a sample, in canonical order.
     pub(crate) fn tags(&self, r: &Range<u32>) -> PackedTags<'_> {
         PackedTags {
             rest: self.bytes(r),
@@ -123,14 +119,13 @@ pub(crate) struct PackedTags<'a> {
 }
 
 impl<'a> Iterator for PackedTags<'a> {
-    type Item = (u64, &'a [u8]);
+    type Item = &'a [u8];
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (hash, rest) = self.rest.split_first_chunk::<8>()?;
-        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let (len, rest) = self.rest.split_first_chunk::<4>()?;
         let len = u32::from_le_bytes(*len) as usize;
         let tag = rest.get(..len)?;
         self.rest = &rest[len..];
-        Some((u64::from_le_bytes(*hash), tag))
+        Some(tag)
     }
 }

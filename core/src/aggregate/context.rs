@@ -21,8 +21,8 @@ struct Context {
     key: u64,
     name: StrId,
     host: StrId,
-    /// Unique tags ordered by their hash (the order of the sample's
-    /// sorted hash list), so verification is a merge walk.
+    /// Unique tags in canonical order (by hash), as samples carry them,
+    /// so verification is one linear walk.
     tags: Box<[StrId]>,
     last_seen: i64,
 }
@@ -76,36 +76,26 @@ impl ContextStore {
         {
             return false;
         }
-        if c.tags
+        // Both sides are in canonical order: one linear walk.
+        c.tags
             .iter()
             .zip(hashes)
-            .any(|(&t, &h)| self.strings.hash(t) != h)
-        {
-            return false;
-        }
-        batch
-            .tags(&s.tags)
-            .all(|(h, tag)| match hashes.binary_search(&h) {
-                Ok(i) => self.strings.bytes(c.tags[i]) == tag,
-                Err(_) => false,
-            })
+            .zip(batch.tags(&s.tags))
+            .all(|((&t, &h), tag)| self.strings.hash(t) == h && self.strings.bytes(t) == tag)
     }
 
     fn insert(&mut self, key: u64, batch: &SampleBatch, s: &PackedSample, now: i64) -> ContextId {
         let hashes = batch.hashes(&s.hashes);
-        let mut tags: Vec<Option<StrId>> = vec![None; hashes.len()];
-        for (h, tag) in batch.tags(&s.tags) {
-            if let Ok(i) = hashes.binary_search(&h)
-                && tags[i].is_none()
-            {
-                tags[i] = Some(self.strings.acquire(tag, h));
-            }
-        }
+        let tags: Box<[StrId]> = hashes
+            .iter()
+            .zip(batch.tags(&s.tags))
+            .map(|(&h, tag)| self.strings.acquire(tag, h))
+            .collect();
         let ctx = Context {
             key,
             name: self.strings.acquire(batch.bytes(&s.name), s.name_hash),
             host: self.strings.acquire(batch.bytes(&s.host), s.host_hash),
-            tags: tags.into_iter().flatten().collect(),
+            tags,
             last_seen: now,
         };
         let id = match self.free.pop() {

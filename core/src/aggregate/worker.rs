@@ -50,10 +50,47 @@ pub struct Worker {
 
 #[derive(Debug, Default)]
 struct Scratch {
-    /// Tag hashes in message order.
-    ordered: Vec<u64>,
-    /// The same, sorted and de-duplicated.
+    /// The message's tag bytes, back to back.
+    bytes: Vec<u8>,
+    /// `(hash, start, len)` of each tag in `bytes`, then sorted by hash
+    /// (bytes break ties) and de-duplicated: the canonical tag set.
+    index: Vec<(u64, u32, u32)>,
+    /// The canonical set's hashes (the context's tag identity).
     sorted: Vec<u64>,
+}
+
+impl Scratch {
+    /// Hashes the tags once and puts them in canonical order, shared by
+    /// the sample and its distribution copy.
+    fn canonical_tags<'t>(&mut self, tags: impl Iterator<Item = &'t [u8]>) {
+        self.bytes.clear();
+        self.index.clear();
+        self.sorted.clear();
+        for tag in tags {
+            let start = self.bytes.len() as u32;
+            self.bytes.extend_from_slice(tag);
+            self.index
+                .push((hash_bytes(tag, TAG_SEED), start, tag.len() as u32));
+        }
+        let bytes = &self.bytes;
+        let of =
+            |&(_, start, len): &(u64, u32, u32)| &bytes[start as usize..(start + len) as usize];
+        self.index.sort_unstable_by_key(|t| t.0);
+        // Equal hashes are duplicates, or (never seen in practice) distinct
+        // tags colliding: order those by bytes so the set stays canonical.
+        if self.index.windows(2).any(|w| w[0].0 == w[1].0) {
+            self.index
+                .sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| of(a).cmp(of(b))));
+            self.index.dedup_by(|a, b| a.0 == b.0 && of(a) == of(b));
+        }
+        self.sorted.extend(self.index.iter().map(|t| t.0));
+    }
+
+    /// The canonical tags' bytes, in order.
+    fn tag(&self, i: usize) -> &[u8] {
+        let (_, start, len) = self.index[i];
+        &self.bytes[start as usize..(start + len) as usize]
+    }
 }
 
 impl Worker {
@@ -163,15 +200,7 @@ fn route_metric(
     stats: &mut WorkerStats,
 ) {
     let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
-    // Tag hashes once, shared by the sample and its distribution copy.
-    scratch.ordered.clear();
-    scratch
-        .ordered
-        .extend(m.tags.iter().map(|t| hash_bytes(t, TAG_SEED)));
-    scratch.sorted.clear();
-    scratch.sorted.extend_from_slice(&scratch.ordered);
-    scratch.sorted.sort_unstable();
-    scratch.sorted.dedup();
+    scratch.canonical_tags(m.tags.iter());
     let host_hash = hash_bytes(m.host, HOST_SEED);
 
     if let Some(ts) = m.timestamp {
@@ -238,11 +267,11 @@ fn pack(
     let batch = &mut batches[shard(key, batches.len())];
     let name = batch.push_bytes(&parts);
     let host = batch.push_bytes(&[m.host]);
-    let tags_start = batch.arena_len();
-    for (tag, &h) in m.tags.iter().zip(&scratch.ordered) {
-        batch.push_tag(h, tag);
+    let tags_start = batch.arena.len();
+    for i in 0..scratch.index.len() {
+        SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
     }
-    let tags = batch.range_from(tags_start);
+    let tags = batch.range_since(tags_start);
     let hashes = batch.push_hashes(&scratch.sorted);
     let mut sample = PackedSample {
         key,

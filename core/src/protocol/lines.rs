@@ -54,14 +54,12 @@ impl<'a> Iterator for Lines<'a> {
                 None => {
                     let line = trim_cr(self.rest);
                     self.rest = &[];
-                    if line.is_empty() {
-                        return None;
+                    // As the Agent's `nextMessage`: termination is checked
+                    // before emptiness, so even a lone `\r` is counted.
+                    if self.require_eol {
+                        return Some(Line::Unterminated(line));
                     }
-                    return Some(if self.require_eol {
-                        Line::Unterminated(line)
-                    } else {
-                        Line::Message(line)
-                    });
+                    return (!line.is_empty()).then_some(Line::Message(line));
                 }
             }
         }
@@ -87,6 +85,6 @@ mod tests {
         assert_eq!(lines("", false), []);
         assert_eq!(lines("a\nb", true), [Message(b"a"), Unterminated(b"b")]);
         assert_eq!(lines("a\nb\n", true), [Message(b"a"), Message(b"b")]);
-        assert_eq!(lines("a\n\r", true), [Message(b"a")]);
+        assert_eq!(lines("a\n\r", true), [Message(b"a"), Unterminated(b"")]);
     }
 }

@@ -153,10 +153,26 @@ impl<'a> RawTags<'a> {
     }
 
     /// The tags in order; an empty field has none.
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
-        let raw = self.0;
-        let empty = raw.is_empty();
-        raw.split(|&b| b == b',').filter(move |_| !empty)
+    pub fn iter(&self) -> TagIter<'a> {
+        TagIter {
+            field: self.0,
+            commas: memchr::memchr_iter(b',', self.0),
+            start: 0,
+            done: self.0.is_empty(),
+        }
+    }
+
+    /// True when some tag may be one enrichment consumes (`host:`,
+    /// `dd.internal.*`): a vectorised search, so the common tag field
+    /// without any is never split just to look.
+    pub fn may_have_special(&self) -> bool {
+        use memchr::memmem::Finder;
+        use std::sync::LazyLock;
+        // Built once: constructing a searcher per message costs more than
+        // the search itself on a short tag field.
+        static HOST: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"host:"));
+        static INTERNAL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"dd.internal."));
+        HOST.find(self.0).is_some() || INTERNAL.find(self.0).is_some()
     }
 
     /// True when the message carried no tags.
@@ -167,6 +183,38 @@ impl<'a> RawTags<'a> {
     /// The raw field.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.0
+    }
+}
+
+/// Iterator over the tags of a tag field, split on `,` by one vectorised
+/// scan of the field (not a search per tag).
+#[derive(Debug, Clone)]
+pub struct TagIter<'a> {
+    field: &'a [u8],
+    commas: memchr::Memchr<'a>,
+    start: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for TagIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        let start = self.start;
+        match self.commas.next() {
+            Some(i) => {
+                self.start = i + 1;
+                Some(&self.field[start..i])
+            }
+            None => {
+                self.done = true;
+                Some(&self.field[start..])
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ pub use framer::{FrameError, LengthPrefixedFramer, NewlineFramer};
 pub use lines::{Line, Lines};
 pub use message::{
     AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues,
-    MultiValues, Origin, Priority, RawTags, ServiceCheckMessage, ValueIter,
+    MultiValues, Origin, Priority, RawTags, ServiceCheckMessage, TagIter, ValueIter,
 };
 pub use parse::{ParseOptions, parse_event, parse_message, parse_metric, parse_service_check};
 

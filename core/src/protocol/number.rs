@@ -18,6 +18,9 @@ pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
         }
         return Some(n as f64);
     }
+    if let Some(v) = fast_decimal(s) {
+        return Some(v);
+    }
     if let Some(v) = special(s) {
         return Some(v);
     }
@@ -34,6 +37,41 @@ pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
     } else {
         parse_decimal(body)?
     };
+    Some(if neg { -v } else { v })
+}
+
+/// Plain `[-]digits[.digits]` with at most 15 significant digits: the
+/// mantissa and the power of ten are both exact in an f64, so one IEEE
+/// division gives the correctly rounded value (Clinger's fast path) —
+/// the same bits the full parser would produce.
+fn fast_decimal(s: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() || body.len() > 16 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut frac: Option<usize> = None;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(body.len() - i - 1),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
     Some(if neg { -v } else { v })
 }
 
@@ -351,6 +389,34 @@ mod tests {
         assert_eq!(
             f("0x123456789abcdef01p0"),
             Some(0x123456789abcdef01u128 as f64)
+        );
+    }
+
+    #[test]
+    fn decimal_fast_path_matches_correct_rounding() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 15 + 1) as usize;
+            let mantissa = (x >> 8) % 10u64.pow(digits as u32);
+            let text = format!("{mantissa:0digits$}");
+            let cut = (x >> 3) as usize % (digits + 1);
+            let s = format!(
+                "{}{}.{}",
+                if x & 1 == 1 { "-" } else { "" },
+                &text[..cut],
+                &text[cut..]
+            );
+            let want: f64 = s.parse().unwrap();
+            assert_eq!(f(&s).map(f64::to_bits), Some(want.to_bits()), "{s}");
+        }
+        assert_eq!(f("-0").map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(
+            f("1234567890.123456"),
+            Some(1234567890.123456),
+            "16 digits: slow path"
         );
     }
 

@@ -38,7 +38,7 @@ fn next_field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
 
 #[inline]
 pub(crate) fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    memchr::memchr(needle, haystack)
 }
 
 fn offset(line: &[u8], part: &[u8]) -> usize {

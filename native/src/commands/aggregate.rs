@@ -1,7 +1,6 @@
 //! `dogstatsd aggregate`: the payload on stdin as if it all arrived at
 //! `--now` within one interval, flushed at once.
 
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -31,22 +30,14 @@ pub fn unix_now() -> i64 {
 
 /// The `aggregate` subcommand.
 pub fn run(config: Option<&Path>, now: Option<i64>, transport: Transport) -> ExitCode {
-    let cfg = match super::load_or_exit(config) {
-        Ok(c) => c,
+    let mut server = match super::prepare(config, Server::new) {
+        Ok(s) => s,
         Err(code) => return code,
     };
-    let mut server = match Server::new(&cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dogstatsd: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+    let input = match super::read_stdin() {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
-        eprintln!("dogstatsd: cannot read stdin: {e}");
-        return ExitCode::from(1);
-    }
     let mut out = Vec::new();
     render(
         &mut server,
@@ -55,11 +46,5 @@ pub fn run(config: Option<&Path>, now: Option<i64>, transport: Transport) -> Exi
         now.unwrap_or_else(unix_now),
         &mut out,
     );
-    if let Err(e) = std::io::stdout().lock().write_all(&out)
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("dogstatsd: cannot write stdout: {e}");
-        return ExitCode::from(1);
-    }
-    ExitCode::SUCCESS
+    super::write_stdout(&out)
 }

@@ -4,6 +4,8 @@ pub mod aggregate;
 pub mod check_config;
 pub mod parse;
 
+use std::fmt::Display;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -15,4 +17,41 @@ pub(crate) fn load_or_exit(path: Option<&Path>) -> Result<Config, ExitCode> {
         eprintln!("dogstatsd: {e}");
         ExitCode::from(2)
     })
+}
+
+/// Loads the configuration and builds what the command runs on, or
+/// reports why not (exit 2, one line).
+pub(crate) fn prepare<T, E: Display>(
+    path: Option<&Path>,
+    build: impl FnOnce(&Config) -> Result<T, E>,
+) -> Result<T, ExitCode> {
+    let cfg = load_or_exit(path)?;
+    build(&cfg).map_err(|e| {
+        eprintln!("dogstatsd: invalid configuration: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// All of stdin.
+pub(crate) fn read_stdin() -> Result<Vec<u8>, ExitCode> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(|e| {
+            eprintln!("dogstatsd: cannot read stdin: {e}");
+            ExitCode::from(1)
+        })?;
+    Ok(input)
+}
+
+/// Writes the records to stdout; a closed pipe is not an error.
+pub(crate) fn write_stdout(out: &[u8]) -> ExitCode {
+    if let Err(e) = std::io::stdout().lock().write_all(out)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("dogstatsd: cannot write stdout: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

@@ -1,6 +1,6 @@
 //! `dogstatsd parse`: one JSON line per message of the payload on stdin.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -39,31 +39,17 @@ pub fn render(
 
 /// The `parse` subcommand.
 pub fn run(config: Option<&Path>, transport: Transport) -> ExitCode {
-    let cfg = match super::load_or_exit(config) {
-        Ok(c) => c,
+    let mut processor = match super::prepare(config, Processor::new) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let mut processor = match Processor::new(&cfg) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("dogstatsd: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
+    let input = match super::read_stdin() {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
-        eprintln!("dogstatsd: cannot read stdin: {e}");
-        return ExitCode::from(1);
-    }
     let mut out = Vec::with_capacity(input.len() * 4);
     let mut notes = Vec::new();
     render(&mut processor, &input, transport, &mut out, &mut notes);
     let _ = std::io::stderr().write_all(&notes);
-    if let Err(e) = std::io::stdout().lock().write_all(&out)
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        eprintln!("dogstatsd: cannot write stdout: {e}");
-        return ExitCode::from(1);
-    }
-    ExitCode::SUCCESS
+    super::write_stdout(&out)
 }

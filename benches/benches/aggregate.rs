@@ -1,0 +1,54 @@
+//! Parse + enrich + resolve + aggregate per sample, end to end in core.
+//!
+//! `steady`: contexts already known (the common case); `cold`: a fresh
+//! server each iteration, so every context is new. Throughput is in
+//! messages; divide the time by the message count for ns per message.
+//!
+//! `cargo bench -p dogstatsd-benches --bench aggregate -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use dogstatsd_benches::{CorpusConfig, generate};
+use dogstatsd_core::config::Config;
+use dogstatsd_core::protocol::Transport;
+use dogstatsd_core::server::Server;
+
+const NOW: i64 = 1_700_000_001;
+
+fn aggregate(c: &mut Criterion) {
+    let corpus = generate(&CorpusConfig::default());
+    let cfg = Config {
+        hostname: "bench".into(),
+        ..Config::default()
+    };
+    let mut group = c.benchmark_group("aggregate");
+    group.throughput(Throughput::Elements(corpus.messages as u64));
+    let mut server = Server::new(&cfg).expect("config");
+    for p in &corpus.packets {
+        server.push(p, Transport::Udp, NOW);
+    }
+    group.bench_function("steady", |b| {
+        b.iter(|| {
+            for p in &corpus.packets {
+                black_box(server.push(black_box(p), Transport::Udp, NOW));
+            }
+        });
+    });
+    group.bench_function("cold", |b| {
+        b.iter_batched(
+            || Server::new(&cfg).expect("config"),
+            |mut s| {
+                for p in &corpus.packets {
+                    black_box(s.push(black_box(p), Transport::Udp, NOW));
+                }
+                s
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, aggregate);
+criterion_main!(benches);

@@ -1,0 +1,101 @@
+//! Deterministic instruction counts for parse, process and aggregate, for
+//! comparing changes on a noisy shared machine (wall time moves 2× here;
+//! instruction counts do not).
+//!
+//! Each stage runs in its own `#[inline(never)]` function, and callgrind
+//! collects inside that function only:
+//!
+//! ```text
+//! cargo bench -p dogstatsd-benches --bench icount --no-run
+//! B=$(ls -t target/release/deps/icount-* | grep -v '\.d$' | head -1)
+//! for stage in parse process aggregate; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     --collect-atstart=no --toggle-collect="*icount_$stage*" $B $stage 2>&1 | grep Collected
+//! done
+//! ```
+//!
+//! Without valgrind it just runs the stage once (so `cargo test --benches`
+//! keeps it working).
+
+use std::hint::black_box;
+
+use dogstatsd_benches::{Corpus, CorpusConfig, generate};
+use dogstatsd_core::config::Config;
+use dogstatsd_core::pipeline::{Processed, Processor};
+use dogstatsd_core::protocol::{ParseOptions, Transport, parse_packet};
+use dogstatsd_core::server::Server;
+
+#[inline(never)]
+fn icount_parse(corpus: &Corpus) -> usize {
+    let opts = ParseOptions::default();
+    let mut ok = 0;
+    for p in &corpus.packets {
+        for (_, r) in parse_packet(black_box(p), false, &opts) {
+            ok += usize::from(black_box(r).is_ok());
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn icount_process(processor: &mut Processor, corpus: &Corpus) -> usize {
+    let mut n = 0;
+    for p in &corpus.packets {
+        processor.process_packet(black_box(p), Transport::Udp, |m: Processed<'_>| {
+            black_box(&m);
+            n += 1;
+        });
+    }
+    n
+}
+
+#[inline(never)]
+fn icount_aggregate(server: &mut Server, corpus: &Corpus) -> u32 {
+    let mut accepted = 0;
+    for p in &corpus.packets {
+        accepted += server
+            .push(black_box(p), Transport::Udp, 1_700_000_001)
+            .accepted;
+    }
+    accepted
+}
+
+fn main() {
+    let corpus = generate(&CorpusConfig::default());
+    let stage = std::env::args().nth(1).unwrap_or_default();
+    let cfg = Config {
+        hostname: "bench".into(),
+        ..Config::default()
+    };
+    match stage.as_str() {
+        "parse" => {
+            black_box(icount_parse(&corpus));
+        }
+        "process" => {
+            let mut p = Processor::new(&cfg).expect("config");
+            black_box(icount_process(&mut p, &corpus));
+        }
+        "aggregate" => {
+            // Warm-up pass creates the contexts; the measured pass is the
+            // steady state of known contexts.
+            let mut s = Server::new(&cfg).expect("config");
+            for p in &corpus.packets {
+                s.push(p, Transport::Udp, 1_700_000_001);
+            }
+            black_box(icount_aggregate(&mut s, &corpus));
+        }
+        _ => {
+            let mut p = Processor::new(&cfg).expect("config");
+            let mut s = Server::new(&cfg).expect("config");
+            assert_eq!(icount_parse(&corpus), corpus.messages);
+            assert_eq!(icount_process(&mut p, &corpus), corpus.messages);
+            assert_eq!(icount_aggregate(&mut s, &corpus) as usize, corpus.messages);
+        }
+    }
+    println!(
+        "corpus: {} messages, {} bytes, {} packets",
+        corpus.messages,
+        corpus.bytes(),
+        corpus.packets.len()
+    );
+}

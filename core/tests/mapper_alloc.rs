@@ -1,0 +1,107 @@
+//! A warmed-up mapper answers from its cache without allocating.
+//!
+//! One scenario per file: the counting allocator is process-wide, so this
+//! binary holds a single test to keep other test threads from adding to
+//! the counts. The allocator comes from `stats_alloc`, which needs no
+//! `unsafe` here (the workspace forbids it).
+
+use std::alloc::System;
+use std::collections::BTreeMap;
+
+use dogstatsd_core::config::{MapperProfileConfig, MappingConfig};
+use dogstatsd_core::mapper::Mapper;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn mapping(pattern: &str, match_type: &str, name: &str, tags: &[(&str, &str)]) -> MappingConfig {
+    MappingConfig {
+        pattern: pattern.to_owned(),
+        match_type: match_type.to_owned(),
+        name: name.to_owned(),
+        tags: tags
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+#[test]
+fn cache_hits_do_not_allocate() {
+    let profiles = vec![
+        MapperProfileConfig {
+            name: "jobs".to_owned(),
+            prefix: "jobs.".to_owned(),
+            mappings: vec![
+                mapping(
+                    "jobs.duration.*.*",
+                    "",
+                    "jobs.duration",
+                    &[("type", "$1"), ("name", "$2")],
+                ),
+                mapping(
+                    r"jobs\.size\.(?P<kind>\w+)",
+                    "regex",
+                    "jobs.size",
+                    &[("kind", "$kind")],
+                ),
+            ],
+        },
+        MapperProfileConfig {
+            name: "all".to_owned(),
+            prefix: "*".to_owned(),
+            mappings: vec![mapping("*.requests", "", "requests", &[("svc", "$1")])],
+        },
+    ];
+    let mut mapper = Mapper::new(&profiles, 1000).expect("valid profiles");
+
+    let names: Vec<Vec<u8>> = (0..100)
+        .flat_map(|i| {
+            [
+                format!("jobs.duration.type{}.job{i}", i % 7).into_bytes(),
+                format!("jobs.size.kind{}", i % 11).into_bytes(),
+                format!("jobs.unmapped.{i}").into_bytes(), // a cached miss
+                format!("svc{i}.requests").into_bytes(),
+                format!("svc{i}.other").into_bytes(), // a cached miss of `all`
+            ]
+        })
+        .collect();
+    // Warm up: every name is now in the cache.
+    for name in &names {
+        let _ = mapper.map(name);
+    }
+    let warm = mapper.stats();
+    assert!(warm.cache_len > 0 && warm.cache_len <= names.len());
+
+    let region = Region::new(GLOBAL);
+    let mut mapped = 0usize;
+    for _ in 0..10 {
+        for name in &names {
+            if let Some(m) = mapper.map(name) {
+                mapped += m.tags.len() + 1;
+            }
+        }
+    }
+    let change = region.change();
+
+    assert_eq!(
+        (change.allocations, change.reallocations),
+        (0, 0),
+        "cache hits allocated: {change:?}"
+    );
+    assert!(mapped > 0);
+    let stats = mapper.stats();
+    assert_eq!(stats.hits - warm.hits, 10 * names.len() as u64);
+    assert_eq!(stats.misses, warm.misses);
+
+    // Control: the counter does see allocations, e.g. those of a cache miss.
+    let region = Region::new(GLOBAL);
+    let m = mapper.map(b"jobs.duration.fresh.name").cloned();
+    let change = region.change();
+    assert!(m.is_some());
+    assert!(
+        change.allocations > 0,
+        "allocator not instrumented: {change:?}"
+    );
+}

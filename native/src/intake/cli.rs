@@ -1,0 +1,170 @@
+//! `dogstatsd test-intake [options]` (`spec/interface.md`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::schedule::{DEFAULT_FAIL_STATUS, FaultSchedule, parse_status};
+use super::{IntakeConfig, TestIntake};
+
+/// Options of `dogstatsd test-intake`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestIntakeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+    /// Port (0 picks one; the address is printed on stdout as
+    /// {"listening":"ADDR:PORT"}).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Delay every response, e.g. 200ms, 1.5s.
+    #[arg(long, value_parser = parse_duration)]
+    pub latency: Option<Duration>,
+    /// Answer this fraction (0..1) of requests with --fail-status.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Status of the failed requests.
+    #[arg(long, default_value_t = DEFAULT_FAIL_STATUS, value_parser = parse_fail_status)]
+    pub fail_status: u16,
+    /// Seed of the failure pattern (same seed, same failures).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Append every accepted point, sketch, event and service check to
+    /// FILE in the `aggregate` format.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+}
+
+fn parse_fail_status(s: &str) -> Result<u16, String> {
+    parse_status(s).map_err(|e| e.to_string())
+}
+
+/// Reads a Go-style duration: one or more `<number><unit>` parts with
+/// units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h` (`200ms`, `1.5s`, `1m30s`);
+/// a bare `0` is zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let err = || format!("invalid duration {s:?} (expected e.g. 200ms, 1.5s, 1m)");
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| err())
+}
+
+/// Runs the intake until SIGINT or SIGTERM.
+pub fn run(args: TestIntakeArgs) -> ExitCode {
+    let schedule = match FaultSchedule::new()
+        .with_latency(args.latency.unwrap_or_default())
+        .with_random_failures(args.fail_rate, args.fail_status, args.seed)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dogstatsd test-intake: --fail-rate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = IntakeConfig {
+        bind: SocketAddr::new(args.bind, args.port),
+        schedule,
+        record: args.record,
+        keep: false,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dogstatsd test-intake: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let intake = match TestIntake::start(cfg).await {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("dogstatsd test-intake: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "{}",
+            serde_json::json!({ "listening": intake.addr().to_string() })
+        );
+        eprintln!("dogstatsd test-intake: listening on {}", intake.addr());
+        wait_for_signal().await;
+        let stats = intake.shutdown().await;
+        eprintln!(
+            "dogstatsd test-intake: {}",
+            serde_json::to_string(&stats).unwrap_or_default()
+        );
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["", "200", "ms", "2x", "-1s", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
