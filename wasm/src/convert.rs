@@ -2,6 +2,7 @@
 //! takes or returns. No JS types here, so everything is unit-tested on the
 //! host.
 
+use dogstatsd_core::config::de;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
 use dogstatsd_core::payload::{EncodeStats, Endpoint, PayloadLimits};
@@ -31,24 +32,34 @@ pub fn now_secs(now_ms: f64) -> Result<i64, ApiError> {
 }
 
 /// Settings the wasm shell reads from the configuration besides core's
-/// own [`dogstatsd_core::config::Config`]: what the daemon's forwarder
-/// reads, with the same `datadog.yaml` keys.
+/// own [`dogstatsd_core::config::Config`]: the payload keys of the
+/// daemon's forwarder, read by the same rules as
+/// `native/src/forwarder/config.rs` (which is not in core, so they are
+/// repeated here: limits must be positive; `use_v2_api.series` or the
+/// flat `use_v2_api_series`; lenient values through core's readers).
 #[derive(Debug, Clone)]
 pub struct ShellConfig {
     /// `serializer_*` payload size limits.
     pub limits: PayloadLimits,
     /// `use_v2_api.series`: protobuf v2 series (default) or v1 JSON.
     pub series_v2: bool,
+    /// `allow_arbitrary_tags`: send `Allow-Arbitrary-Tag-Value: true`.
+    pub allow_arbitrary_tags: bool,
+}
+
+fn invalid(key: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError(format!("invalid configuration: {key}: {e}"))
 }
 
 impl ShellConfig {
     /// Reads the shell's keys from the same JSON object as core's config.
-    /// Read by hand from a `serde_json::Value` (which core's config
-    /// parsing already links) rather than with a second derived
-    /// deserializer: the module must stay small.
+    /// Read from a `serde_json::Value` with core's lenient readers rather
+    /// than with a second derived deserializer: the module must stay small.
     pub fn from_json(json: &str) -> Result<Self, ApiError> {
         let v: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
+        let boolean =
+            |key: &str, x: &serde_json::Value| de::boolean(x.clone()).map_err(|e| invalid(key, e));
         let mut limits = PayloadLimits::default();
         for (key, field) in [
             (
@@ -70,33 +81,29 @@ impl ShellConfig {
             ("serializer_max_payload_size", &mut limits.max_payload_size),
         ] {
             if let Some(x) = v.get(key) {
-                *field = size(x).ok_or_else(|| {
-                    ApiError(format!(
-                        "invalid configuration: {key}: expected a non-negative integer, got {x}"
-                    ))
-                })?;
+                let n = de::int(x.clone()).map_err(|e| invalid(key, e))?;
+                *field = usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid(key, format_args!("must be positive, got {n}")))?;
             }
         }
-        let series_v2 = match v.get("use_v2_api").and_then(|u| u.get("series")) {
-            None | Some(serde_json::Value::Null) => true,
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) if s == "true" || s == "false" => s == "true",
-            Some(x) => {
-                return Err(ApiError(format!(
-                    "invalid configuration: use_v2_api.series: expected a boolean, got {x}"
-                )));
-            }
+        let mut series_v2 = match v.get("use_v2_api_series") {
+            Some(x) => boolean("use_v2_api_series", x)?,
+            None => true,
         };
-        Ok(Self { limits, series_v2 })
-    }
-}
-
-/// A size: a non-negative integer, also as a numeric string.
-fn size(v: &serde_json::Value) -> Option<usize> {
-    match v {
-        serde_json::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+        if let Some(x) = v.get("use_v2_api").and_then(|u| u.get("series")) {
+            series_v2 = boolean("use_v2_api.series", x)?;
+        }
+        let allow_arbitrary_tags = match v.get("allow_arbitrary_tags") {
+            Some(x) => boolean("allow_arbitrary_tags", x)?,
+            None => false,
+        };
+        Ok(Self {
+            limits,
+            series_v2,
+            allow_arbitrary_tags,
+        })
     }
 }
 
@@ -150,6 +157,7 @@ pub fn request_headers(
     endpoint: Endpoint,
     api_key: &str,
     agent_version: &str,
+    allow_arbitrary_tags: bool,
 ) -> Vec<(&'static str, String)> {
     let mut h = vec![
         ("Content-Type", endpoint.content_type().to_string()),
@@ -159,6 +167,9 @@ pub fn request_headers(
     ];
     for (k, v) in endpoint.extra_headers() {
         h.push((k, (*v).to_string()));
+    }
+    if allow_arbitrary_tags {
+        h.push(("Allow-Arbitrary-Tag-Value", "true".to_string()));
     }
     h
 }
@@ -274,7 +285,7 @@ mod tests {
 
     #[test]
     fn headers_name_the_key_and_no_encoding() {
-        let h = request_headers(Endpoint::SeriesV2, "k", "7.1.0");
+        let h = request_headers(Endpoint::SeriesV2, "k", "7.1.0", false);
         assert!(h.contains(&("Content-Type", "application/x-protobuf".into())));
         assert!(h.contains(&("DD-Api-Key", "k".into())));
         assert!(h.contains(&("User-Agent", "datadog-agent/7.1.0".into())));
@@ -283,9 +294,11 @@ mod tests {
             !h.iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
         );
-        let j = request_headers(Endpoint::CheckRuns, "k", "7.1.0");
+        assert!(!h.iter().any(|(k, _)| *k == "Allow-Arbitrary-Tag-Value"));
+        let j = request_headers(Endpoint::CheckRuns, "k", "7.1.0", true);
         assert!(j.contains(&("Content-Type", "application/json".into())));
         assert!(!j.iter().any(|(k, _)| *k == "DD-Agent-Payload"));
+        assert!(j.contains(&("Allow-Arbitrary-Tag-Value", "true".into())));
     }
 
     #[test]
@@ -300,12 +313,20 @@ mod tests {
         let d = ShellConfig::from_json("{}").unwrap();
         assert!(d.series_v2);
         assert_eq!(d.limits, PayloadLimits::default());
-        let s = ShellConfig::from_json(r#"{"serializer_max_payload_size":"12"}"#).unwrap();
+        assert!(!d.allow_arbitrary_tags);
+        let s = ShellConfig::from_json(
+            r#"{"serializer_max_payload_size":"12","use_v2_api_series":"false",
+                "allow_arbitrary_tags":"true"}"#,
+        )
+        .unwrap();
         assert_eq!(s.limits.max_payload_size, 12);
+        assert!(!s.series_v2);
+        assert!(s.allow_arbitrary_tags);
         for bad in [
             r#"{"serializer_max_payload_size":-1}"#,
+            r#"{"serializer_max_payload_size":0}"#,
             r#"{"serializer_max_payload_size":"big"}"#,
-            r#"{"use_v2_api":{"series":3}}"#,
+            r#"{"use_v2_api":{"series":"maybe"}}"#,
         ] {
             assert!(ShellConfig::from_json(bad).is_err(), "{bad}");
         }

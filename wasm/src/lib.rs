@@ -79,7 +79,11 @@ export interface DogStatsDConfig {
   serializer_max_uncompressed_payload_size?: number;
   serializer_max_payload_size?: number;
   /** `series: false` sends series as v1 JSON instead of v2 protobuf. */
-  use_v2_api?: { series?: boolean };
+  use_v2_api?: { series?: boolean | string };
+  /** Flat spelling of `use_v2_api.series` (`DD_USE_V2_API_SERIES`). */
+  use_v2_api_series?: boolean | string;
+  /** Adds `Allow-Arbitrary-Tag-Value: true` to every payload request. */
+  allow_arbitrary_tags?: boolean | string;
   [key: string]: unknown;
 }
 
@@ -212,7 +216,7 @@ export interface IntakePayload {
   method: "POST";
   /** Appended to the intake's base URL, e.g. `/api/v2/series`. */
   path: "/api/v2/series" | "/api/v1/series" | "/api/beta/sketches" | "/api/v1/check_run" | "/intake/";
-  /** Content-Type, DD-Api-Key, DD-Agent-Version, User-Agent, DD-Agent-Payload (protobuf). No Content-Encoding: the body is not compressed. */
+  /** Content-Type, DD-Api-Key, DD-Agent-Version, User-Agent, DD-Agent-Payload (protobuf), Allow-Arbitrary-Tag-Value (when configured). No Content-Encoding: the body is not compressed. */
   headers: Record<string, string>;
   body: Uint8Array;
   /** Series/sketch contexts, events or check runs in the body. */
@@ -451,7 +455,12 @@ impl DogStatsD {
         let list = js_sys::Array::new_with_length(payloads.len() as u32);
         for (i, p) in payloads.iter().enumerate() {
             let headers = Object::new();
-            for (k, v) in convert::request_headers(p.endpoint, &api_key, &agent_version) {
+            for (k, v) in convert::request_headers(
+                p.endpoint,
+                &api_key,
+                &agent_version,
+                self.shell.allow_arbitrary_tags,
+            ) {
                 set(&headers, k, &JsValue::from_str(&v));
             }
             let req = Object::new();

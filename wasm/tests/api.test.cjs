@@ -241,14 +241,25 @@ test("flushPayloads builds intake requests for an API key", () => {
   assert.equal(st.payloadItemsDropped, 0);
 });
 
-test("use_v2_api.series: false sends v1 JSON series; payload limits apply", () => {
-  const s = new DogStatsD({ hostname: "h", use_v2_api: { series: false }, serializer_max_series_points_per_payload: 2 });
+test("use_v2_api.series: false sends v1 JSON series; payload limits and allow_arbitrary_tags apply", () => {
+  const s = new DogStatsD({
+    hostname: "h",
+    use_v2_api: { series: false },
+    serializer_max_series_points_per_payload: 2,
+    allow_arbitrary_tags: true,
+  });
   s.push("a:1|g\nb:1|g\nc:1|g", T0);
   const payloads = s.flushPayloads(T0, { apiKey: "k", all: true });
   assert.deepEqual(payloads.map((p) => [p.path, p.points]), [["/api/v1/series", 2], ["/api/v1/series", 1]]);
   const body = JSON.parse(new TextDecoder().decode(payloads[0].body));
   assert.equal(body.series.length, 2);
   assert.equal(payloads[0].headers["Content-Type"], "application/json");
+  assert.equal(payloads[0].headers["Allow-Arbitrary-Tag-Value"], "true");
+  // The flat spelling the DD_USE_V2_API_SERIES variable gives.
+  const flat = new DogStatsD({ use_v2_api_series: "false" });
+  flat.push("a:1|g", T0);
+  assert.equal(flat.flushPayloads(T0, { apiKey: "k", all: true })[0].path, "/api/v1/series");
+  assert.throws(() => new DogStatsD({ serializer_max_payload_size: 0 }), /must be positive/);
 });
 
 test("stats counts what came in", () => {
