@@ -48,8 +48,7 @@ pub enum Processed<'a> {
     },
 }
 
-/// Where [`Processor`] hands its results. Any `FnMut(Processed)` closure
-/// is a sink.
+/// Where [`Processor`] hands its results.
 pub trait Sink {
     /// Offered each parsed metric before mapping and enrichment; returning
     /// true means the sink dealt with it (a cached route, say), so it is
@@ -63,9 +62,12 @@ pub trait Sink {
     fn processed(&mut self, p: Processed<'_>);
 }
 
-impl<F: FnMut(Processed<'_>)> Sink for F {
+/// A closure as a sink.
+struct FnSink<F>(F);
+
+impl<F: FnMut(Processed<'_>)> Sink for FnSink<F> {
     fn processed(&mut self, p: Processed<'_>) {
-        self(p)
+        (self.0)(p)
     }
 }
 
@@ -141,11 +143,25 @@ impl Processor {
 
     /// Processes every line of `packet`, in order, handing each result to
     /// `sink`. Bad lines are counted and handed over as [`Processed::Error`].
-    pub fn process_packet<S: Sink>(&mut self, packet: &[u8], transport: Transport, mut sink: S) {
+    pub fn process_packet<F>(&mut self, packet: &[u8], transport: Transport, sink: F)
+    where
+        F: FnMut(Processed<'_>),
+    {
+        self.process_packet_into(packet, transport, &mut FnSink(sink));
+    }
+
+    /// As [`process_packet`](Self::process_packet), into a [`Sink`] (which
+    /// may take metrics through its fast path).
+    pub fn process_packet_into<S: Sink + ?Sized>(
+        &mut self,
+        packet: &[u8],
+        transport: Transport,
+        sink: &mut S,
+    ) {
         let require_eol = self.requires_eol(transport);
         for line in Lines::new(packet, require_eol) {
             match line {
-                Line::Message(l) => self.process_line(l, &mut sink),
+                Line::Message(l) => self.process_line(l, sink),
                 Line::Unterminated(l) => {
                     self.stats.unterminated_metric_errors += 1;
                     sink.processed(Processed::Error {
@@ -161,7 +177,7 @@ impl Processor {
     }
 
     /// Processes one message (a line without its newline).
-    pub fn process_line<S: Sink>(&mut self, line: &[u8], sink: &mut S) {
+    pub fn process_line<S: Sink + ?Sized>(&mut self, line: &[u8], sink: &mut S) {
         match parse_message(line, &self.opts) {
             Ok(Message::Metric(m)) => {
                 self.stats.metric_packets += 1;

@@ -140,7 +140,7 @@ impl Worker {
         let r = &mut self.router;
         r.now = now;
         r.counts = PushCounts::default();
-        self.processor.process_packet(packet, transport, &mut *r);
+        self.processor.process_packet_into(packet, transport, r);
         r.stats.process = self.processor.stats();
         (r.stats.route_cache_hits, r.stats.route_cache_misses) = r.routes.counts();
         r.counts
@@ -177,7 +177,7 @@ impl Worker {
     }
 }
 
-impl Sink for &mut Router {
+impl Sink for Router {
     fn fast_path(&mut self, m: &MetricMessage<'_>) -> bool {
         let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
         if m.timestamp.is_some() || (is_histogram && self.copy_prefix.is_some()) {
