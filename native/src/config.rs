@@ -158,6 +158,24 @@ pub fn load_all(
     Ok(all)
 }
 
+/// [`load_all`] plus the checks only core can make (mapper profiles,
+/// `dogstatsd_eol_required`): the settings, or the exit status after
+/// printing why not (2, one line).
+pub fn load_checked(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: impl IntoIterator<Item = (String, Value)>,
+) -> Result<crate::settings::Settings, std::process::ExitCode> {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("dogstatsd: {e}");
+        std::process::ExitCode::from(2)
+    };
+    let settings = load_all(path, env, overrides).map_err(|e| fail(&e))?;
+    dogstatsd_core::pipeline::Processor::new(&settings.core)
+        .map_err(|e| fail(&format!("invalid configuration: {e}")))?;
+    Ok(settings)
+}
+
 /// The machine's hostname, as the Agent falls back to it when `hostname`
 /// is not configured.
 pub fn detect_hostname() -> Option<String> {

@@ -4,21 +4,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use dogstatsd_core::pipeline::Processor;
-
 /// The `check-config` subcommand.
 pub fn run(config: Option<&Path>) -> ExitCode {
-    let settings = match crate::config::load_all(config, std::env::vars(), []) {
+    let settings = match crate::config::load_checked(config, std::env::vars(), []) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("dogstatsd: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = Processor::new(&settings.core) {
-        eprintln!("dogstatsd: invalid configuration: {e}");
-        return ExitCode::from(2);
-    }
     match serde_json::to_string_pretty(&settings.redacted_json()) {
         Ok(s) => println!("{s}"),
         Err(e) => {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use dogstatsd_core::pipeline::Processor;
 use serde_json::Value;
 
 use std::sync::Arc;
@@ -124,18 +123,14 @@ async fn first_signal() {
 /// The daemon command: exit 0 after a graceful stop, 2 for a bad
 /// configuration, 1 when start-up fails.
 pub fn run_command(args: &RunArgs) -> ExitCode {
-    let settings =
-        match crate::config::load_all(args.config.as_deref(), std::env::vars(), args.overrides()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("dogstatsd: {e}");
-                return ExitCode::from(2);
-            }
-        };
-    if let Err(e) = Processor::new(&settings.core) {
-        eprintln!("dogstatsd: invalid configuration: {e}");
-        return ExitCode::from(2);
-    }
+    let settings = match crate::config::load_checked(
+        args.config.as_deref(),
+        std::env::vars(),
+        args.overrides(),
+    ) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     init_logging(settings.daemon.log_level);
     if !settings.daemon.use_dogstatsd {
         tracing::info!("use_dogstatsd is false: nothing to run");

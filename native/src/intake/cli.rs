@@ -42,40 +42,19 @@ fn parse_fail_status(s: &str) -> Result<u16, String> {
 
 /// Reads a Go-style duration: one or more `<number><unit>` parts with
 /// units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h` (`200ms`, `1.5s`, `1m30s`);
-/// a bare `0` is zero.
+/// a bare `0` is zero. Unlike a config value, a bare number is refused: on
+/// the command line `--latency 200` is more likely a forgotten `ms` than
+/// 200 nanoseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     let err = || format!("invalid duration {s:?} (expected e.g. 200ms, 1.5s, 1m)");
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err());
     }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(err()),
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| err())
+    crate::settings::parse_go_duration(s).ok_or_else(err)
 }
 
 /// Runs the intake until SIGINT or SIGTERM.
