@@ -61,6 +61,16 @@ pub struct Config {
         deserialize_with = "de::string_list"
     )]
     pub statsd_metric_namespace_blacklist: Vec<String>,
+    /// Metric names dropped after enrichment (the filter list; newer
+    /// Agents call it `metric_filterlist`). Default none.
+    #[serde(alias = "metric_filterlist", deserialize_with = "de::string_list")]
+    pub statsd_metric_blocklist: Vec<String>,
+    /// Match the filter list as name prefixes instead of exact names.
+    #[serde(
+        alias = "metric_filterlist_match_prefix",
+        deserialize_with = "de::boolean"
+    )]
+    pub statsd_metric_blocklist_match_prefix: bool,
     /// Tags added to every metric, event and service check.
     #[serde(deserialize_with = "de::string_list")]
     pub dogstatsd_tags: Vec<String>,
@@ -128,6 +138,8 @@ impl Default for Config {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            statsd_metric_blocklist: Vec::new(),
+            statsd_metric_blocklist_match_prefix: false,
             dogstatsd_tags: Vec::new(),
             dogstatsd_eol_required: Vec::new(),
             dogstatsd_mapper_profiles: Vec::new(),

@@ -20,6 +20,9 @@ pub struct Enricher {
     namespace: String,
     namespace_blocklist: Vec<String>,
     extra_tags: Vec<String>,
+    /// The metric filter list, sorted (binary search for exact names).
+    filter: Vec<Vec<u8>>,
+    filter_prefix: bool,
 }
 
 impl Enricher {
@@ -33,11 +36,35 @@ impl Enricher {
         if !namespace.is_empty() && !namespace.ends_with('.') {
             namespace.push('.');
         }
+        let mut filter: Vec<Vec<u8>> = cfg
+            .statsd_metric_blocklist
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect();
+        filter.sort();
+        filter.dedup();
         Self {
             default_hostname: cfg.hostname.clone(),
             namespace,
             namespace_blocklist: cfg.statsd_metric_namespace_blacklist.clone(),
             extra_tags,
+            filter,
+            filter_prefix: cfg.statsd_metric_blocklist_match_prefix,
+        }
+    }
+
+    /// True when the final name is on the metric filter list (spec §7.1
+    /// step 5): the sample is dropped and counted.
+    pub fn is_filtered(&self, name: &MetricName<'_>) -> bool {
+        if self.filter.is_empty() {
+            return false;
+        }
+        if self.filter_prefix {
+            self.filter.iter().any(|f| name.starts_with(f))
+        } else {
+            self.filter
+                .binary_search_by(|f| name.cmp_bytes(f).reverse())
+                .is_ok()
         }
     }
 
@@ -224,6 +251,27 @@ impl MetricName<'_> {
         v
     }
 
+    /// Orders the full name against `other` as byte strings, without
+    /// joining the two parts.
+    pub fn cmp_bytes(&self, other: &[u8]) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let p = self.prefix.len().min(other.len());
+        match self.prefix[..p].cmp(&other[..p]) {
+            Ordering::Equal if p < self.prefix.len() => Ordering::Greater,
+            Ordering::Equal => self.name.cmp(&other[p..]),
+            o => o,
+        }
+    }
+
+    /// True when the full name starts with `prefix`.
+    pub fn starts_with(&self, prefix: &[u8]) -> bool {
+        if prefix.len() <= self.prefix.len() {
+            self.prefix.starts_with(prefix)
+        } else {
+            prefix.starts_with(self.prefix) && self.name.starts_with(&prefix[self.prefix.len()..])
+        }
+    }
+
     /// True when the full name equals `other`.
     pub fn eq_bytes(&self, other: &[u8]) -> bool {
         other.len() == self.len()
@@ -311,4 +359,34 @@ pub struct EnrichedServiceCheck<'a> {
     pub tags: Tags<'a>,
     /// Cardinality from `card:` or `dd.internal.card:`.
     pub cardinality: Option<&'a [u8]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names_compare_like_joined_ones() {
+        let full = b"ns.metric.name";
+        let others: [&[u8]; 8] = [
+            b"",
+            b"n",
+            b"ns.",
+            b"ns.metric",
+            b"ns.metric.name",
+            b"ns.metric.namf",
+            b"ns.z",
+            b"a",
+        ];
+        for cut in 0..=full.len() {
+            let n = MetricName {
+                prefix: &full[..cut],
+                name: &full[cut..],
+            };
+            for o in others {
+                assert_eq!(n.cmp_bytes(o), full[..].cmp(o), "cut {cut} vs {o:?}");
+                assert_eq!(n.starts_with(o), full.starts_with(o), "cut {cut} vs {o:?}");
+            }
+        }
+    }
 }

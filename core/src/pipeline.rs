@@ -88,6 +88,9 @@ pub struct ProcessStats {
     pub service_check_parse_errors: u64,
     /// Final unterminated lines dropped (`dogstatsd_eol_required`).
     pub unterminated_metric_errors: u64,
+    /// Metric samples dropped by the filter list
+    /// (`statsd_metric_blocklist`; the Agent's `listener_filtered_points`).
+    pub filtered_points: u64,
 }
 
 /// Parses, maps and enriches packets. One per worker; not shared.
@@ -188,7 +191,12 @@ impl Processor {
                     Some(mapper) => mapper.map(m.name),
                     None => None,
                 };
-                sink.processed(Processed::Metric(self.enricher.metric(&m, mapped)));
+                let enriched = self.enricher.metric(&m, mapped);
+                if self.enricher.is_filtered(&enriched.name) {
+                    self.stats.filtered_points += m.values.len() as u64;
+                    return;
+                }
+                sink.processed(Processed::Metric(enriched));
             }
             Ok(Message::Event(e)) => {
                 self.stats.event_packets += 1;

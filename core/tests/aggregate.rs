@@ -318,3 +318,42 @@ fn same_output_for_any_pipeline_count() {
     assert_eq!(render(2), one);
     assert_eq!(render(7), one);
 }
+
+#[test]
+fn filter_list_drops_by_final_name_and_counts() {
+    let exact = Config {
+        statsd_metric_namespace: "ns".into(),
+        statsd_metric_blocklist: vec!["ns.drop.me".into(), "zzz".into(), "a".into()],
+        ..config()
+    };
+    let mut s = server(&exact);
+    push(
+        &mut s,
+        "drop.me:1|c\ndrop.me.not:1|c\nkeep:1:2|g\ndrop.me:1:2|c",
+        T0,
+    );
+    push(&mut s, "drop.me:1|c", T0);
+    let f = s.flush(T0 + 10, false);
+    let names: Vec<&str> = f.series.iter().map(|s| s.metric.as_str()).collect();
+    assert_eq!(names, ["ns.drop.me.not", "ns.keep"]);
+    assert_eq!(
+        s.stats().worker.process.filtered_points,
+        4,
+        "points, not messages"
+    );
+    let prefix = Config {
+        statsd_metric_blocklist: vec!["drop.".into()],
+        statsd_metric_blocklist_match_prefix: true,
+        ..config()
+    };
+    let mut s = server(&prefix);
+    push(&mut s, "drop.a:1|c\ndrop.b:1|g\ndropx:1|c", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(
+        f.series
+            .iter()
+            .map(|s| s.metric.as_str())
+            .collect::<Vec<_>>(),
+        ["dropx"]
+    );
+}

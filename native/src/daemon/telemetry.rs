@@ -170,7 +170,10 @@ impl Telemetry {
                 a.service_check_packets += b.service_check_packets;
                 a.service_check_parse_errors += b.service_check_parse_errors;
                 a.unterminated_metric_errors += b.unterminated_metric_errors;
+                a.filtered_points += b.filtered_points;
                 sum.samples += s.samples;
+                sum.route_cache_hits += s.route_cache_hits;
+                sum.route_cache_misses += s.route_cache_misses;
                 sum.no_agg_samples += s.no_agg_samples;
                 sum.no_agg_unsupported += s.no_agg_unsupported;
             }
@@ -312,6 +315,16 @@ impl Telemetry {
                     r#"{cause="timestamped_unsupported_type"}"#.into(),
                     w.no_agg_unsupported,
                 ),
+                (r#"{cause="filter_list"}"#.into(), ps.filtered_points),
+            ],
+        );
+        family(
+            "dogstatsd_route_cache_total",
+            "counter",
+            "Metric messages routed from the worker route cache, or in full.",
+            &[
+                (r#"{result="hit"}"#.into(), w.route_cache_hits),
+                (r#"{result="miss"}"#.into(), w.route_cache_misses),
             ],
         );
         family(
