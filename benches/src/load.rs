@@ -83,7 +83,7 @@ impl Rate {
 
 /// Messages due `elapsed` into a run at `rate` messages per second.
 pub fn due(rate: u64, elapsed: Duration) -> u64 {
-    let n = u128::from(rate) * elapsed.as_nanos() / 1_000_000_000;
+    let n = u128::from(rate).saturating_mul(elapsed.as_nanos()) / 1_000_000_000;
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
@@ -191,9 +191,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<LoadConfig,
     let mut cfg = LoadConfig::default();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let num = || -> Result<u64, String> {
             value
                 .replace('_', "")
@@ -413,8 +411,10 @@ mod tests {
     fn parses_args() {
         let a = |s: &str| parse_args(s.split_whitespace().map(String::from));
         assert_eq!(a("").unwrap(), LoadConfig::default());
-        let c = a("--transport uds-stream --target /tmp/s --rate max --seconds 2.5 \
-                   --seed 7 --contexts 10_000 --tags-min 0 --tags-max 3 --per-datagram 10")
+        let c = a(
+            "--transport uds-stream --target /tmp/s --rate max --seconds 2.5 \
+                   --seed 7 --contexts 10_000 --tags-min 0 --tags-max 3 --per-datagram 10",
+        )
         .unwrap();
         assert_eq!(
             c,
@@ -455,9 +455,13 @@ mod tests {
         let pool = cfg.datagrams();
         let messages: u64 = pool.iter().map(|(_, n)| n).sum();
         assert_eq!(messages, 20_000);
-        assert!(pool.iter().all(|(d, n)| d.len() <= MAX_DATAGRAM && *n <= 10));
-        assert!(pool.iter().all(|(d, n)| {
-            d.iter().filter(|&&b| b == b'\n').count() as u64 == n - 1
-        }));
+        assert!(
+            pool.iter()
+                .all(|(d, n)| d.len() <= MAX_DATAGRAM && *n <= 10)
+        );
+        assert!(
+            pool.iter()
+                .all(|(d, n)| { d.iter().filter(|&&b| b == b'\n').count() as u64 == n - 1 })
+        );
     }
 }
