@@ -491,7 +491,9 @@ fn main() -> ExitCode {
         "\nreceived msg/s: metric messages the daemon parsed (`dogstatsd_messages_total`) \
          over the sending time; loss: 1 − parsed / sent; CPU: the daemon's user + system \
          time from the first send until it has drained, per million parsed messages; \
-         peak RSS: `VmHWM`.\n",
+         peak RSS: `VmHWM`. One run per row: expect run-to-run noise, more so when the \
+         machine is shared. The sender shares the machine's cores with the daemon, so a \
+         `max` row with no loss is the sender's limit, not the daemon's.\n",
     );
     let file = o.out.join(format!("e2e-{}.md", date(now)));
     if let Err(e) = std::fs::create_dir_all(&o.out).and_then(|()| std::fs::write(&file, &table)) {
