@@ -348,13 +348,19 @@ pub fn run_pool(cfg: &LoadConfig, pool: &[(Vec<u8>, u64)]) -> io::Result<Summary
     let mut sum = Summary::default();
     let mut next = 0usize;
     let start = Instant::now();
-    let total = match cfg.rate {
-        Rate::Fixed(r) => due(r, cfg.duration),
-        Rate::Max => u64::MAX,
+    // A fixed rate sends exactly what is due over the duration, with a
+    // little grace for the last tick; a sender that fell further behind
+    // stops at the deadline anyway.
+    let (total, deadline) = match cfg.rate {
+        Rate::Fixed(r) => (
+            due(r, cfg.duration),
+            cfg.duration + Duration::from_millis(20),
+        ),
+        Rate::Max => (u64::MAX, cfg.duration),
     };
     'outer: loop {
         let elapsed = start.elapsed();
-        if elapsed >= cfg.duration || sum.messages >= total {
+        if elapsed >= deadline || sum.messages >= total {
             break;
         }
         // Fixed rate: catch up to what is due now, then sleep a tick. Max:
@@ -374,7 +380,7 @@ pub fn run_pool(cfg: &LoadConfig, pool: &[(Vec<u8>, u64)]) -> io::Result<Summary
                 sum.send_errors += 1;
             }
             // A tight loop that overran the deadline stops here.
-            if sum.datagrams % 1024 == 0 && start.elapsed() >= cfg.duration {
+            if sum.datagrams % 1024 == 0 && start.elapsed() >= deadline {
                 sink.flush()?;
                 break 'outer;
             }
