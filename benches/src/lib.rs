@@ -20,6 +20,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(unix)]
+pub mod load;
+
 /// SplitMix64: tiny, fast, good enough for test data, and stable forever.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
