@@ -3,7 +3,8 @@
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
 //!
 //! On Linux reads go through `recvmmsg` (up to 32 datagrams a syscall).
-//! Measured with `examples/udp_load.rs` on a loaded 2-core machine: at
+//! Measured with the (since replaced) UDP load example, now
+//! `benches/src/bin/e2e.rs`, on a loaded 2-core machine: at
 //! 100k datagrams/s batches average ~3.5 datagrams and the reader costs
 //! the same as with `recv` (~1.6-1.9 µs a datagram, within noise); at
 //! 150-200k/s batches grow and the reader thread needed 20-40% less CPU
