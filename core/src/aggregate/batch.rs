@@ -90,16 +90,6 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    /// Appends hashes stored as little-endian bytes.
-    pub(crate) fn push_hash_bytes(&mut self, le: &[u8]) -> Range<u32> {
-        let start = self.hashes.len();
-        self.hashes.extend(
-            le.chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
-        );
-        range(start, self.hashes.len())
-    }
-
     pub(crate) fn push_hashes(&mut self, sorted: &[u64]) -> Range<u32> {
         let start = self.hashes.len();
         self.hashes.extend_from_slice(sorted);

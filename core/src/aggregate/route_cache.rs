@@ -10,7 +10,7 @@
 //! collision costs a miss, never a wrong route.
 //!
 //! Slots are reused first-in first-out: once warm, inserting copies into a
-//! slot's existing buffer and allocates nothing
+//! slot's existing buffers and allocates nothing
 //! (`dogstatsd_route_cache_size` slots; 0 turns the cache off).
 
 use std::collections::HashMap;
@@ -22,8 +22,9 @@ use super::inthash::IntBuild;
 /// One cached route, all bytes in one reused buffer.
 #[derive(Debug, Default)]
 struct Slot {
-    /// raw name | raw tags | name | host | packed tags | hashes (LE u64s).
+    /// raw name | raw tags | name | host | packed tags.
     buf: Vec<u8>,
+    hashes: Vec<u64>,
     raw_hash: u64,
     raw_name: u32,
     raw_tags: u32,
@@ -36,7 +37,7 @@ struct Slot {
     pipeline: u32,
 }
 
-/// A found route; everything borrows the cache.
+/// A route: what packing a sample of a known context needs.
 #[derive(Debug)]
 pub(crate) struct Route<'a> {
     pub(crate) key: u64,
@@ -47,20 +48,7 @@ pub(crate) struct Route<'a> {
     pub(crate) host: &'a [u8],
     /// Tags packed as a batch stores them, canonical order.
     pub(crate) packed_tags: &'a [u8],
-    /// The canonical tags' hashes, little-endian u64s.
-    pub(crate) hashes: &'a [u8],
-}
-
-/// A route being added: everything but the raw key.
-#[derive(Debug)]
-pub(crate) struct NewRoute<'a> {
-    pub(crate) key: u64,
-    pub(crate) name_hash: u64,
-    pub(crate) host_hash: u64,
-    pub(crate) pipeline: u32,
-    pub(crate) name: &'a [u8],
-    pub(crate) host: &'a [u8],
-    pub(crate) packed_tags: &'a [u8],
+    /// The canonical tags' hashes.
     pub(crate) hashes: &'a [u64],
 }
 
@@ -87,7 +75,7 @@ fn span(start: usize, len: u32) -> Range<usize> {
 }
 
 impl Slot {
-    fn parts(&self) -> [&[u8]; 6] {
+    fn parts(&self) -> [&[u8]; 5] {
         let mut at = 0;
         let mut next = |len: u32| {
             let r = span(at, len);
@@ -99,8 +87,7 @@ impl Slot {
         let name = next(self.name);
         let host = next(self.host);
         let tags = next(self.tags);
-        let hashes = &self.buf[at..];
-        [raw_name, raw_tags, name, host, tags, hashes]
+        [raw_name, raw_tags, name, host, tags]
     }
 }
 
@@ -136,7 +123,7 @@ impl RouteCache {
         };
         self.hits += 1;
         let slot = &self.slots[i as usize];
-        let [_, _, name, host, packed_tags, hashes] = slot.parts();
+        let [_, _, name, host, packed_tags] = slot.parts();
         Some(Route {
             key: slot.key,
             name_hash: slot.name_hash,
@@ -145,12 +132,12 @@ impl RouteCache {
             name,
             host,
             packed_tags,
-            hashes,
+            hashes: &slot.hashes,
         })
     }
 
     /// Remembers a route, replacing the oldest when full.
-    pub(crate) fn insert(&mut self, name: &[u8], tags: &[u8], route: NewRoute<'_>) {
+    pub(crate) fn insert(&mut self, name: &[u8], tags: &[u8], route: Route<'_>) {
         if self.capacity == 0 {
             return;
         }
@@ -173,9 +160,8 @@ impl RouteCache {
         for part in [name, tags, route.name, route.host, route.packed_tags] {
             slot.buf.extend_from_slice(part);
         }
-        for h in route.hashes {
-            slot.buf.extend_from_slice(&h.to_le_bytes());
-        }
+        slot.hashes.clear();
+        slot.hashes.extend_from_slice(route.hashes);
         slot.raw_hash = raw_hash;
         slot.raw_name = len(name);
         slot.raw_tags = len(tags);
@@ -200,8 +186,8 @@ impl RouteCache {
 mod tests {
     use super::*;
 
-    fn route<'a>(name: &'a [u8], hashes: &'a [u64]) -> NewRoute<'a> {
-        NewRoute {
+    fn route<'a>(name: &'a [u8], hashes: &'a [u64]) -> Route<'a> {
+        Route {
             key: hashes.iter().sum(),
             name_hash: 1,
             host_hash: 2,
@@ -222,7 +208,7 @@ mod tests {
             (r.name, r.host, r.pipeline, r.key),
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
-        assert_eq!(r.hashes, [7u64.to_le_bytes(), 9u64.to_le_bytes()].concat());
+        assert_eq!(r.hashes, [7, 9]);
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
         c.insert(b"b", b"", route(b"b", &[]));

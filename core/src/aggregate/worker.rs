@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::batch::{PackedSample, SampleBatch, SampleKind};
 use super::hash::{HOST_SEED, NAME_SEED, TAG_SEED, combine, hash_bytes, hash_parts};
-use super::route_cache::{NewRoute, RouteCache};
+use super::route_cache::{Route, RouteCache};
 use super::schedule::shard;
 use crate::config::Config;
 use crate::enrich::EnrichedMetric;
@@ -194,7 +194,7 @@ impl Sink for Router {
             name: batch.push_bytes(&[r.name]),
             host: batch.push_bytes(&[r.host]),
             tags: batch.push_bytes(&[r.packed_tags]),
-            hashes: batch.push_hash_bytes(r.hashes),
+            hashes: batch.push_hashes(r.hashes),
             kind: sample_kind(m.metric_type),
             value: 0.0,
             member: 0..0,
@@ -310,7 +310,7 @@ impl Router {
         self.routes.insert(
             m.raw_name,
             m.raw_tags.as_bytes(),
-            NewRoute {
+            Route {
                 key: s.key,
                 name_hash: s.name_hash,
                 host_hash: s.host_hash,
