@@ -107,6 +107,7 @@ impl Engine {
                 spare: spare_rx.clone(),
                 pool: pool.clone(),
                 telemetry: Arc::clone(&telemetry),
+                unreported: 0,
             };
             worker_handles.push(
                 std::thread::Builder::new()
@@ -202,6 +203,8 @@ struct WorkerCtx {
     spare: Receiver<SampleBatch>,
     pool: PacketPool,
     telemetry: Arc<Telemetry>,
+    /// Packets processed since the worker's counters were last published.
+    unreported: u32,
 }
 
 /// Runs until the packet queue is closed and empty; returns what is still
@@ -218,6 +221,8 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
             },
             recv(ctl) -> c => match c {
                 Ok(WorkerCtl::Drain(reply)) => {
+                    ship(&mut worker, &mut ctx, 1);
+                    ctx.telemetry.set_worker(ctx.index, worker.stats());
                     let mut f = Flush::default();
                     worker.drain_into(&mut f);
                     let _ = reply.send(f);
@@ -226,18 +231,40 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
             },
         }
     }
+    ship(&mut worker, &mut ctx, 1);
+    ctx.telemetry.set_worker(ctx.index, worker.stats());
     let mut f = Flush::default();
     worker.drain_into(&mut f);
     f
 }
+
+/// Samples a worker gathers for a pipeline before handing them over while
+/// more packets wait: one channel hand-off (and wake-up) per packet cost
+/// more than the packet itself when a packet holds one message (UDS
+/// datagrams, unbuffered clients).
+const SHIP_AT: usize = 512;
 
 fn process(worker: &mut Worker, ctx: &mut WorkerCtx, p: Packet) {
     // The container of a Unix datagram's sender (`p.origin`) has no way
     // into core's enrichment yet; see the daemon module docs.
     worker.push(&p.buf, p.transport, unix_now());
     ctx.pool.put(p.buf);
+    // Hand over everything as soon as the queue is empty, so nothing
+    // waits behind an idle worker.
+    let idle = ctx.packets.is_empty();
+    ship(worker, ctx, if idle { 1 } else { SHIP_AT });
+    ctx.unreported += 1;
+    if idle || ctx.unreported >= 64 {
+        ctx.telemetry.set_worker(ctx.index, worker.stats());
+        ctx.unreported = 0;
+    }
+    ctx.telemetry.processed.fetch_add(1, Ordering::Release);
+}
+
+/// Sends every batch holding at least `min` samples to its pipeline.
+fn ship(worker: &mut Worker, ctx: &mut WorkerCtx, min: usize) {
     for (i, batch) in worker.batches_mut().iter_mut().enumerate() {
-        if batch.is_empty() {
+        if batch.is_empty() || batch.len() < min {
             continue;
         }
         let fresh = ctx.spare.try_recv().unwrap_or_default();
@@ -246,8 +273,6 @@ fn process(worker: &mut Worker, ctx: &mut WorkerCtx, p: Packet) {
         // packet queue, which drops when full.
         let _ = ctx.pipelines[i].send(PipelineMsg::Batch(full));
     }
-    ctx.telemetry.set_worker(ctx.index, worker.stats());
-    ctx.telemetry.processed.fetch_add(1, Ordering::Release);
 }
 
 fn pipeline_loop(

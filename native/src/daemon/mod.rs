@@ -224,12 +224,23 @@ impl Daemon {
             let started = uds::bind(&path, d.dogstatsd_so_rcvbuf, d.dogstatsd_origin_detection)
                 .map_err(|e| e.to_string())
                 .and_then(|socket| {
+                    // Datagrams may be joined into packets, as UDP's are,
+                    // unless each needs its own origin or its own `\n`
+                    // check (`dogstatsd_eol_required: [uds]`).
+                    let join = (!d.dogstatsd_origin_detection
+                        && !settings
+                            .core
+                            .dogstatsd_eol_required
+                            .iter()
+                            .any(|t| t == "uds"))
+                    .then_some(d.dogstatsd_packet_buffer_flush_timeout);
                     uds::spawn(
                         socket,
                         path.clone(),
                         sender.clone(),
                         Arc::clone(&self.stop),
                         d.dogstatsd_origin_detection,
+                        join,
                     )
                     .map_err(|e| e.to_string())
                 });

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dogstatsd_core::protocol::Transport;
 
+use super::assembler::Assembler;
 use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::Listener;
@@ -46,27 +47,49 @@ pub(crate) fn bind(
 }
 
 /// Reads until `stop`, drains what is queued, removes the socket file.
+/// With `join` (a flush timeout) datagrams are joined into packets by the
+/// UDP assembler: one queue hand-off and worker wake-up per datagram cost
+/// about three times the CPU of UDP at 100k datagrams/s.
 pub(crate) fn spawn(
     socket: UnixDatagram,
     path: PathBuf,
     sender: PacketSender,
     stop: Arc<AtomicBool>,
     origin_detection: bool,
+    join: Option<Duration>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("dsd-uds".into())
         .spawn(move || {
             let _cleanup = Cleanup(path);
-            run(&socket, &sender, &stop, origin_detection);
+            run(&socket, &sender, &stop, origin_detection, join);
         })
 }
 
-fn run(socket: &UnixDatagram, sender: &PacketSender, stop: &AtomicBool, origin_detection: bool) {
+fn run(
+    socket: &UnixDatagram,
+    sender: &PacketSender,
+    stop: &AtomicBool,
+    origin_detection: bool,
+    join: Option<Duration>,
+) {
     let pool = sender.pool().clone();
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
     let mut origins = creds::Origins::new(origin_detection);
+    let mut asm = join.map(|timeout| Assembler::new(size, timeout, pool.get()));
+    let send = |buf: Vec<u8>, origin: Option<Arc<str>>| {
+        sender.send(Packet {
+            buf,
+            transport: Transport::UnixDatagram,
+            origin,
+        });
+    };
     let mut draining = false;
+    // Read into one scratch buffer and copy only what arrived: zero-filling
+    // a packet-sized buffer per datagram cost more than everything else the
+    // listener does (and made every queued packet's pages resident).
+    let mut scratch = vec![0u8; size];
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -74,25 +97,38 @@ fn run(socket: &UnixDatagram, sender: &PacketSender, stop: &AtomicBool, origin_d
                 break;
             }
         }
-        let mut buf = pool.get();
-        buf.resize(size, 0);
-        match origins.recv(socket, &mut buf) {
+        match origins.recv(socket, &mut scratch) {
             Ok((n, origin)) => {
-                buf.truncate(n);
                 telemetry.received(Listener::Uds, n);
                 if origin.failed {
                     telemetry
                         .origin_detection_errors
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                sender.send(Packet {
-                    buf,
-                    transport: Transport::UnixDatagram,
-                    origin: origin.container,
-                });
+                match asm.as_mut() {
+                    Some(a) => {
+                        let now = Instant::now();
+                        if let Some(p) = a.push(&scratch[..n], now, || pool.get()) {
+                            send(p, None);
+                        }
+                        if let Some(p) = a.flush_due(now, false, || pool.get()) {
+                            send(p, None);
+                        }
+                    }
+                    None => {
+                        let mut buf = pool.get();
+                        buf.extend_from_slice(&scratch[..n]);
+                        send(buf, origin.container);
+                    }
+                }
             }
             Err(e) => {
-                pool.put(buf);
+                if let Some(p) = asm
+                    .as_mut()
+                    .and_then(|a| a.flush_due(Instant::now(), false, || pool.get()))
+                {
+                    send(p, None);
+                }
                 match e.kind() {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut if draining => break,
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted => {}
@@ -110,6 +146,12 @@ fn run(socket: &UnixDatagram, sender: &PacketSender, stop: &AtomicBool, origin_d
                 }
             }
         }
+    }
+    if let Some(p) = asm
+        .as_mut()
+        .and_then(|a| a.flush_due(Instant::now(), true, || pool.get()))
+    {
+        send(p, None);
     }
 }
 
