@@ -357,3 +357,87 @@ fn filter_list_drops_by_final_name_and_counts() {
         ["dropx"]
     );
 }
+
+#[test]
+fn route_cache_gives_the_same_contexts_as_full_routing() {
+    // The same name and tag field with and without a `card:` field keep
+    // different tags (dd.internal.card is kept when card: is given).
+    let payload = "m:1|c|#a,dd.internal.card:high|card:low\nm:1|c|#a,dd.internal.card:high\nm:1|c|#a,dd.internal.card:high|card:low\nm:1|c|#a,dd.internal.card:high";
+    let run = |cache: i64| {
+        let cfg = Config {
+            dogstatsd_origin_detection_client: true,
+            dogstatsd_route_cache_size: cache,
+            ..config()
+        };
+        let mut s = server(&cfg);
+        for line in payload.lines() {
+            push(&mut s, line, T0);
+        }
+        let mut out = Vec::new();
+        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 10, false));
+        String::from_utf8(out).unwrap()
+    };
+    let full = run(0);
+    assert_eq!(full.lines().count(), 2, "{full}");
+    assert!(full.contains("\"dd.internal.card:high\""), "{full}");
+    assert_eq!(run(8192), full);
+}
+
+#[test]
+fn route_cache_size_never_changes_the_output() {
+    use dogstatsd_core::config::{MapperProfileConfig, MappingConfig};
+    let mut payload = String::new();
+    for i in 0..4000 {
+        let name = ["app.req", "legacy.job.a.b", "legacy.job.c.d", "x"][i % 4];
+        let t = ["c", "g", "h", "ms", "s", "d"][i % 6];
+        let v = if t == "s" {
+            format!("u{}", i % 11)
+        } else {
+            format!("{}:{}", i % 7, i % 5)
+        };
+        let tags = [
+            "env:prod,shard:1",
+            "shard:1,env:prod",
+            "host:h2,env:prod",
+            "env:prod,dd.internal.card:high",
+            "",
+            "dd.internal.entity_id:x,z",
+        ][i % 6];
+        let extra = ["", "|card:low", "|@0.5", "|T1657100430"][i % 4];
+        payload.push_str(&format!("{name}:{v}|{t}|#{tags}{extra}\n"));
+    }
+    let run = |cache: i64| {
+        let cfg = Config {
+            dogstatsd_origin_detection_client: true,
+            dogstatsd_route_cache_size: cache,
+            statsd_metric_namespace: "ns".into(),
+            dogstatsd_tags: vec!["region:eu".into()],
+            histogram_copy_to_distribution: true,
+            histogram_copy_to_distribution_prefix: "dist.".into(),
+            dogstatsd_mapper_profiles: vec![MapperProfileConfig {
+                name: "legacy".into(),
+                prefix: "legacy.".into(),
+                mappings: vec![MappingConfig {
+                    pattern: "legacy.job.*.*".into(),
+                    name: "job".into(),
+                    tags: [("kind".to_string(), "$1".to_string())]
+                        .into_iter()
+                        .collect(),
+                    ..MappingConfig::default()
+                }],
+            }],
+            ..config()
+        };
+        let mut s = server(&cfg);
+        for (k, line) in payload.lines().enumerate() {
+            push(&mut s, line, T0 + (k as i64 % 20));
+        }
+        let mut out = Vec::new();
+        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 30, true));
+        String::from_utf8(out).unwrap()
+    };
+    let reference = run(0);
+    assert!(reference.lines().count() > 50, "{reference}");
+    assert_eq!(run(1), reference, "a thrashing cache");
+    assert_eq!(run(8192), reference, "a warm cache");
+}

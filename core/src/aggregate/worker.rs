@@ -180,7 +180,13 @@ impl Worker {
 impl Sink for Router {
     fn fast_path(&mut self, m: &MetricMessage<'_>) -> bool {
         let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
-        if m.timestamp.is_some() || (is_histogram && self.copy_prefix.is_some()) {
+        // A `card:` field changes which tags enrichment keeps
+        // (`dd.internal.card:`), so the route is not a function of the
+        // name and tag field alone: no shortcut.
+        if m.timestamp.is_some()
+            || m.origin.cardinality.is_some()
+            || (is_histogram && self.copy_prefix.is_some())
+        {
             return false;
         }
         let Some(r) = self.routes.get(m.name, m.tags.as_bytes()) else {
@@ -303,6 +309,9 @@ impl Router {
 
     /// Caches the route just taken by `m` (its last packed sample).
     fn remember(&mut self, m: &EnrichedMetric<'_>, pipeline: usize) {
+        if m.origin.cardinality.is_some() {
+            return;
+        }
         let batch = &self.batches[pipeline];
         let Some(s) = batch.samples.last() else {
             return;
