@@ -167,11 +167,6 @@ impl Enricher {
         };
         (hostname, tags, origin.cardinality.or(special.card))
     }
-
-    /// The configured default hostname.
-    pub fn default_hostname(&self) -> &str {
-        &self.default_hostname
-    }
 }
 
 #[derive(Default)]

@@ -226,9 +226,4 @@ impl Processor {
     pub fn mapper(&self) -> Option<&Mapper> {
         self.mapper.as_ref()
     }
-
-    /// The enrichment settings.
-    pub fn enricher(&self) -> &Enricher {
-        &self.enricher
-    }
 }

@@ -151,11 +151,6 @@ impl ContextStore {
         self.by_key.len()
     }
 
-    /// Live interned strings.
-    pub(crate) fn strings_len(&self) -> usize {
-        self.strings.len()
-    }
-
     /// Name of a context.
     pub(crate) fn name(&self, id: ContextId) -> &Arc<str> {
         let c = self.contexts[id as usize].as_ref();

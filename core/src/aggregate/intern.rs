@@ -134,6 +134,7 @@ impl Interner {
     }
 
     /// Live strings.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }

@@ -63,9 +63,4 @@ impl Pipeline {
     pub fn stats(&self) -> SamplerStats {
         self.sampler.stats()
     }
-
-    /// Interned strings alive.
-    pub fn interned_strings(&self) -> usize {
-        self.sampler.strings()
-    }
 }

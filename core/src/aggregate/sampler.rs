@@ -274,11 +274,6 @@ impl TimeSampler {
         s.contexts = self.contexts.len() as u64;
         s
     }
-
-    /// Interned strings alive (for memory accounting).
-    pub(crate) fn strings(&self) -> usize {
-        self.contexts.strings_len()
-    }
 }
 
 fn add_to(state: &mut MetricState, value: f64, rate: f64, member: &[u8]) {

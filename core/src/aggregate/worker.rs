@@ -146,12 +146,6 @@ impl Worker {
         r.counts
     }
 
-    /// The batch bound for pipeline `i`; the caller hands it to that
-    /// pipeline and clears it.
-    pub fn batch_mut(&mut self, i: usize) -> &mut SampleBatch {
-        &mut self.router.batches[i]
-    }
-
     /// All batches, one per pipeline.
     pub fn batches_mut(&mut self) -> &mut [SampleBatch] {
         &mut self.router.batches
