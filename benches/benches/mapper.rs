@@ -13,7 +13,6 @@
 //!
 //! Run: `cargo bench -p dogstatsd-benches --bench mapper -- --warm-up-time 1 --measurement-time 3`
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -44,15 +43,7 @@ const APPS: [&str; 20] = [
 ];
 
 fn mapping(pattern: &str, match_type: &str, name: &str, tags: &[(&str, &str)]) -> MappingConfig {
-    MappingConfig {
-        pattern: pattern.to_owned(),
-        match_type: match_type.to_owned(),
-        name: name.to_owned(),
-        tags: tags
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<BTreeMap<_, _>>(),
-    }
+    MappingConfig::new(pattern, match_type, name, tags)
 }
 
 /// Ten mappings per application: eight wildcards, two regexes.

@@ -197,6 +197,21 @@ pub struct MappingConfig {
     pub tags: BTreeMap<String, String>,
 }
 
+impl MappingConfig {
+    /// A mapping from its parts (`match_type` empty means wildcard).
+    pub fn new(pattern: &str, match_type: &str, name: &str, tags: &[(&str, &str)]) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            match_type: match_type.to_owned(),
+            name: name.to_owned(),
+            tags: tags
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+}
+
 /// Lenient readers matching how the Agent's config library casts values.
 pub mod de {
     use super::*;

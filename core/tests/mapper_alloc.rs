@@ -6,7 +6,6 @@
 //! `unsafe` here (the workspace forbids it).
 
 use std::alloc::System;
-use std::collections::BTreeMap;
 
 use dogstatsd_core::config::{MapperProfileConfig, MappingConfig};
 use dogstatsd_core::mapper::Mapper;
@@ -16,15 +15,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn mapping(pattern: &str, match_type: &str, name: &str, tags: &[(&str, &str)]) -> MappingConfig {
-    MappingConfig {
-        pattern: pattern.to_owned(),
-        match_type: match_type.to_owned(),
-        name: name.to_owned(),
-        tags: tags
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<BTreeMap<_, _>>(),
-    }
+    MappingConfig::new(pattern, match_type, name, tags)
 }
 
 #[test]

@@ -4,15 +4,7 @@ use super::*;
 use crate::config::MappingConfig;
 
 fn mapping(pattern: &str, name: &str, tags: &[(&str, &str)]) -> MappingConfig {
-    MappingConfig {
-        pattern: pattern.to_owned(),
-        match_type: String::new(),
-        name: name.to_owned(),
-        tags: tags
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect::<BTreeMap<_, _>>(),
-    }
+    MappingConfig::new(pattern, "", name, tags)
 }
 
 fn regex_mapping(pattern: &str, name: &str, tags: &[(&str, &str)]) -> MappingConfig {
