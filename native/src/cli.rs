@@ -62,6 +62,9 @@ pub enum Command {
     /// Run a Datadog-compatible test intake (latency and failure
     /// injection, recording) until interrupted.
     TestIntake(crate::intake::cli::TestIntakeArgs),
+    /// Replay a traffic capture into a daemon (`--to`), with its timing,
+    /// or through the core pipeline offline (`--aggregate`).
+    Replay(commands::replay::ReplayArgs),
 }
 
 /// Transport names as `dogstatsd_eol_required` spells them.
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => commands::aggregate::run(config.as_deref(), now, transport.into()),
         Some(Command::CheckConfig { config }) => commands::check_config::run(config.as_deref()),
         Some(Command::TestIntake(args)) => crate::intake::cli::run(args),
+        Some(Command::Replay(args)) => commands::replay::run(&args),
         Some(Command::Run(args)) => crate::daemon::run_command(&args),
         None => crate::daemon::run_command(&cli.run),
     }

@@ -47,6 +47,7 @@ fn known_keys() -> Vec<String> {
         _ => Vec::new(),
     };
     keys.extend(crate::settings::DaemonSettings::keys());
+    keys.extend(crate::capture::CaptureSettings::keys());
     keys.extend(
         crate::forwarder::config::SETTINGS_KEYS
             .iter()

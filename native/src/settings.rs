@@ -360,6 +360,8 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     /// The intake forwarder, when `api_key` is set.
     pub forwarder: Option<crate::forwarder::ForwarderConfig>,
+    /// Traffic capture (`dogstatsd_capture_*`).
+    pub capture: crate::capture::CaptureSettings,
 }
 
 impl Settings {
@@ -374,10 +376,12 @@ impl Settings {
             )));
         }
         let daemon = DaemonSettings::from_settings(settings)?;
+        let capture = crate::capture::CaptureSettings::from_settings(settings)?;
         Ok(Self {
             core,
             daemon,
             forwarder: None,
+            capture,
         })
     }
 
@@ -392,6 +396,7 @@ impl Settings {
         for part in [
             serde_json::to_value(&self.core),
             serde_json::to_value(&self.daemon),
+            serde_json::to_value(&self.capture),
         ]
         .into_iter()
         .flatten()

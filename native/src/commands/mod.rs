@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod check_config;
 pub mod parse;
+pub mod replay;
 
 use std::fmt::Display;
 use std::io::{Read as _, Write as _};

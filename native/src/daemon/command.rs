@@ -46,6 +46,11 @@ pub struct RunArgs {
     /// Append flushed records to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Capture all received traffic, from start to stop, into a new file
+    /// in DIR (`dogstatsd_capture_path` + `dogstatsd_capture_on_start`);
+    /// replay it with `dogstatsd replay`.
+    #[arg(long, value_name = "DIR")]
+    pub capture: Option<String>,
 }
 
 impl RunArgs {
@@ -64,6 +69,12 @@ impl RunArgs {
             v.as_ref()
                 .map(|v| (k.to_string(), Value::String(v.clone())))
         })
+        .chain(self.capture.iter().flat_map(|dir| {
+            [
+                ("dogstatsd_capture_path".to_string(), Value::String(dir.clone())),
+                ("dogstatsd_capture_on_start".to_string(), Value::Bool(true)),
+            ]
+        }))
         .collect()
     }
 }
@@ -177,6 +188,9 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        if let Some(f) = &forwarder {
+            daemon.telemetry().attach_forwarder(Arc::clone(f));
+        }
         first_signal().await;
         tracing::info!("stopping: draining listeners and flushing every bucket");
         daemon.shutdown().await;
@@ -185,9 +199,17 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
             // bounded time, then count what is left as dropped.
             let stats = f.shutdown(FORWARDER_STOP_DEADLINE).await;
             tracing::info!(
-                payloads_sent = stats.payloads_sent,
-                payloads_dropped = stats.payloads_dropped,
-                "forwarder stopped"
+                "forwarder stopped: payloads_submitted={} payloads_sent={} payloads_rejected={} payloads_dropped={} points_submitted={} points_sent={} points_rejected={} points_dropped={} points_too_big={} retries={}",
+                stats.payloads_submitted,
+                stats.payloads_sent,
+                stats.payloads_rejected,
+                stats.payloads_dropped,
+                stats.points_submitted,
+                stats.points_sent,
+                stats.points_rejected,
+                stats.points_dropped,
+                stats.points_too_big,
+                stats.retries,
             );
         }
         ExitCode::SUCCESS

@@ -55,6 +55,7 @@ use packet::{Packet, PacketPool, PacketSender};
 use sink::FlushSink;
 use telemetry::Telemetry;
 
+use crate::capture::Capture;
 use crate::settings::Settings;
 
 /// Why the daemon could not start.
@@ -77,6 +78,9 @@ pub enum DaemonError {
     /// A thread could not be spawned.
     #[error("cannot start a thread: {0}")]
     Spawn(#[from] std::io::Error),
+    /// `dogstatsd_capture_on_start` is set and the capture cannot start.
+    #[error("traffic capture: {0}")]
+    Capture(#[from] crate::capture::StartError),
 }
 
 /// The current unix time in seconds.
@@ -100,6 +104,7 @@ pub struct Daemon {
     engine: Option<engine::Engine>,
     flush: FlushHandle,
     telemetry: Arc<Telemetry>,
+    capture: Capture,
 }
 
 impl Daemon {
@@ -125,7 +130,10 @@ impl Daemon {
         let queue = d.queue_packets();
         let pool = PacketPool::new(buffer_size, queue.min(4096));
         let (packets_tx, packets_rx) = crossbeam_channel::bounded(queue);
-        let sender = PacketSender::new(packets_tx.clone(), pool.clone(), Arc::clone(&telemetry));
+        let capture = Capture::new(settings.capture.clone());
+        telemetry.attach_capture(capture.clone());
+        let sender = PacketSender::new(packets_tx.clone(), pool.clone(), Arc::clone(&telemetry))
+            .with_capture(capture.clone());
         let engine = engine::Engine::start(
             &settings.core,
             topo,
@@ -157,7 +165,14 @@ impl Daemon {
             flush: engine.flush_handle(),
             engine: Some(engine),
             telemetry,
+            capture,
         };
+        if settings.capture.dogstatsd_capture_on_start
+            && let Err(e) = daemon.capture.start(None, None)
+        {
+            daemon.abort();
+            return Err(e.into());
+        }
         let mut listeners = 0;
         daemon.start_udp(settings, &sender, &mut listeners);
         #[cfg(unix)]
@@ -322,13 +337,14 @@ impl Daemon {
                 telemetry: Arc::clone(&self.telemetry),
                 queue_len: Arc::new(move || rx.len()),
                 flush: self.flush.clone(),
+                capture: self.capture.clone(),
             },
             self.cancel.clone(),
             &self.tracker,
         );
         self.admin_addr = bound;
         if let Some(a) = bound {
-            tracing::info!("admin endpoint bound to http://{a} (/metrics, /healthz)");
+            tracing::info!("admin endpoint bound to http://{a} (/metrics, /healthz, /flush, /capture)");
         }
         Ok(())
     }
@@ -346,6 +362,11 @@ impl Daemon {
     /// Counters.
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.telemetry
+    }
+
+    /// The traffic capture recorder.
+    pub fn capture(&self) -> &Capture {
+        &self.capture
     }
 
     /// Flushes every bucket now, incomplete ones included, once the
@@ -369,12 +390,15 @@ impl Daemon {
         let threads = std::mem::take(&mut self.threads);
         let packets_tx = self.packets_tx.take();
         let engine = self.engine.take();
+        let capture = self.capture.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
                 if t.join().is_err() {
                     tracing::error!("a listener thread panicked");
                 }
             }
+            // Every listener is gone: what they received is captured.
+            capture.stop();
             // Every listener is gone: closing the queue lets the workers
             // finish what it holds and exit.
             drop(packets_tx);
@@ -386,17 +410,22 @@ impl Daemon {
         let t = &self.telemetry;
         let packets = |l| t.listener(l).packets.load(Ordering::Relaxed);
         tracing::info!(
-            "dogstatsd stopped: udp_packets={} uds_packets={} uds_stream_frames={} queue_drops={} flushes={}",
+            "dogstatsd stopped: udp_packets={} uds_packets={} uds_stream_frames={} queue_drops={} flushes={} flushed_records={}",
             packets(telemetry::Listener::Udp),
             packets(telemetry::Listener::Uds),
             packets(telemetry::Listener::UdsStream),
             t.dropped_queue_full.load(Ordering::Relaxed),
             t.flushes.load(Ordering::Relaxed),
+            t.flushed_series.load(Ordering::Relaxed)
+                + t.flushed_sketches.load(Ordering::Relaxed)
+                + t.flushed_events.load(Ordering::Relaxed)
+                + t.flushed_service_checks.load(Ordering::Relaxed),
         );
     }
 
     /// Start-up failed half-way: stop what was started, without waiting.
     fn abort(&mut self) {
+        self.capture.abort();
         self.stop.store(true, Ordering::Release);
         self.cancel.cancel();
         self.packets_tx = None;
@@ -407,6 +436,7 @@ impl Drop for Daemon {
     /// A daemon dropped without [`shutdown`](Daemon::shutdown) still stops
     /// its listeners (and so its threads), without the final flush.
     fn drop(&mut self) {
+        self.capture.abort();
         self.stop.store(true, Ordering::Release);
         self.cancel.cancel();
     }

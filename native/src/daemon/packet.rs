@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dogstatsd_core::protocol::Transport;
 
 use super::telemetry::Telemetry;
+use crate::capture::Capture;
 
 /// One packet: a datagram, an assembled run of UDP datagrams, or one
 /// stream frame.
@@ -70,6 +71,7 @@ pub struct PacketSender {
     tx: Sender<Packet>,
     pool: PacketPool,
     telemetry: Arc<Telemetry>,
+    capture: Capture,
 }
 
 impl PacketSender {
@@ -79,7 +81,19 @@ impl PacketSender {
             tx,
             pool,
             telemetry,
+            capture: Capture::default(),
         }
+    }
+
+    /// Hands what the listeners receive to `capture` (traffic capture).
+    pub fn with_capture(mut self, capture: Capture) -> Self {
+        self.capture = capture;
+        self
+    }
+
+    /// The traffic capture hook the listeners offer each packet to.
+    pub fn capture(&self) -> &Capture {
+        &self.capture
     }
 
     /// Queues a packet; when the queue is full (or closed) the packet is

@@ -96,6 +96,9 @@ async fn serve(mut pipe: NamedPipeServer, sender: PacketSender, cancel: Cancella
         };
         telemetry.received(Listener::NamedPipe, n);
         if let Some(packet) = framer.commit(n) {
+            sender
+                .capture()
+                .offer(Transport::NamedPipe, packet, None, None);
             let mut buf = sender.pool().get();
             buf.extend_from_slice(packet);
             sender.send(Packet {

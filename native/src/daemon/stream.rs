@@ -157,6 +157,9 @@ fn frames(
                     .listener(Listener::UdsStream)
                     .packets
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                sender
+                    .capture()
+                    .offer(Transport::UnixStream, frame, None, None);
                 let mut buf = sender.pool().get();
                 buf.extend_from_slice(frame);
                 sender.send(Packet {

@@ -6,10 +6,13 @@
 //! so the hot path never waits for a scrape.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dogstatsd_core::aggregate::{SamplerStats, WorkerStats};
+
+use crate::capture::Capture;
+use crate::forwarder::Forwarder;
 
 /// The listeners, for per-listener counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +108,10 @@ pub struct Telemetry {
     pub flushed_service_checks: AtomicU64,
     workers: Mutex<Vec<WorkerStats>>,
     pipelines: Mutex<Vec<SamplerStats>>,
+    /// Traffic capture, rendered when attached.
+    capture: OnceLock<Capture>,
+    /// The intake forwarder, rendered when attached.
+    forwarder: OnceLock<Arc<Forwarder>>,
 }
 
 impl Telemetry {
@@ -115,6 +122,17 @@ impl Telemetry {
             pipelines: Mutex::new(vec![SamplerStats::default(); pipelines]),
             ..Self::default()
         }
+    }
+
+    /// Renders the capture recorder's counters too.
+    pub fn attach_capture(&self, capture: Capture) {
+        let _ = self.capture.set(capture);
+    }
+
+    /// Renders the forwarder's counters too (the daemon attaches the
+    /// forwarder it ships flushes through).
+    pub fn attach_forwarder(&self, forwarder: Arc<Forwarder>) {
+        let _ = self.forwarder.set(forwarder);
     }
 
     /// One listener's counters.
@@ -401,6 +419,89 @@ impl Telemetry {
                 ),
             ],
         );
+        if let Some(c) = self.capture.get() {
+            let (packets, dropped) = c.totals();
+            family(
+                "dogstatsd_capture_active",
+                "gauge",
+                "1 while a traffic capture runs.",
+                &[(String::new(), u64::from(c.is_active()))],
+            );
+            family(
+                "dogstatsd_capture_packets_total",
+                "counter",
+                "Packets written to traffic captures.",
+                &[(String::new(), packets)],
+            );
+            family(
+                "dogstatsd_capture_dropped_total",
+                "counter",
+                "Packets not captured because the capture channel was full.",
+                &[(String::new(), dropped)],
+            );
+        }
+        if let Some(f) = self.forwarder.get() {
+            let s = f.stats();
+            family(
+                "dogstatsd_forwarder_payloads_total",
+                "counter",
+                "Intake payloads, by state (submitted = sent + rejected + dropped + queued + in flight).",
+                &[
+                    (r#"{state="submitted"}"#.into(), s.payloads_submitted),
+                    (r#"{state="sent"}"#.into(), s.payloads_sent),
+                    (r#"{state="rejected"}"#.into(), s.payloads_rejected),
+                    (r#"{state="dropped"}"#.into(), s.payloads_dropped),
+                ],
+            );
+            family(
+                "dogstatsd_forwarder_points_total",
+                "counter",
+                "Points (series points, sketch buckets, events, checks) in intake payloads, by state; too_big never made it into a payload.",
+                &[
+                    (r#"{state="submitted"}"#.into(), s.points_submitted),
+                    (r#"{state="sent"}"#.into(), s.points_sent),
+                    (r#"{state="rejected"}"#.into(), s.points_rejected),
+                    (r#"{state="dropped"}"#.into(), s.points_dropped),
+                    (r#"{state="too_big"}"#.into(), s.points_too_big),
+                ],
+            );
+            family(
+                "dogstatsd_forwarder_requests_total",
+                "counter",
+                "HTTP requests started.",
+                &[(String::new(), s.requests)],
+            );
+            family(
+                "dogstatsd_forwarder_retries_total",
+                "counter",
+                "Attempts that ended in a retriable outcome, by cause.",
+                &[
+                    (
+                        r#"{cause="status"}"#.into(),
+                        s.retries - s.transport_errors.min(s.retries),
+                    ),
+                    (r#"{cause="transport"}"#.into(), s.transport_errors),
+                ],
+            );
+            family(
+                "dogstatsd_forwarder_queued_payloads",
+                "gauge",
+                "Payloads waiting for a first or next attempt.",
+                &[(String::new(), s.queued)],
+            );
+            family(
+                "dogstatsd_forwarder_queued_bytes",
+                "gauge",
+                "Compressed bytes waiting in the retry queue.",
+                &[(String::new(), s.queued_bytes)],
+            );
+            family(
+                "dogstatsd_forwarder_in_flight_payloads",
+                "gauge",
+                "Payloads being sent now.",
+                &[(String::new(), s.in_flight)],
+            );
+        }
         out
     }
 }

@@ -131,6 +131,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
         let mut now = None;
         let read = reader.recv(&socket, |datagram| {
             telemetry.received(Listener::Udp, datagram.len());
+            sender.capture().offer(Transport::Udp, datagram, None, None);
             let t = *now.get_or_insert_with(Instant::now);
             if let Some(p) = asm.push(datagram, t, || pool.get()) {
                 send(p);

@@ -100,6 +100,12 @@ fn run(
         match origins.recv(socket, &mut scratch) {
             Ok((n, origin)) => {
                 telemetry.received(Listener::Uds, n);
+                sender.capture().offer(
+                    Transport::UnixDatagram,
+                    &scratch[..n],
+                    origin.pid,
+                    origin.container.as_ref(),
+                );
                 if origin.failed {
                     telemetry
                         .origin_detection_errors
@@ -162,6 +168,8 @@ pub(crate) struct FoundOrigin {
     pub(crate) container: Option<Arc<str>>,
     /// Resolution was attempted and failed (counted, packet kept).
     pub(crate) failed: bool,
+    /// The sender's process id, from its credentials.
+    pub(crate) pid: Option<u32>,
 }
 
 #[cfg(target_os = "linux")]
@@ -221,23 +229,27 @@ mod creds {
                 }
             }
             let n = msg.bytes;
-            let found = match pid.map(|p| resolver.resolve(p, Instant::now())) {
+            let mut found = match pid.map(|p| resolver.resolve(p, Instant::now())) {
                 Some(Ok(container)) => FoundOrigin {
                     container,
                     failed: false,
+                    pid: None,
                 },
                 Some(Err(e)) => {
                     tracing::debug!("uds origin detection: {e}");
                     FoundOrigin {
                         container: None,
                         failed: true,
+                        pid: None,
                     }
                 }
                 None => FoundOrigin {
                     container: None,
                     failed: true,
+                    pid: None,
                 },
             };
+            found.pid = pid.and_then(|p| u32::try_from(p).ok());
             Ok((n, found))
         }
     }
