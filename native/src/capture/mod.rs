@@ -255,7 +255,9 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<bool, CaptureError> {
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // zstd reports an unfinished frame as an error at its end.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::Other => {
+            Err(e)
+                if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::Other =>
+            {
                 return Err(CaptureError::Truncated);
             }
             Err(e) => return Err(e.into()),
@@ -268,8 +270,11 @@ impl Reader {
     /// Reads the header of `input`.
     pub fn new(mut input: impl Read + 'static) -> Result<Self, CaptureError> {
         let mut h = [0u8; HEADER_LEN];
-        if !read_full(&mut input, &mut h)? {
-            return Err(CaptureError::BadMagic);
+        match read_full(&mut input, &mut h) {
+            Ok(true) => {}
+            // Shorter than a header: not a capture.
+            Ok(false) | Err(CaptureError::Truncated) => return Err(CaptureError::BadMagic),
+            Err(e) => return Err(e),
         }
         let header = Header::decode(&h)?;
         let input: Box<dyn BufRead> = if header.compressed {

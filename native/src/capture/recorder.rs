@@ -541,12 +541,7 @@ mod tests {
         assert!(matches!(c.start(None, None), Err(StartError::Running(_))));
         c.offer(Transport::Udp, b"a:1|c", None, None);
         let container: Arc<str> = Arc::from("cid");
-        c.offer(
-            Transport::UnixDatagram,
-            b"b:2|g",
-            Some(7),
-            Some(&container),
-        );
+        c.offer(Transport::UnixDatagram, b"b:2|g", Some(7), Some(&container));
         let done = c.stop().unwrap();
         assert!(!done.active);
         assert_eq!(done.packets, 2);

@@ -22,7 +22,11 @@ pub struct ReplayArgs {
     pub file: PathBuf,
     /// Where to send: `udp://HOST:PORT`, `unix:///PATH` (datagram socket)
     /// or `unixstream:///PATH` (length-prefixed stream socket).
-    #[arg(long, required_unless_present = "aggregate", conflicts_with = "aggregate")]
+    #[arg(
+        long,
+        required_unless_present = "aggregate",
+        conflicts_with = "aggregate"
+    )]
     pub to: Option<String>,
     /// Replay this many times faster than captured (0.5 = half speed).
     #[arg(long, default_value_t = 1.0, conflicts_with = "fast")]
@@ -92,7 +96,11 @@ fn open_target(to: &str) -> Result<Target, String> {
         .map_err(|e| format!("cannot resolve {hostport:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("{hostport:?} resolves to no address"))?;
-    let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let local = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let s = UdpSocket::bind(local).map_err(err)?;
     s.connect(addr).map_err(err)?;
     Ok(Target::Udp(s))
@@ -273,7 +281,10 @@ mod tests {
 
     #[test]
     fn targets_are_parsed() {
-        assert!(matches!(open_target("udp://127.0.0.1:9"), Ok(Target::Udp(_))));
+        assert!(matches!(
+            open_target("udp://127.0.0.1:9"),
+            Ok(Target::Udp(_))
+        ));
         assert!(matches!(open_target("127.0.0.1:9"), Ok(Target::Udp(_))));
         #[cfg(unix)]
         assert!(open_target("unixstream:///nonexistent/dsd.sock").is_err());

@@ -237,6 +237,9 @@ mod tests {
         assert_eq!(query_param(head, "duration").as_deref(), Some("30s"));
         assert_eq!(query_param(head, "compressed").as_deref(), Some("false"));
         assert_eq!(query_param(head, "other"), None);
-        assert_eq!(query_param(b"POST /capture HTTP/1.1\r\n\r\n", "duration"), None);
+        assert_eq!(
+            query_param(b"POST /capture HTTP/1.1\r\n\r\n", "duration"),
+            None
+        );
     }
 }

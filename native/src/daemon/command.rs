@@ -71,7 +71,10 @@ impl RunArgs {
         })
         .chain(self.capture.iter().flat_map(|dir| {
             [
-                ("dogstatsd_capture_path".to_string(), Value::String(dir.clone())),
+                (
+                    "dogstatsd_capture_path".to_string(),
+                    Value::String(dir.clone()),
+                ),
                 ("dogstatsd_capture_on_start".to_string(), Value::Bool(true)),
             ]
         }))

@@ -344,7 +344,9 @@ impl Daemon {
         );
         self.admin_addr = bound;
         if let Some(a) = bound {
-            tracing::info!("admin endpoint bound to http://{a} (/metrics, /healthz, /flush, /capture)");
+            tracing::info!(
+                "admin endpoint bound to http://{a} (/metrics, /healthz, /flush, /capture)"
+            );
         }
         Ok(())
     }

@@ -6,8 +6,8 @@
 //! so the hot path never waits for a scrape.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dogstatsd_core::aggregate::{SamplerStats, WorkerStats};
 
