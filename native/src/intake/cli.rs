@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::schedule::{DEFAULT_FAIL_STATUS, FaultSchedule, parse_status};
+use super::schedule::{DEFAULT_FAIL_STATUS, Fault, FaultSchedule, parse_status};
 use super::{IntakeConfig, TestIntake};
 
 /// Options of `dogstatsd test-intake`.
@@ -27,6 +27,14 @@ pub struct TestIntakeArgs {
     /// Status of the failed requests.
     #[arg(long, default_value_t = DEFAULT_FAIL_STATUS, value_parser = parse_fail_status)]
     pub fail_status: u16,
+    /// Never answer this fraction (0..1) of requests (the client must
+    /// time out).
+    #[arg(long, default_value_t = 0.0)]
+    pub hang_rate: f64,
+    /// Close the connection of this fraction (0..1) of requests with a TCP
+    /// reset instead of answering.
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_rate: f64,
     /// Seed of the failure pattern (same seed, same failures).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -59,13 +67,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the intake until SIGINT or SIGTERM.
 pub fn run(args: TestIntakeArgs) -> ExitCode {
-    let schedule = match FaultSchedule::new()
+    let schedule = FaultSchedule::new()
         .with_latency(args.latency.unwrap_or_default())
         .with_random_failures(args.fail_rate, args.fail_status, args.seed)
-    {
+        .map_err(|e| format!("--fail-rate: {e}"))
+        .and_then(|s| {
+            s.with_random_fault(Fault::Hang, args.hang_rate, args.seed)
+                .map_err(|e| format!("--hang-rate: {e}"))
+        })
+        .and_then(|s| {
+            s.with_random_fault(Fault::Reset, args.reset_rate, args.seed)
+                .map_err(|e| format!("--reset-rate: {e}"))
+        });
+    let schedule = match schedule {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("dogstatsd test-intake: --fail-rate: {e}");
+            eprintln!("dogstatsd test-intake: {e}");
             return ExitCode::from(2);
         }
     };

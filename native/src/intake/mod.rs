@@ -10,7 +10,11 @@
 //!   core's decoders and answers `202` with the real intake's small JSON
 //!   body.
 //! * Each answer is decided by a [`FaultSchedule`] (latency, scripted
-//!   statuses, seeded random failures), a pure type.
+//!   statuses, seeded random failures, hangs and connection resets), a
+//!   pure type; [`TestIntake::set_schedule`] swaps it while running.
+//!   A hung request is never answered (the client has to time out); a
+//!   reset one has its connection closed with a TCP reset (connections
+//!   accepted while the schedule may reset close with `SO_LINGER` 0).
 //! * It counts `total`, `accepted` (2xx), `retried` (408 or 5xx answered),
 //!   `failed` (anything else) and the current and peak number of
 //!   concurrent requests; `GET /stats` returns them as JSON.
@@ -25,7 +29,6 @@ pub mod cli;
 pub mod record;
 pub mod schedule;
 
-use std::convert::Infallible;
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -48,7 +51,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::forwarder::compression::{CompressionError, decompress};
-pub use schedule::{Decision, FaultSchedule, ScheduleError};
+pub use schedule::{Decision, Fault, FaultSchedule, ScheduleError};
 
 /// Largest compressed body the real intake takes.
 pub const MAX_COMPRESSED_BODY: usize = 3_200_000;
@@ -116,6 +119,7 @@ impl IntakeConfig {
 
 /// The counters, as `GET /stats` returns them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct IntakeStats {
     /// Requests received (`GET /stats` excluded).
     pub total: u64,
@@ -139,6 +143,10 @@ pub struct IntakeStats {
     pub service_checks: u64,
     /// Bodies that did not decompress or decode (answered 400 or 413).
     pub bad_bodies: u64,
+    /// Requests left unanswered on purpose ([`Fault::Hang`]).
+    pub hung: u64,
+    /// Connections reset on purpose ([`Fault::Reset`]).
+    pub reset: u64,
 }
 
 /// One accepted request, as the trace writer's test server keeps it.
@@ -165,6 +173,8 @@ struct Counters {
     events: AtomicU64,
     service_checks: AtomicU64,
     bad_bodies: AtomicU64,
+    hung: AtomicU64,
+    reset: AtomicU64,
 }
 
 struct Shared {
@@ -199,6 +209,8 @@ impl Shared {
             events: get(&c.events),
             service_checks: get(&c.service_checks),
             bad_bodies: get(&c.bad_bodies),
+            hung: get(&c.hung),
+            reset: get(&c.reset),
         }
     }
 }
@@ -284,6 +296,12 @@ impl TestIntake {
         self.shared.stats()
     }
 
+    /// Replaces the fault schedule; requests already waiting keep the
+    /// decision they got.
+    pub fn set_schedule(&self, schedule: FaultSchedule) {
+        *lock(&self.shared.schedule) = schedule;
+    }
+
     /// Every record accepted so far (with [`IntakeConfig::keep`]).
     pub fn received(&self) -> Flush {
         lock(&self.shared.received).clone()
@@ -320,6 +338,11 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
+                if lock(&shared.schedule).resets() {
+                    // Closing then sends a reset, not a FIN.
+                    let _ = socket2::SockRef::from(&stream)
+                        .set_linger(Some(std::time::Duration::ZERO));
+                }
                 let shared = shared.clone();
                 conns.spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
@@ -354,10 +377,22 @@ fn json_response(status: u16, body: String) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The service's error: tells hyper to drop the connection unanswered.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by the fault schedule")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, ResetConnection> {
     let path = req.uri().path().to_string();
     if req.method() == Method::GET && path == "/stats" {
         let body = serde_json::to_string(&shared.stats()).unwrap_or_default();
@@ -368,7 +403,18 @@ async fn handle(
     let now_active = c.active.fetch_add(1, Ordering::Relaxed) + 1;
     c.peak.fetch_max(now_active, Ordering::Relaxed);
     let _guard = ActiveGuard(c);
-    let status = answer(&shared, req, &path).await;
+    let status = match answer(&shared, req, &path).await {
+        Ok(status) => status,
+        Err(Fault::Hang) => {
+            c.hung.fetch_add(1, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+            unreachable!("a hung request is only ever dropped")
+        }
+        Err(Fault::Reset) => {
+            c.reset.fetch_add(1, Ordering::Relaxed);
+            return Err(ResetConnection);
+        }
+    };
     let counter = if schedule::is_success(status) {
         &c.accepted
     } else if schedule::is_retriable(status) {
@@ -393,8 +439,9 @@ async fn handle(
     Ok(json_response(status, body))
 }
 
-/// Reads, schedules, decodes and records one request; returns its status.
-async fn answer(shared: &Shared, req: Request<Incoming>, path: &str) -> u16 {
+/// Reads, schedules, decodes and records one request; returns its
+/// status, or the fault to play instead of answering.
+async fn answer(shared: &Shared, req: Request<Incoming>, path: &str) -> Result<u16, Fault> {
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -420,7 +467,7 @@ async fn answer(shared: &Shared, req: Request<Incoming>, path: &str) -> u16 {
             let too_big = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
-            return if too_big { 413 } else { 400 };
+            return Ok(if too_big { 413 } else { 400 });
         }
     };
     let body = match decompress(encoding.as_deref(), &raw, MAX_DECOMPRESSED_BODY) {
@@ -428,28 +475,31 @@ async fn answer(shared: &Shared, req: Request<Incoming>, path: &str) -> u16 {
         Err(e) => {
             shared.counters.bad_bodies.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(error = %e, "test intake: body does not decompress");
-            return if matches!(e, CompressionError::TooLarge(_)) {
+            return Ok(if matches!(e, CompressionError::TooLarge(_)) {
                 413
             } else {
                 400
-            };
+            });
         }
     };
     let decision = lock(&shared.schedule).decide(&body);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
+    if let Some(fault) = decision.fault {
+        return Err(fault);
+    }
     if !schedule::is_success(decision.status) || decision.control {
-        return decision.status;
+        return Ok(decision.status);
     }
     let Some(endpoint) = record::endpoint_of(path) else {
-        return 404;
+        return Ok(404);
     };
     let mut got = Flush::default();
     if let Err(e) = record::decode(endpoint, &body, &mut got) {
         shared.counters.bad_bodies.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(error = %e, path, "test intake: body does not decode");
-        return 400;
+        return Ok(400);
     }
     let c = &shared.counters;
     c.series
@@ -479,5 +529,5 @@ async fn answer(shared: &Shared, req: Request<Incoming>, path: &str) -> u16 {
         all.events.extend(got.events);
         all.service_checks.extend(got.service_checks);
     }
-    decision.status
+    Ok(decision.status)
 }

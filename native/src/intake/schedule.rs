@@ -16,10 +16,13 @@
 //! 3. **Per-payload script**: the `k`-th attempt of each distinct body
 //!    (identified by a hash of its bytes) answers `per_payload[k]` while
 //!    `k` is within the list ("every payload: 503, 408, then accepted").
-//! 4. **Random failures**: a fraction `fail_rate` of requests answers
-//!    `fail_status`. The draw is a hash of the seed, the body and its
-//!    attempt number, so a given seed fails the same attempts of the same
-//!    payloads whatever order concurrent requests arrive in.
+//! 4. **Random failures**: a fraction `hang_rate` of requests is never
+//!    answered ([`Fault::Hang`]), a fraction `reset_rate` has its
+//!    connection closed abruptly ([`Fault::Reset`]), and a fraction
+//!    `fail_rate` answers `fail_status`. One draw decides all three; it is
+//!    a hash of the seed, the body and its attempt number, so a given seed
+//!    fails the same attempts of the same payloads whatever order
+//!    concurrent requests arrive in.
 //! 5. Otherwise the success status (202, as the real intake answers).
 //!
 //! Every answer is delayed by the configured latency.
@@ -34,6 +37,17 @@ pub const DEFAULT_SUCCESS_STATUS: u16 = 202;
 /// Status of random failures unless configured (`--fail-status`).
 pub const DEFAULT_FAIL_STATUS: u16 = 503;
 
+/// A failure that is not an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Read the request and never answer (until the client gives up or
+    /// the intake stops).
+    Hang,
+    /// Read the request and close the connection abruptly (a TCP reset)
+    /// instead of answering.
+    Reset,
+}
+
 /// The answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -45,6 +59,8 @@ pub struct Decision {
     /// True when the body was a scripted control message (rule 1), not
     /// intake data: it is not decoded nor recorded.
     pub control: bool,
+    /// Instead of answering `status`: hang or reset (rule 4).
+    pub fault: Option<Fault>,
 }
 
 /// Whether the Agent's senders retry a status (§11.1): 408 or any 5xx.
@@ -110,6 +126,8 @@ pub struct FaultSchedule {
     per_payload: Vec<u16>,
     fail_rate: f64,
     fail_status: u16,
+    hang_rate: f64,
+    reset_rate: f64,
     seed: u64,
     /// Attempts seen per body hash.
     attempts: HashMap<u64, u32>,
@@ -133,6 +151,8 @@ impl FaultSchedule {
             per_payload: Vec::new(),
             fail_rate: 0.0,
             fail_status: DEFAULT_FAIL_STATUS,
+            hang_rate: 0.0,
+            reset_rate: 0.0,
             seed: 0,
             attempts: HashMap::new(),
             scripted: HashMap::new(),
@@ -182,9 +202,35 @@ impl FaultSchedule {
         Ok(self)
     }
 
+    /// Hangs (never answers) a fraction `rate` (0..=1) of requests, or
+    /// resets their connection, drawn from `seed` like random failures
+    /// (rule 4; the seed is shared with them).
+    pub fn with_random_fault(
+        mut self,
+        fault: Fault,
+        rate: f64,
+        seed: u64,
+    ) -> Result<Self, ScheduleError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ScheduleError::FailRate(rate));
+        }
+        match fault {
+            Fault::Hang => self.hang_rate = rate,
+            Fault::Reset => self.reset_rate = rate,
+        }
+        self.seed = seed;
+        Ok(self)
+    }
+
     /// The configured latency.
     pub fn latency(&self) -> Duration {
         self.latency
+    }
+
+    /// True when some requests may get [`Fault::Reset`] (the intake then
+    /// makes new connections close with a reset).
+    pub fn resets(&self) -> bool {
+        self.reset_rate > 0.0
     }
 
     /// Decides the answer to the next request with this (decompressed)
@@ -195,6 +241,7 @@ impl FaultSchedule {
             status,
             delay: latency,
             control,
+            fault: None,
         };
         if let Some((id, codes)) = split_scripted(body) {
             return match parse_status_list(codes) {
@@ -211,7 +258,8 @@ impl FaultSchedule {
             self.bump(body);
             return answer(status, false);
         }
-        if self.per_payload.is_empty() && self.fail_rate == 0.0 {
+        let random = self.fail_rate + self.hang_rate + self.reset_rate;
+        if self.per_payload.is_empty() && random == 0.0 {
             // Nothing depends on attempt numbers: keep no per-body state.
             return answer(self.success_status, false);
         }
@@ -219,10 +267,26 @@ impl FaultSchedule {
         if let Some(&status) = self.per_payload.get(attempt as usize) {
             return answer(status, false);
         }
-        if self.fail_rate > 0.0
-            && unit(mix(self.seed ^ mix(hash ^ u64::from(attempt)))) < self.fail_rate
-        {
-            return answer(self.fail_status, false);
+        if random > 0.0 {
+            // One draw: [0, hang) hangs, [hang, hang + reset) resets,
+            // then [.., + fail) fails (with no hang or reset configured,
+            // exactly the failures an older schedule drew).
+            let u = unit(mix(self.seed ^ mix(hash ^ u64::from(attempt))));
+            if u < self.hang_rate {
+                return Decision {
+                    fault: Some(Fault::Hang),
+                    ..answer(self.fail_status, false)
+                };
+            }
+            if u < self.hang_rate + self.reset_rate {
+                return Decision {
+                    fault: Some(Fault::Reset),
+                    ..answer(self.fail_status, false)
+                };
+            }
+            if u < random {
+                return answer(self.fail_status, false);
+            }
         }
         answer(self.success_status, false)
     }
@@ -376,6 +440,44 @@ mod tests {
             .unwrap();
         let got: Vec<u16> = (0..64).map(|_| s.decide(b"same").status).collect();
         assert!(got.contains(&503) && got.contains(&202));
+    }
+
+    #[test]
+    fn hangs_and_resets_share_the_draw_with_failures() {
+        let run = |hang: f64, reset: f64, fail: f64| {
+            let mut s = FaultSchedule::new()
+                .with_random_failures(fail, 503, 5)
+                .unwrap()
+                .with_random_fault(Fault::Hang, hang, 5)
+                .unwrap()
+                .with_random_fault(Fault::Reset, reset, 5)
+                .unwrap();
+            assert_eq!(s.resets(), reset > 0.0);
+            (0u32..2000)
+                .map(|i| s.decide(&i.to_le_bytes()))
+                .collect::<Vec<_>>()
+        };
+        let all_hang = run(1.0, 0.0, 0.0);
+        assert!(all_hang.iter().all(|d| d.fault == Some(Fault::Hang)));
+        let all_reset = run(0.0, 1.0, 0.0);
+        assert!(all_reset.iter().all(|d| d.fault == Some(Fault::Reset)));
+        let mixed = run(0.2, 0.2, 0.2);
+        let count = |f: &dyn Fn(&Decision) -> bool| mixed.iter().filter(|d| f(d)).count();
+        let hung = count(&|d| d.fault == Some(Fault::Hang));
+        let reset = count(&|d| d.fault == Some(Fault::Reset));
+        let failed = count(&|d| d.fault.is_none() && d.status == 503);
+        for n in [hung, reset, failed] {
+            assert!((300..500).contains(&n), "{hung} {reset} {failed}");
+        }
+        // Without hangs or resets the failures are those of before.
+        let plain: Vec<u16> = run(0.0, 0.0, 0.3).iter().map(|d| d.status).collect();
+        let mut old = FaultSchedule::new()
+            .with_random_failures(0.3, 503, 5)
+            .unwrap();
+        let before: Vec<u16> = (0u32..2000)
+            .map(|i| old.decide(&i.to_le_bytes()).status)
+            .collect();
+        assert_eq!(plain, before);
     }
 
     #[test]

@@ -142,6 +142,21 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the daemon now, in KiB (`VmRSS` of
+    /// `/proc/<pid>/status`; Linux only).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// `GET path` on the admin endpoint; the body.
     pub fn admin_get(&self, path: &str) -> String {
         http(self.admin, "GET", path)
