@@ -36,6 +36,71 @@ pub enum LoadError {
     /// A key has a value of the wrong kind.
     #[error("invalid configuration: {0}")]
     Value(String),
+    /// A key has a value of the wrong kind, and we know where it was set.
+    #[error("invalid configuration in {origin}: {message}")]
+    Sourced {
+        /// The file, `DD_<KEY>` variable or "the command line".
+        origin: String,
+        /// What is wrong, starting with the key.
+        message: String,
+    },
+}
+
+/// Where each key's value came from: the file's path, the `DD_<KEY>`
+/// variable, or the command line.
+pub type Sources = std::collections::HashMap<String, String>;
+
+/// Names where the offending key was set, when the message names a key
+/// whose origin is known.
+fn attribute(e: LoadError, sources: &Sources) -> LoadError {
+    let LoadError::Value(message) = e else {
+        return e;
+    };
+    match origin_of(&message, sources) {
+        Some(origin) => LoadError::Sourced { origin, message },
+        None => LoadError::Value(message),
+    }
+}
+
+/// The origin of the first key `message` names as `key:`.
+fn origin_of(message: &str, sources: &Sources) -> Option<String> {
+    let mut best: Option<(usize, usize, &String)> = None;
+    for (key, origin) in sources {
+        let at = if message.starts_with(&format!("{key}:")) {
+            Some(0)
+        } else {
+            message.find(&format!(" {key}:")).map(|i| i + 1)
+        };
+        // Earliest mention wins; the longer key on a tie
+        // (`use_v2_api_series` over `series`).
+        if let Some(at) = at
+            && best.is_none_or(|(b, len, _)| at < b || (at == b && key.len() > len))
+        {
+            best = Some((at, key.len(), origin));
+        }
+    }
+    best.map(|(_, _, o)| o.clone())
+}
+
+/// Warnings about who else may read or change the configuration file
+/// (`mode` is its Unix permission bits). Like the Agent, the daemon still
+/// loads such a file; its packages install `datadog.yaml` as `0640`.
+pub fn permission_warnings(path: &Path, mode: u32, holds_api_key: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mode = mode & 0o7777;
+    if mode & 0o002 != 0 {
+        out.push(format!(
+            "{} is writable by every user (mode {mode:04o}): anyone on this machine can change where the daemon sends data; run `chmod o-w` on it",
+            path.display()
+        ));
+    }
+    if holds_api_key && mode & 0o004 != 0 {
+        out.push(format!(
+            "{} holds api_key and is readable by every user (mode {mode:04o}); make it 0640 or 0600",
+            path.display()
+        ));
+    }
+    out
 }
 
 /// Every key core or the daemon understands, for `DD_<KEY>` overrides.
@@ -71,7 +136,18 @@ pub fn load_settings(
     path: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Map<String, Value>, LoadError> {
+    load_sourced(path, env).map(|(settings, _)| settings)
+}
+
+/// [`load_settings`] plus where each key came from. Warns on stderr when
+/// the file's permissions let other users change it (or read the API
+/// key).
+pub fn load_sourced(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(Map<String, Value>, Sources), LoadError> {
     let mut settings = Map::new();
+    let mut sources = Sources::new();
     if let Some(path) = path {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
@@ -96,6 +172,19 @@ pub fn load_settings(
             Value::Null => {}
             _ => return Err(LoadError::NotAMap { path: shown }),
         }
+        for key in settings.keys() {
+            sources.insert(key.clone(), shown.clone());
+        }
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            let holds_key = settings
+                .get("api_key")
+                .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()));
+            for w in permission_warnings(path, meta.permissions().mode(), holds_key) {
+                eprintln!("dogstatsd: warning: {w}");
+            }
+        }
     }
     let keys = known_keys();
     for (name, value) in env {
@@ -104,10 +193,11 @@ pub fn load_settings(
         };
         let key = key.to_ascii_lowercase();
         if keys.contains(&key) {
+            sources.insert(key.clone(), name);
             settings.insert(key, Value::String(value));
         }
     }
-    Ok(settings)
+    Ok((settings, sources))
 }
 
 /// Turns raw settings into core's configuration; the error names the key.
@@ -129,8 +219,8 @@ pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
 /// Loads core's configuration from an optional file and the process
 /// environment.
 pub fn load(path: Option<&Path>) -> Result<Config, LoadError> {
-    let settings = load_settings(path, std::env::vars())?;
-    let mut cfg = core_config(&settings)?;
+    let (settings, sources) = load_sourced(path, std::env::vars())?;
+    let mut cfg = core_config(&settings).map_err(|e| attribute(e, &sources))?;
     if cfg.hostname.is_empty() {
         cfg.hostname = detect_hostname().unwrap_or_default();
     }
@@ -145,18 +235,32 @@ pub fn load_all(
     env: impl IntoIterator<Item = (String, String)>,
     overrides: impl IntoIterator<Item = (String, Value)>,
 ) -> Result<crate::settings::Settings, LoadError> {
-    let mut settings = load_settings(path, env)?;
-    settings.extend(overrides);
-    let mut all = crate::settings::Settings::from_settings(&settings)?;
+    load_all_sourced(path, env, overrides).map(|(s, _)| s)
+}
+
+/// [`load_all`] plus where each key came from. Errors name the file,
+/// variable or flag that set the offending key.
+fn load_all_sourced(
+    path: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: impl IntoIterator<Item = (String, Value)>,
+) -> Result<(crate::settings::Settings, Sources), LoadError> {
+    let (mut settings, mut sources) = load_sourced(path, env)?;
+    for (key, value) in overrides {
+        sources.insert(key.clone(), "the command line".to_string());
+        settings.insert(key, value);
+    }
+    let mut all =
+        crate::settings::Settings::from_settings(&settings).map_err(|e| attribute(e, &sources))?;
     if all.core.hostname.is_empty() {
         all.core.hostname = detect_hostname().unwrap_or_default();
     }
     if !all.daemon.api_key.is_empty() {
         let fwd = crate::forwarder::ForwarderConfig::from_settings(&settings, &all.core.hostname)
-            .map_err(|e| LoadError::Value(e.to_string()))?;
+            .map_err(|e| attribute(LoadError::Value(e.to_string()), &sources))?;
         all.forwarder = Some(fwd);
     }
-    Ok(all)
+    Ok((all, sources))
 }
 
 /// [`load_all`] plus the checks only core can make (mapper profiles,
@@ -171,9 +275,9 @@ pub fn load_checked(
         eprintln!("dogstatsd: {e}");
         std::process::ExitCode::from(2)
     };
-    let settings = load_all(path, env, overrides).map_err(|e| fail(&e))?;
+    let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;
     dogstatsd_core::pipeline::Processor::new(&settings.core)
-        .map_err(|e| fail(&format!("invalid configuration: {e}")))?;
+        .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
     Ok(settings)
 }
 
@@ -229,6 +333,43 @@ mod tests {
         let p = write("b.yaml", "dogstatsd_mapper_cache_size: lots\n");
         let e = core_config(&load_settings(Some(&p), []).unwrap()).unwrap_err();
         assert!(e.to_string().contains("dogstatsd_mapper_cache_size"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_where_the_key_was_set() {
+        let p = write("d.yaml", "dogstatsd_port: 70000\nhostname: h\n");
+        let e = load_all(Some(&p), [], []).unwrap_err().to_string();
+        assert!(e.contains("d.yaml") && e.contains("dogstatsd_port"), "{e}");
+        let ok = write("d2.yaml", "hostname: h\n");
+        let env = [("DD_DOGSTATSD_QUEUE_SIZE".to_string(), "lots".to_string())];
+        let e = load_all(Some(&ok), env, []).unwrap_err().to_string();
+        assert!(e.contains("DD_DOGSTATSD_QUEUE_SIZE"), "{e}");
+        let flags = [("dogstatsd_port".to_string(), Value::from("x"))];
+        let e = load_all(Some(&p), [], flags).unwrap_err().to_string();
+        assert!(
+            e.contains("the command line") && e.contains("dogstatsd_port"),
+            "{e}"
+        );
+        let p = write("e.yaml", "api_key: k\nforwarder_timeout: soon\n");
+        let e = load_all(Some(&p), [], []).unwrap_err().to_string();
+        assert!(
+            e.contains("e.yaml") && e.contains("forwarder_timeout"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn loose_permissions_are_warned_about() {
+        let p = Path::new("/etc/datadog.yaml");
+        assert!(permission_warnings(p, 0o100640, true).is_empty());
+        assert!(permission_warnings(p, 0o100644, false).is_empty());
+        let w = permission_warnings(p, 0o100666, true);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("/etc/datadog.yaml") && w[0].contains("0666"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("api_key"), "{w:?}");
     }
 
     #[test]

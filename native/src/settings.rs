@@ -137,6 +137,50 @@ impl<'de> Deserialize<'de> for LogLevel {
     }
 }
 
+/// A secret setting (`api_key`). It reads and serializes as a plain
+/// string (`check-config` output goes through [`redact`]), but its `Debug`
+/// never shows the value, so it cannot leak through `{:?}`, a panic
+/// message or a log field.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::string(d).map(Self)
+    }
+}
+
 /// Reads a Go duration (`100ms`, `1.5s`, `2m`, `1h30m`); a bare number is
 /// nanoseconds, as Go's `cast.ToDuration` reads it.
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
@@ -279,9 +323,8 @@ pub struct DaemonSettings {
     /// Log level (`trace` … `error`, `critical`, `off`). Default `info`.
     pub log_level: LogLevel,
     /// Intake API key; when set, flushes go to the intake instead of
-    /// stdout. Default empty.
-    #[serde(deserialize_with = "de::string")]
-    pub api_key: String,
+    /// stdout. Default empty. Its `Debug` never shows it.
+    pub api_key: Secret,
     /// Intake URL override. Default empty (derived from `site`).
     #[serde(deserialize_with = "de::string")]
     pub dd_url: String,
@@ -309,7 +352,7 @@ impl Default for DaemonSettings {
             dogstatsd_require_listener: false,
             dogstatsd_admin_port: Port::Off,
             log_level: LogLevel::Info,
-            api_key: String::new(),
+            api_key: Secret::default(),
             dd_url: String::new(),
             site: "datadoghq.com".to_string(),
         }
@@ -528,6 +571,9 @@ mod tests {
         assert_eq!(j["dd_url"], "http://x");
         assert_eq!(j["dogstatsd_port"], 8125);
         assert_eq!(j["hostname"], "h");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
         let mut m = serde_json::json!({"proxy": {"password": "pw"}, "k": "v"});
         redact(m.as_object_mut().unwrap());
         assert_ne!(m["proxy"]["password"], "pw");
