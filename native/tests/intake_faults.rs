@@ -92,7 +92,7 @@ fn run(mode: Mode) {
             sent += 1;
         }
         round += 1;
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             // Flushes go to the failing intake; the endpoint still answers.
             http(d.admin, "POST", "/flush");
         }

@@ -278,10 +278,18 @@ fn a_world_writable_config_file_is_warned_about() {
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 }
 
+/// File name, its text, environment, what stderr must name.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
 #[test]
 fn bad_values_name_the_file_and_the_key() {
     let dir = TempDir::new("sec-bad");
-    let cases: [(&str, &str, &[(&str, &str)], &[&str]); 5] = [
+    let cases: [Case; 5] = [
         (
             "port.yaml",
             "dogstatsd_port: 70000\n",

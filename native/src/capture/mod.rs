@@ -426,7 +426,7 @@ mod tests {
     fn round_trips_plain_and_zstd() {
         for compressed in [false, true] {
             let bytes = write_all(compressed);
-            let reader = Reader::new(std::io::Cursor::new(bytes)).unwrap();
+            let reader = Reader::new(io::Cursor::new(bytes)).unwrap();
             assert_eq!(reader.header().compressed, compressed);
             assert_eq!(reader.header().started_ns, 1_700_000_000_000_000_000);
             let got: Vec<Record> = reader.map(Result::unwrap).collect();
@@ -444,7 +444,7 @@ mod tests {
     fn a_cut_short_file_yields_its_complete_records_then_truncated() {
         let bytes = write_all(false);
         let cut = bytes[..bytes.len() - 20].to_vec();
-        let got: Vec<_> = Reader::new(std::io::Cursor::new(cut)).unwrap().collect();
+        let got: Vec<_> = Reader::new(io::Cursor::new(cut)).unwrap().collect();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].as_ref().unwrap(), &sample()[0]);
         assert!(matches!(got[1], Err(CaptureError::Truncated)));
@@ -468,7 +468,7 @@ mod tests {
             unreachable!()
         };
         let bytes = enc.get_ref().clone();
-        let got: Vec<_> = Reader::new(std::io::Cursor::new(bytes)).unwrap().collect();
+        let got: Vec<_> = Reader::new(io::Cursor::new(bytes)).unwrap().collect();
         assert_eq!(got[0].as_ref().unwrap(), &recs[0]);
         assert!(got.len() <= 2);
     }
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn other_files_are_refused() {
         assert!(matches!(
-            Reader::new(std::io::Cursor::new(b"page.views:1|c\n".to_vec())),
+            Reader::new(io::Cursor::new(b"page.views:1|c\n".to_vec())),
             Err(CaptureError::BadMagic)
         ));
         let mut h = Header {
@@ -486,11 +486,11 @@ mod tests {
         .encode();
         h[6] = 9;
         assert!(matches!(
-            Reader::new(std::io::Cursor::new(h.to_vec())),
+            Reader::new(io::Cursor::new(h.to_vec())),
             Err(CaptureError::Version(9))
         ));
         assert!(matches!(
-            Reader::new(std::io::Cursor::new(Vec::new())),
+            Reader::new(io::Cursor::new(Vec::new())),
             Err(CaptureError::BadMagic)
         ));
     }

@@ -3,6 +3,7 @@
 //! with `--aggregate` feeds it offline through core and prints what the
 //! daemon would have flushed, in the `aggregate` format.
 
+#[cfg(unix)]
 use std::io::Write as _;
 use std::net::{ToSocketAddrs as _, UdpSocket};
 use std::path::{Path, PathBuf};
