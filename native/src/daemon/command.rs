@@ -94,16 +94,19 @@ fn init_logging(level: LogLevel) {
         .try_init();
 }
 
-/// Resolves on the first SIGTERM or SIGINT (Ctrl-C on Windows); from then
-/// on a second one ends the process at once.
-async fn first_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+/// Resolves on the first SIGTERM or SIGINT; from then on a second one ends
+/// the process at once. The handlers are installed when this is called
+/// (inside the runtime), not when the future is first polled, so a signal
+/// sent as soon as the listeners are logged still gets the graceful stop.
+#[cfg(unix)]
+fn first_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
             tracing::error!("cannot install signal handlers; stop with SIGKILL");
             std::future::pending::<()>().await;
             return;
@@ -121,8 +124,12 @@ async fn first_signal() {
             std::process::exit(1);
         });
     }
-    #[cfg(not(unix))]
-    {
+}
+
+/// Resolves on the first Ctrl-C; a second one ends the process at once.
+#[cfg(not(unix))]
+fn first_signal() -> impl Future<Output = ()> {
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
@@ -166,6 +173,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        let signal = first_signal();
         let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
             Ok(f) => f.map(Arc::new),
             Err(e) => {
@@ -194,7 +202,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         if let Some(f) = &forwarder {
             daemon.telemetry().attach_forwarder(Arc::clone(f));
         }
-        first_signal().await;
+        signal.await;
         tracing::info!("stopping: draining listeners and flushing every bucket");
         daemon.shutdown().await;
         if let Some(f) = forwarder {
