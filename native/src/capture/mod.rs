@@ -185,7 +185,7 @@ impl<W: Write> Writer<W> {
     pub fn new(mut w: W, header: Header) -> io::Result<Self> {
         w.write_all(&header.encode())?;
         let out = if header.compressed {
-            Inner::Zstd(zstd::stream::write::Encoder::new(w, 3)?)
+            Inner::Zstd(zstd::stream::write::Encoder::new(w, 1)?)
         } else {
             Inner::Plain(w)
         };
