@@ -240,3 +240,53 @@ fn an_on_demand_capture_holds_only_its_window() {
     assert_eq!(series_sum(&records, "before"), 0.0, "{out}");
     assert_eq!(series_sum(&records, "after"), 0.0, "{out}");
 }
+
+#[test]
+fn the_capture_flag_and_unix_socket_targets() {
+    let keep = TempDir::new("capture-files");
+    let cap_dir = keep.path("captures");
+    let mut d = Daemon::start_with_args(
+        &base_config(),
+        TempDir::new("capture-flag"),
+        &["--capture".as_ref(), cap_dir.as_os_str()],
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..30 {
+        udp.send_to(format!("flag.count:{i}|c|#t:u").as_bytes(), d.udp.unwrap())
+            .unwrap();
+    }
+    d.wait_metric("dogstatsd_listener_packets_total{listener=\"udp\"}", 30);
+    let live = d.stop();
+    let total = series_sum(&live, "flag.count");
+    assert!(
+        (total - 43.5).abs() < 1e-9,
+        "0..30 summed as rate/10: {total}"
+    );
+    let files = capture_files(&cap_dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].as_os_str();
+
+    // Into a second daemon's datagram and stream sockets, once each.
+    let dir = TempDir::new("capture-unix");
+    let (dgram, stream) = (dir.path("d.sock"), dir.path("s.sock"));
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_socket".into(), json!(dgram));
+    cfg.insert("dogstatsd_stream_socket".into(), json!(stream));
+    let mut d2 = Daemon::start(&cfg, dir);
+    for target in [
+        format!("unix://{}", dgram.display()),
+        format!("unixstream://{}", stream.display()),
+    ] {
+        let (out, _) = replay(&[file, "--to".as_ref(), target.as_ref(), "--fast".as_ref()]);
+        let sum: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(sum["packets"], 30, "{target}: {sum}");
+        assert_eq!(sum["errors"], 0, "{target}: {sum}");
+    }
+    d2.wait_metric("dogstatsd_listener_packets_total{listener=\"uds\"}", 30);
+    d2.wait_metric(
+        "dogstatsd_listener_packets_total{listener=\"uds_stream\"}",
+        30,
+    );
+    let replayed = series_sum(&d2.stop(), "flag.count");
+    assert!((replayed - 2.0 * total).abs() < 1e-9, "{replayed}");
+}
