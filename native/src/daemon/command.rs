@@ -128,17 +128,15 @@ fn first_signal() -> impl Future<Output = ()> {
 
 /// Resolves on the first Ctrl-C; a second one ends the process at once.
 #[cfg(not(unix))]
-fn first_signal() -> impl Future<Output = ()> {
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::spawn(async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("dogstatsd: second signal, exiting without the final flush");
-            std::process::exit(1);
-        });
+async fn first_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("dogstatsd: second signal, exiting without the final flush");
+        std::process::exit(1);
+    });
 }
 
 /// The daemon command: exit 0 after a graceful stop, 2 for a bad
