@@ -107,6 +107,12 @@ pub struct Config {
     /// Idle context eviction in seconds. Default 20.
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_context_expiry_seconds: i64,
+    /// Most live contexts across all pipelines; a sample of a new context
+    /// beyond it is dropped and counted, known contexts keep aggregating
+    /// (a bound on memory under a cardinality explosion; this project's
+    /// key). Default 0: no limit, as the Agent.
+    #[serde(deserialize_with = "de::int")]
+    pub dogstatsd_context_limit: i64,
     /// Read buffer, packet size and maximum stream frame. Default 8192.
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_buffer_size: i64,
@@ -151,6 +157,7 @@ impl Default for Config {
             dogstatsd_expiry_seconds: 300,
             dogstatsd_route_cache_size: 8192,
             dogstatsd_context_expiry_seconds: 20,
+            dogstatsd_context_limit: 0,
             dogstatsd_buffer_size: 8192,
             dogstatsd_flush_incomplete_buckets: false,
             dogstatsd_workers_count: 0,

@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use super::route_cache::RouteRef;
+
 /// What a sample adds to its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SampleKind {
@@ -35,6 +37,9 @@ pub(crate) struct PackedSample {
     pub(crate) sample_rate: f64,
     /// Unix seconds deciding the bucket.
     pub(crate) timestamp: i64,
+    /// The worker's cached route this sample came from, if any: lets the
+    /// pipeline skip verifying bytes it has verified before.
+    pub(crate) route: Option<RouteRef>,
 }
 
 /// A batch of samples for one shard.

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::hash::hash_bytes;
 use super::inthash::IntBuild;
@@ -35,6 +36,18 @@ struct Slot {
     name_hash: u64,
     host_hash: u64,
     pipeline: u32,
+    /// Which filling of this slot this is (unique per cache, never 0).
+    generation: u64,
+}
+
+/// Names one filling of one slot of one worker's cache: the bytes behind
+/// it never change, so a pipeline that verified it once may trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RouteRef {
+    /// The worker's cache ([`RouteCache::origin`]).
+    pub(crate) origin: u32,
+    pub(crate) slot: u32,
+    pub(crate) generation: u64,
 }
 
 /// A route: what packing a sample of a known context needs.
@@ -50,6 +63,8 @@ pub(crate) struct Route<'a> {
     pub(crate) packed_tags: &'a [u8],
     /// The canonical tags' hashes.
     pub(crate) hashes: &'a [u64],
+    /// Set on routes the cache returns.
+    pub(crate) from: Option<RouteRef>,
 }
 
 /// Recent routes by (name, tag field).
@@ -60,6 +75,8 @@ pub(crate) struct RouteCache {
     capacity: usize,
     /// Next slot to (re)use once full.
     hand: usize,
+    origin: u32,
+    next_generation: u64,
     hits: u64,
     misses: u64,
 }
@@ -91,6 +108,9 @@ impl Slot {
     }
 }
 
+/// Caches are numbered so pipelines can tell their routes apart.
+static NEXT_ORIGIN: AtomicU32 = AtomicU32::new(0);
+
 impl RouteCache {
     /// A cache of at most `capacity` routes (0 disables it).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -99,6 +119,8 @@ impl RouteCache {
             slots: Vec::new(),
             capacity,
             hand: 0,
+            origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
+            next_generation: 1,
             hits: 0,
             misses: 0,
         }
@@ -133,6 +155,11 @@ impl RouteCache {
             host,
             packed_tags,
             hashes: &slot.hashes,
+            from: Some(RouteRef {
+                origin: self.origin,
+                slot: i,
+                generation: slot.generation,
+            }),
         })
     }
 
@@ -172,6 +199,8 @@ impl RouteCache {
         slot.name_hash = route.name_hash;
         slot.host_hash = route.host_hash;
         slot.pipeline = route.pipeline;
+        slot.generation = self.next_generation;
+        self.next_generation += 1;
         // A colliding older entry is simply shadowed.
         self.by_raw.insert(raw_hash, index as u32);
     }
@@ -196,6 +225,7 @@ mod tests {
             host: b"h",
             packed_tags: b"\x01\0\0\0a",
             hashes,
+            from: None,
         }
     }
 
@@ -209,14 +239,19 @@ mod tests {
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
         assert_eq!(r.hashes, [7, 9]);
+        let first = r.from.expect("cached routes are named");
+        assert_eq!(c.get(b"a", b"t:1").and_then(|r| r.from), Some(first));
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
         c.insert(b"b", b"", route(b"b", &[]));
         c.insert(b"c", b"", route(b"c", &[]));
         assert!(c.get(b"a", b"t:1").is_none(), "oldest replaced");
         assert!(c.get(b"b", b"").is_some());
-        assert!(c.get(b"c", b"").is_some());
-        assert_eq!(c.counts(), (3, 3));
+        let third = c.get(b"c", b"").and_then(|r| r.from).expect("hit");
+        assert_eq!(third.slot, first.slot, "slot reused");
+        assert_ne!(third.generation, first.generation, "new filling, new name");
+        assert_eq!(c.counts(), (4, 3));
+        assert_ne!(RouteCache::new(1).origin, c.origin);
         let mut off = RouteCache::new(0);
         off.insert(b"a", b"", route(b"a", &[]));
         assert!(off.get(b"a", b"").is_none());

@@ -200,6 +200,7 @@ impl Sink for Router {
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp: self.now,
+            route: r.from,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         self.counts.accepted += 1;
@@ -296,6 +297,7 @@ impl Router {
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp,
+            route: None,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         pipeline
@@ -322,6 +324,7 @@ impl Router {
                 host: batch.bytes(&s.host),
                 packed_tags: batch.bytes(&s.tags),
                 hashes: batch.hashes(&s.hashes),
+                from: None,
             },
         );
     }

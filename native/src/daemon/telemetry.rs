@@ -186,10 +186,7 @@ impl Telemetry {
         let mut sum = SamplerStats::default();
         if let Ok(p) = self.pipelines.lock() {
             for s in p.iter() {
-                sum.samples += s.samples;
-                sum.non_finite_dropped += s.non_finite_dropped;
-                sum.contexts += s.contexts;
-                sum.contexts_expired += s.contexts_expired;
+                sum += *s;
             }
         }
         sum
@@ -311,6 +308,7 @@ impl Telemetry {
                     load(&self.dropped_queue_full),
                 ),
                 (r#"{cause="non_finite_value"}"#.into(), p.non_finite_dropped),
+                (r#"{cause="context_limit"}"#.into(), p.context_limit_dropped),
                 (
                     r#"{cause="timestamped_unsupported_type"}"#.into(),
                     w.no_agg_unsupported,
