@@ -95,9 +95,9 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    pub(crate) fn push_hashes(&mut self, sorted: &[u64]) -> Range<u32> {
+    pub(crate) fn push_hashes(&mut self, sorted: impl IntoIterator<Item = u64>) -> Range<u32> {
         let start = self.hashes.len();
-        self.hashes.extend_from_slice(sorted);
+        self.hashes.extend(sorted);
         range(start, self.hashes.len())
     }
 

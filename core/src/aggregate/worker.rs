@@ -194,7 +194,7 @@ impl Sink for Router {
             name: batch.push_bytes(&[r.name]),
             host: batch.push_bytes(&[r.host]),
             tags: batch.push_bytes(&[r.packed_tags]),
-            hashes: batch.push_hashes(r.hashes),
+            hashes: batch.push_hashes(r.hashes.iter()),
             kind: sample_kind(m.metric_type),
             value: 0.0,
             member: 0..0,
@@ -283,7 +283,7 @@ impl Router {
             SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
         }
         let tags = batch.range_since(tags_start);
-        let hashes = batch.push_hashes(&scratch.sorted);
+        let hashes = batch.push_hashes(scratch.sorted.iter().copied());
         let sample = PackedSample {
             key,
             name_hash,
