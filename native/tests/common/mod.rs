@@ -142,6 +142,12 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    #[allow(dead_code)] // not every test binary reads it
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `GET path` on the admin endpoint; the body.
     pub fn admin_get(&self, path: &str) -> String {
         http(self.admin, "GET", path)
