@@ -9,7 +9,7 @@ mod common;
 
 use std::io::Write as _;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{Daemon, TempDir, base_config, frame, series_sum};
 use serde_json::json;
