@@ -242,6 +242,23 @@ pub struct DaemonSettings {
     /// Log the first bytes of an oversized stream frame. Default false.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_stream_log_too_big: bool,
+    /// Most Unix stream connections open at once; a connection accepted
+    /// beyond it is closed at once and counted
+    /// (`dogstatsd_connections_closed_total{reason="max_connections"}`).
+    /// Not an Agent key (the Agent has no limit). Default 4096; 0 = no
+    /// limit.
+    #[serde(deserialize_with = "read::non_negative")]
+    pub dogstatsd_stream_max_connections: i64,
+    /// Close a Unix stream connection that sent nothing for this long
+    /// (counted as `reason="idle_timeout"`), so idle or stalled clients
+    /// cannot hold connection slots forever. Not an Agent key. Default 0s
+    /// (off, as in the Agent: clients keep one connection open between
+    /// bursts, and closing it costs them the next write).
+    #[serde(
+        deserialize_with = "read::duration",
+        serialize_with = "read::show_duration"
+    )]
+    pub dogstatsd_stream_idle_timeout: Duration,
     /// Windows named pipe name (`\\.\pipe\<name>`); empty disables it.
     /// Default empty.
     #[serde(deserialize_with = "de::string")]
@@ -300,6 +317,8 @@ impl Default for DaemonSettings {
             dogstatsd_socket: String::new(),
             dogstatsd_stream_socket: String::new(),
             dogstatsd_stream_log_too_big: false,
+            dogstatsd_stream_max_connections: 4096,
+            dogstatsd_stream_idle_timeout: Duration::ZERO,
             dogstatsd_pipe_name: String::new(),
             dogstatsd_so_rcvbuf: 0,
             dogstatsd_packet_buffer_size: 32,

@@ -1,9 +1,20 @@
 //! The Unix stream listener: length-prefixed frames (core's
 //! `LengthPrefixedFramer`), one task per connection. An oversized,
 //! zero-length or truncated frame closes that connection only.
+//!
+//! Hostile clients: a length prefix above `dogstatsd_buffer_size` closes
+//! the connection before anything of that size is buffered (the framer
+//! only ever holds bytes that arrived); at most
+//! `dogstatsd_stream_max_connections` connections are open at once (more
+//! are closed on accept); with `dogstatsd_stream_idle_timeout` a
+//! connection that sends nothing for that long is closed. Every such
+//! close is counted by reason. An idle connection costs one small read
+//! buffer and a parked task.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use dogstatsd_core::protocol::{FrameError, LengthPrefixedFramer, Transport};
 use tokio::io::AsyncReadExt as _;
@@ -15,8 +26,9 @@ use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::{CloseReason, Listener, Telemetry};
 
-/// Read size per syscall; frames larger than this just take several reads.
-const READ_CHUNK: usize = 64 * 1024;
+/// Largest read per syscall; frames larger than this just take several
+/// reads. Kept small: every open connection holds one such buffer.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Binds the stream socket at `path` (call inside the runtime).
 pub(crate) fn bind(path: &Path) -> Result<UnixListener, SocketPathError> {
@@ -37,6 +49,26 @@ pub(crate) struct StreamOptions {
     pub(crate) max_frame: usize,
     /// Log the start of an oversized frame.
     pub(crate) log_too_big: bool,
+    /// Most connections open at once; 0 = no limit.
+    pub(crate) max_connections: usize,
+    /// Close a connection silent for this long; `None` = never.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+/// Counts an open connection until dropped.
+struct OpenGuard {
+    open: Arc<AtomicUsize>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.telemetry
+            .listener(Listener::UdsStream)
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Accepts connections until `cancel`; connections then read what is
@@ -52,13 +84,27 @@ pub(crate) fn spawn(
     let conns = tracker.clone();
     tracker.spawn(async move {
         let _cleanup = Cleanup(path);
-        let accept = |stream| {
-            sender
-                .telemetry()
-                .listener(Listener::UdsStream)
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            conns.spawn(connection(stream, sender.clone(), opts, cancel.clone()));
+        let open = Arc::new(AtomicUsize::new(0));
+        let accept = |stream: UnixStream| {
+            let telemetry = sender.telemetry();
+            let counters = telemetry.listener(Listener::UdsStream);
+            counters.connections.fetch_add(1, Ordering::Relaxed);
+            if opts.max_connections > 0 && open.load(Ordering::Relaxed) >= opts.max_connections {
+                telemetry.closed(CloseReason::MaxConnections);
+                tracing::debug!(
+                    "uds stream: {} connections open (dogstatsd_stream_max_connections); closing the new one",
+                    opts.max_connections
+                );
+                drop(stream);
+                return;
+            }
+            open.fetch_add(1, Ordering::Relaxed);
+            counters.open_connections.fetch_add(1, Ordering::Relaxed);
+            let guard = OpenGuard {
+                open: Arc::clone(&open),
+                telemetry: Arc::clone(telemetry),
+            };
+            conns.spawn(connection(stream, sender.clone(), opts, cancel.clone(), guard));
         };
         loop {
             tokio::select! {
@@ -68,7 +114,7 @@ pub(crate) fn spawn(
                     Ok((stream, _)) => accept(stream),
                     Err(e) => {
                         tracing::warn!("uds stream accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
             }
@@ -76,7 +122,7 @@ pub(crate) fn spawn(
         // Stopping: a client that connected and wrote just before the
         // signal may still be in the backlog; its bytes were received too.
         while let Ok(Ok((stream, _))) =
-            tokio::time::timeout(std::time::Duration::from_millis(1), listener.accept()).await
+            tokio::time::timeout(Duration::from_millis(1), listener.accept()).await
         {
             accept(stream);
         }
@@ -88,11 +134,17 @@ async fn connection(
     sender: PacketSender,
     opts: StreamOptions,
     cancel: CancellationToken,
+    _open: OpenGuard,
 ) {
     let telemetry = Arc::clone(sender.telemetry());
     let mut framer = LengthPrefixedFramer::new(opts.max_frame);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; READ_CHUNK.min(opts.max_frame.saturating_add(4))];
+    let idle = async |at: Option<tokio::time::Instant>| match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    };
     loop {
+        let deadline = opts.idle_timeout.map(|t| tokio::time::Instant::now() + t);
         let read = tokio::select! {
             biased;
             () = cancel.cancelled() => {
@@ -101,7 +153,7 @@ async fn connection(
                     match stream.try_read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                            telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, Ordering::Relaxed);
                             framer.push(&buf[..n]);
                             if !frames(&mut framer, &sender, &telemetry, opts) {
                                 return;
@@ -112,6 +164,11 @@ async fn connection(
                 return;
             }
             read = stream.read(&mut buf) => read,
+            () = idle(deadline) => {
+                telemetry.closed(CloseReason::IdleTimeout);
+                tracing::debug!("uds stream: idle for {:?}; closing the connection", opts.idle_timeout.unwrap_or_default());
+                return;
+            }
         };
         match read {
             Ok(0) => {
@@ -125,7 +182,7 @@ async fn connection(
                 telemetry
                     .listener(Listener::UdsStream)
                     .bytes
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 framer.push(&buf[..n]);
                 if !frames(&mut framer, &sender, &telemetry, opts) {
                     return; // dropping the stream closes the connection
@@ -135,7 +192,7 @@ async fn connection(
                 telemetry
                     .listener(Listener::UdsStream)
                     .read_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("uds stream read: {e}");
                 return;
             }
@@ -156,7 +213,7 @@ fn frames(
                 telemetry
                     .listener(Listener::UdsStream)
                     .packets
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 let mut buf = sender.pool().get();
                 buf.extend_from_slice(frame);
                 sender.send(Packet {
