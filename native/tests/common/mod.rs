@@ -142,6 +142,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `GET path` on the admin endpoint; the body.
     pub fn admin_get(&self, path: &str) -> String {
         http(self.admin, "GET", path)
