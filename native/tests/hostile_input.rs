@@ -115,14 +115,15 @@ fn random_datagrams_on_udp_and_unix_datagram() {
     let target = d.udp.unwrap();
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut udp_sent, mut uds_sent) = (0u64, 0u64);
+    let (mut udp_sent, mut uds_sent, mut too_long) = (0u64, 0u64, 0u64);
     for i in 0..300u64 {
         // Garbage of every size up to beyond dogstatsd_buffer_size (the
         // kernel read truncates those), then good traffic in between.
         let n = 1 + rng.below(9000) as usize;
         let junk = rng.bytes(n);
         udp.send_to(&junk, target).unwrap();
-        uds.send_to(&junk[..n.min(8000)], &sock).unwrap();
+        uds.send_to(&junk, &sock).unwrap();
+        too_long += u64::from(n > 8192);
         udp.send_to(b"hostile.udp.good:1|c|#k:v", target).unwrap();
         uds.send_to(
             format!("hostile.uds.good:2|c\nhostile.uds.gauge:{i}|g").as_bytes(),
@@ -156,6 +157,12 @@ fn random_datagrams_on_udp_and_unix_datagram() {
         ),
         uds_sent
     );
+    // Datagrams longer than dogstatsd_buffer_size are cut and counted.
+    assert!(too_long > 0);
+    for l in ["udp", "uds"] {
+        let series = format!(r#"dogstatsd_listener_truncated_total{{listener="{l}"}}"#);
+        assert_eq!(d.metric(&series), too_long, "{l}");
+    }
     let errors = d.metric(r#"dogstatsd_parse_errors_total{kind="metric"}"#);
     assert!(errors >= 300 * 3, "{errors}");
     let out = d.stop();

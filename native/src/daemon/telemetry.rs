@@ -51,6 +51,9 @@ pub struct ListenerCounters {
     pub connections: AtomicU64,
     /// Stream connections open now.
     pub open_connections: AtomicU64,
+    /// Datagrams longer than `dogstatsd_buffer_size`: their tail is cut
+    /// (and the rest processed, as in the Agent).
+    pub truncated: AtomicU64,
 }
 
 /// Why a stream connection was closed by the server.
@@ -247,6 +250,12 @@ impl Telemetry {
             "counter",
             "Failed socket reads, per listener.",
             &per_listener(|c| &c.read_errors),
+        );
+        family(
+            "dogstatsd_listener_truncated_total",
+            "counter",
+            "Datagrams longer than dogstatsd_buffer_size, per listener: the tail is cut and the rest processed, as in the Agent.",
+            &per_listener(|c| &c.truncated),
         );
         family(
             "dogstatsd_listener_connections_total",
