@@ -76,6 +76,18 @@ fn closed_by_server(s: &mut UnixStream, within: Duration) -> bool {
     }
 }
 
+/// Waits (bounded) until `series` equals `want`; its last value.
+fn wait_for(d: &Daemon, series: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = d.metric(series);
+        if v == want || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Resident memory of a process in KiB (Linux; 0 elsewhere).
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -352,40 +364,62 @@ fn stream_connection_cap_and_idle_timeout() {
     let mut cfg = base_config();
     cfg.insert("dogstatsd_stream_socket".into(), json!(sock));
     cfg.insert("dogstatsd_stream_max_connections".into(), json!(20));
-    cfg.insert("dogstatsd_stream_idle_timeout".into(), json!("1s"));
+    cfg.insert("dogstatsd_stream_idle_timeout".into(), json!("1500ms"));
     let mut d = Daemon::start(&cfg, dir);
     let open = r#"dogstatsd_listener_open_connections{listener="uds_stream"}"#;
+    let capped = r#"dogstatsd_connections_closed_total{reason="max_connections"}"#;
 
-    let idle: Vec<UnixStream> = (0..20)
+    // Nineteen silent connections, then one that has sent something.
+    let mut idle: Vec<UnixStream> = (0..19)
         .map(|_| UnixStream::connect(&sock).unwrap())
         .collect();
-    assert_eq!(d.wait_metric(open, 20), 20);
-    // Over the cap: accepted and closed at once; its frame is not read.
-    let mut extra = UnixStream::connect(&sock).unwrap();
-    let _ = extra.write_all(&frame(b"hostile.cap.refused:1|c"));
-    assert!(closed_by_server(&mut extra, Duration::from_secs(10)));
+    assert_eq!(d.wait_metric(open, 19), 19);
+    std::thread::sleep(Duration::from_millis(5));
+    let mut busy = UnixStream::connect(&sock).unwrap();
+    busy.write_all(&frame(b"hostile.cap.busy:1|c")).unwrap();
     assert_eq!(
-        d.metric(r#"dogstatsd_connections_closed_total{reason="max_connections"}"#),
+        d.wait_metric(
+            r#"dogstatsd_listener_packets_total{listener="uds_stream"}"#,
+            1
+        ),
         1
     );
-    // The idle ones time out and free their slots.
+    assert_eq!(d.metric(open), 20);
+    // At the cap a new client still gets in: a silent connection is
+    // closed to make room, never the one that sent something.
+    let mut good = UnixStream::connect(&sock).unwrap();
+    for _ in 0..100 {
+        good.write_all(&frame(b"hostile.cap.good:1|c")).unwrap();
+    }
+    assert_eq!(d.wait_metric(capped, 1), 1);
+    assert_eq!(d.metric(open), 20);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut closed = 0;
+    for s in &mut idle {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(s.read(&mut b), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "exactly one silent connection was closed");
+    drop(good);
+    busy.write_all(&frame(b"hostile.cap.busy:1|c")).unwrap();
+    drop(busy);
+    // The other silent ones time out and free their slots.
     assert_eq!(
         d.wait_metric(
             r#"dogstatsd_connections_closed_total{reason="idle_timeout"}"#,
-            20
+            18
         ),
-        20
+        18
     );
-    assert_eq!(d.metric(open), 0);
+    assert_eq!(wait_for(&d, open, 0), 0);
+    assert_eq!(d.metric(capped), 1);
     drop(idle);
-    let mut s = UnixStream::connect(&sock).unwrap();
-    for _ in 0..100 {
-        s.write_all(&frame(b"hostile.cap.good:1|c")).unwrap();
-    }
-    drop(s);
     let out = d.stop();
     assert_count(&out, "hostile.cap.good", 100.0, &json!([]));
-    assert!(records(&out, "series", Some("hostile.cap.refused")).is_empty());
+    assert_count(&out, "hostile.cap.busy", 2.0, &json!([]));
 }
 
 /// Sends `lines` as one datagram per entry, paced.

@@ -5,16 +5,17 @@
 //! Hostile clients: a length prefix above `dogstatsd_buffer_size` closes
 //! the connection before anything of that size is buffered (the framer
 //! only ever holds bytes that arrived); at most
-//! `dogstatsd_stream_max_connections` connections are open at once (more
-//! are closed on accept); with `dogstatsd_stream_idle_timeout` a
+//! `dogstatsd_stream_max_connections` connections are open at once (at
+//! the limit, the one silent the longest is closed to make room); with `dogstatsd_stream_idle_timeout` a
 //! connection that sends nothing for that long is closed. Every such
 //! close is counted by reason. An idle connection costs one small read
 //! buffer and a parked task.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dogstatsd_core::protocol::{FrameError, LengthPrefixedFramer, Transport};
 use tokio::io::AsyncReadExt as _;
@@ -55,20 +56,57 @@ pub(crate) struct StreamOptions {
     pub(crate) idle_timeout: Option<Duration>,
 }
 
-/// Counts an open connection until dropped.
+/// The open connections. When `dogstatsd_stream_max_connections` are
+/// open, the one silent the longest is closed to make room, so idle or
+/// stalled clients can never lock out new ones.
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: HashMap<u64, Slot>,
+}
+
+struct Slot {
+    /// When the connection last received bytes (or was accepted), in
+    /// milliseconds since the listener started.
+    last: Arc<AtomicU64>,
+    /// Closes the connection now.
+    close: CancellationToken,
+}
+
+/// One connection's registry entry; removed when the connection ends.
 struct OpenGuard {
-    open: Arc<AtomicUsize>,
+    id: u64,
+    registry: Arc<Mutex<Registry>>,
     telemetry: Arc<Telemetry>,
 }
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        self.telemetry
-            .listener(Listener::UdsStream)
-            .open_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        let removed = self
+            .registry
+            .lock()
+            .map(|mut r| r.open.remove(&self.id).is_some())
+            .unwrap_or(false);
+        if removed {
+            self.telemetry
+                .listener(Listener::UdsStream)
+                .open_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
+}
+
+/// What a connection task needs besides the stream.
+struct Conn {
+    sender: PacketSender,
+    opts: StreamOptions,
+    /// The daemon is stopping: read what is buffered, then close.
+    cancel: CancellationToken,
+    /// Evicted: close now.
+    close: CancellationToken,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+    _open: OpenGuard,
 }
 
 /// Accepts connections until `cancel`; connections then read what is
@@ -84,27 +122,58 @@ pub(crate) fn spawn(
     let conns = tracker.clone();
     tracker.spawn(async move {
         let _cleanup = Cleanup(path);
-        let open = Arc::new(AtomicUsize::new(0));
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let epoch = Instant::now();
         let accept = |stream: UnixStream| {
             let telemetry = sender.telemetry();
             let counters = telemetry.listener(Listener::UdsStream);
             counters.connections.fetch_add(1, Ordering::Relaxed);
-            if opts.max_connections > 0 && open.load(Ordering::Relaxed) >= opts.max_connections {
-                telemetry.closed(CloseReason::MaxConnections);
-                tracing::debug!(
-                    "uds stream: {} connections open (dogstatsd_stream_max_connections); closing the new one",
-                    opts.max_connections
-                );
-                drop(stream);
+            let Ok(mut reg) = registry.lock() else {
                 return;
-            }
-            open.fetch_add(1, Ordering::Relaxed);
-            counters.open_connections.fetch_add(1, Ordering::Relaxed);
-            let guard = OpenGuard {
-                open: Arc::clone(&open),
-                telemetry: Arc::clone(telemetry),
             };
-            conns.spawn(connection(stream, sender.clone(), opts, cancel.clone(), guard));
+            if opts.max_connections > 0 && reg.open.len() >= opts.max_connections {
+                let oldest = reg
+                    .open
+                    .iter()
+                    .min_by_key(|(_, s)| s.last.load(Ordering::Relaxed))
+                    .map(|(&id, _)| id);
+                if let Some(slot) = oldest.and_then(|id| reg.open.remove(&id)) {
+                    slot.close.cancel();
+                    counters.open_connections.fetch_sub(1, Ordering::Relaxed);
+                    telemetry.closed(CloseReason::MaxConnections);
+                    tracing::debug!(
+                        "uds stream: {} connections open (dogstatsd_stream_max_connections); closing the one silent the longest",
+                        opts.max_connections
+                    );
+                }
+            }
+            let id = reg.next;
+            reg.next += 1;
+            let last = Arc::new(AtomicU64::new(millis(epoch)));
+            let close = CancellationToken::new();
+            reg.open.insert(
+                id,
+                Slot {
+                    last: Arc::clone(&last),
+                    close: close.clone(),
+                },
+            );
+            drop(reg);
+            counters.open_connections.fetch_add(1, Ordering::Relaxed);
+            let conn = Conn {
+                sender: sender.clone(),
+                opts,
+                cancel: cancel.clone(),
+                close,
+                last,
+                epoch,
+                _open: OpenGuard {
+                    id,
+                    registry: Arc::clone(&registry),
+                    telemetry: Arc::clone(telemetry),
+                },
+            };
+            conns.spawn(connection(stream, conn));
         };
         loop {
             tokio::select! {
@@ -129,13 +198,20 @@ pub(crate) fn spawn(
     });
 }
 
-async fn connection(
-    mut stream: UnixStream,
-    sender: PacketSender,
-    opts: StreamOptions,
-    cancel: CancellationToken,
-    _open: OpenGuard,
-) {
+fn millis(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn connection(mut stream: UnixStream, conn: Conn) {
+    let Conn {
+        sender,
+        opts,
+        cancel,
+        close,
+        last,
+        epoch,
+        _open,
+    } = conn;
     let telemetry = Arc::clone(sender.telemetry());
     let mut framer = LengthPrefixedFramer::new(opts.max_frame);
     let mut buf = vec![0u8; READ_CHUNK.min(opts.max_frame.saturating_add(4))];
@@ -163,6 +239,7 @@ async fn connection(
                 }
                 return;
             }
+            () = close.cancelled() => return, // evicted, counted by the acceptor
             read = stream.read(&mut buf) => read,
             () = idle(deadline) => {
                 telemetry.closed(CloseReason::IdleTimeout);
@@ -179,6 +256,7 @@ async fn connection(
                 return;
             }
             Ok(n) => {
+                last.store(millis(epoch), Ordering::Relaxed);
                 telemetry
                     .listener(Listener::UdsStream)
                     .bytes

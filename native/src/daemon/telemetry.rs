@@ -65,7 +65,8 @@ pub enum CloseReason {
     FrameZeroLength,
     /// The peer closed inside a frame.
     FrameTruncated,
-    /// Accepted while `dogstatsd_stream_max_connections` were open.
+    /// Silent the longest when a connection arrived with
+    /// `dogstatsd_stream_max_connections` open.
     MaxConnections,
     /// Nothing received for `dogstatsd_stream_idle_timeout`.
     IdleTimeout,
