@@ -39,7 +39,8 @@ pub enum Processed<'a> {
     Event(EnrichedEvent<'a>),
     /// A service check.
     ServiceCheck(EnrichedServiceCheck<'a>),
-    /// A rejected line.
+    /// A rejected line: unparseable, or a metric over a `dogstatsd_max_*`
+    /// limit ([`ParseErrorKind::is_limit`]).
     Error {
         /// The line as received.
         line: &'a [u8],
