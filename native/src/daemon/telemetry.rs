@@ -52,7 +52,8 @@ pub struct ListenerCounters {
     /// Stream connections open now.
     pub open_connections: AtomicU64,
     /// Datagrams longer than `dogstatsd_buffer_size`: their tail is cut
-    /// (and the rest processed, as in the Agent).
+    /// (and the rest processed, as in the Agent). Named pipe: partial
+    /// messages that filled the buffer and were discarded.
     pub truncated: AtomicU64,
 }
 
@@ -255,7 +256,7 @@ impl Telemetry {
         family(
             "dogstatsd_listener_truncated_total",
             "counter",
-            "Datagrams longer than dogstatsd_buffer_size, per listener: the tail is cut and the rest processed, as in the Agent.",
+            "Datagrams longer than dogstatsd_buffer_size, per listener: the tail is cut and the rest processed, as in the Agent (named pipe: buffer-filling partial messages, discarded).",
             &per_listener(|c| &c.truncated),
         );
         family(
