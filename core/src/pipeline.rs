@@ -392,6 +392,45 @@ mod tests {
         assert!(errors.iter().all(|e| e.kind.is_limit()));
     }
 
+    proptest::proptest! {
+        /// The limits agree with counting the tags one by one (the
+        /// unscanned short-field shortcut included).
+        #[test]
+        fn limits_match_a_naive_count(
+            name_len in 1usize..8,
+            field in "[ab,]{0,12}",
+            max_tags in 0i64..6,
+            max_tag_len in 0i64..6,
+            max_name_len in 0i64..8,
+        ) {
+            let name = "n".repeat(name_len);
+            let line = if field.is_empty() {
+                format!("{name}:1|c")
+            } else {
+                format!("{name}:1|c|#{field}")
+            };
+            let (names, errors, _) = run((max_tags, max_tag_len, max_name_len), line.as_bytes());
+            let tags: Vec<&str> = if field.is_empty() { vec![] } else { field.split(',').collect() };
+            let over = |limit: i64, n: usize| limit > 0 && n > limit as usize;
+            let expect = if over(max_name_len, name_len) {
+                Some(ParseErrorKind::NameTooLong)
+            } else {
+                // The first offending tag decides, count checked first.
+                tags.iter().enumerate().find_map(|(i, t)| {
+                    if over(max_tags, i + 1) {
+                        Some(ParseErrorKind::TooManyTags)
+                    } else if over(max_tag_len, t.len()) {
+                        Some(ParseErrorKind::TagTooLong)
+                    } else {
+                        None
+                    }
+                })
+            };
+            proptest::prop_assert_eq!(errors.first().map(|e| e.kind), expect);
+            proptest::prop_assert_eq!(names.len(), usize::from(expect.is_none()));
+        }
+    }
+
     #[test]
     fn zero_is_no_limit_and_negative_is_rejected() {
         let packet = format!(
