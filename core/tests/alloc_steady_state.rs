@@ -66,6 +66,8 @@ fn packets() -> Vec<Vec<u8>> {
             packet.push_str(&line);
             packet.push('\n');
         }
+        // Over dogstatsd_max_metrics_tags: dropped and counted.
+        packet.push_str("app.too.many.tags:1|c|#a,b,c,d\n");
         packets.push(packet.into_bytes());
     }
     packets
@@ -77,6 +79,9 @@ fn warmed_up_parse_and_aggregate_allocates_nothing() {
         hostname: "h".into(),
         dogstatsd_tags: vec!["region:eu".into()],
         statsd_metric_namespace: "ns".into(),
+        // Tight enough that every tag field is scanned against the limits.
+        dogstatsd_max_metrics_tags: 3,
+        dogstatsd_max_tag_length: 40,
         ..Config::default()
     };
     let mut server = Server::new(&cfg).unwrap();
@@ -101,6 +106,10 @@ fn warmed_up_parse_and_aggregate_allocates_nothing() {
     assert_eq!(after.pipelines.contexts, contexts_before.pipelines.contexts);
     assert!(after.worker.samples > contexts_before.worker.samples + 40_000);
     assert_eq!(allocs, 0, "steady-state pushes allocated {allocs} times");
+    assert_eq!(
+        after.worker.process.too_many_tags - contexts_before.worker.process.too_many_tags,
+        20 * 50
+    );
     // And the aggregates are right: flush and check one counter.
     let f = server.flush(now + 20, false);
     assert!(!f.series.is_empty());

@@ -139,8 +139,14 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
         let mut now = None;
-        let read = reader.recv(&socket, |datagram| {
+        let read = reader.recv(&socket, |datagram, truncated| {
             telemetry.received(Listener::Udp, datagram.len());
+            if truncated {
+                telemetry
+                    .listener(Listener::Udp)
+                    .truncated
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             let t = *now.get_or_insert_with(Instant::now);
             if let Some(p) = asm.push(datagram, t, || pool.get()) {
                 send(p);
@@ -217,24 +223,26 @@ mod batch {
         pub(super) fn new(size: usize) -> Self {
             Self {
                 headers: MultiHeaders::preallocate(BATCH, None),
-                buf: vec![0; BATCH * size],
+                // One spare byte per datagram tells a truncated one apart.
+                buf: vec![0; BATCH * (size + 1)],
                 size,
                 lens: Vec::with_capacity(BATCH),
             }
         }
 
         /// Reads at least one datagram (each truncated to the buffer size,
-        /// as a plain read truncates) and hands each to `each`.
+        /// as a plain read truncates) and hands each to `each`, with
+        /// whether it was longer.
         pub(super) fn recv(
             &mut self,
             socket: &UdpSocket,
-            mut each: impl FnMut(&[u8]),
+            mut each: impl FnMut(&[u8], bool),
         ) -> std::io::Result<usize> {
             self.lens.clear();
             {
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
                     .buf
-                    .chunks_mut(self.size)
+                    .chunks_mut(self.size + 1)
                     .map(|c| [IoSliceMut::new(c)])
                     .collect();
                 let got = recvmmsg(
@@ -248,8 +256,8 @@ mod batch {
                 self.lens.extend(got.map(|m| m.bytes));
             }
             for (i, &n) in self.lens.iter().enumerate() {
-                let start = i * self.size;
-                each(&self.buf[start..start + n.min(self.size)]);
+                let start = i * (self.size + 1);
+                each(&self.buf[start..start + n.min(self.size)], n > self.size);
             }
             Ok(self.lens.len())
         }
@@ -266,20 +274,25 @@ mod batch {
 
     pub(super) struct Reader {
         buf: Vec<u8>,
+        size: usize,
     }
 
     impl Reader {
         pub(super) fn new(size: usize) -> Self {
-            Self { buf: vec![0; size] }
+            // One spare byte tells a truncated datagram apart.
+            Self {
+                buf: vec![0; size + 1],
+                size,
+            }
         }
 
         pub(super) fn recv(
             &mut self,
             socket: &UdpSocket,
-            mut each: impl FnMut(&[u8]),
+            mut each: impl FnMut(&[u8], bool),
         ) -> std::io::Result<usize> {
             let n = socket.recv(&mut self.buf)?;
-            each(&self.buf[..n]);
+            each(&self.buf[..n.min(self.size)], n > self.size);
             Ok(1)
         }
     }
