@@ -1,6 +1,14 @@
 //! Wall-clock ns per message / per sample for steady-state push (known
-//! contexts), best of several passes (the least disturbed by other load).
+//! contexts), best of several passes (the least disturbed by other load),
+//! for two corpus shapes: the benchmarks' default corpus (10k contexts,
+//! 2-20 tags, ~250-byte messages) and the load generator's mix (3k
+//! contexts, 2-10 tags, as the end-to-end harness sends), each with and
+//! without events and service checks (2% + 2% by default; they allocate).
+//!
 //! `cargo run --release -p dogstatsd-benches --example aggregate_timing`
+//!
+//! Environment: `CONTEXTS`, `MIN_TAGS`, `MAX_TAGS`, `MAX_NAME` run one
+//! custom shape instead; `ROUTE_CACHE` sets `dogstatsd_route_cache_size`.
 use std::time::Instant;
 
 use dogstatsd_benches::{CorpusConfig, generate};
@@ -8,20 +16,62 @@ use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
 
+fn env(k: &str) -> Option<usize> {
+    std::env::var(k).ok().and_then(|v| v.parse().ok())
+}
+
 fn main() {
-    let corpus = generate(&CorpusConfig::default());
+    let base = CorpusConfig::default();
+    let loadgen = CorpusConfig {
+        contexts: 3_000,
+        max_tags: 10,
+        ..base.clone()
+    };
+    let shapes: Vec<(&str, CorpusConfig)> = if env("CONTEXTS").is_some()
+        || env("MIN_TAGS").is_some()
+        || env("MAX_TAGS").is_some()
+        || env("MAX_NAME").is_some()
+    {
+        vec![(
+            "custom",
+            CorpusConfig {
+                contexts: env("CONTEXTS").unwrap_or(base.contexts),
+                min_tags: env("MIN_TAGS").unwrap_or(base.min_tags),
+                max_tags: env("MAX_TAGS").unwrap_or(base.max_tags),
+                max_name_len: env("MAX_NAME").unwrap_or(base.max_name_len),
+                ..base.clone()
+            },
+        )]
+    } else {
+        vec![("default corpus", base), ("loadgen mix", loadgen)]
+    };
+    for (label, shape) in shapes {
+        for metrics_only in [false, true] {
+            let shape = if metrics_only {
+                CorpusConfig {
+                    event_ratio: 0.0,
+                    service_check_ratio: 0.0,
+                    ..shape.clone()
+                }
+            } else {
+                shape.clone()
+            };
+            run(label, &shape, metrics_only);
+        }
+    }
+}
+
+fn run(label: &str, shape: &CorpusConfig, metrics_only: bool) {
+    let corpus = generate(shape);
     let cfg = Config {
-        dogstatsd_route_cache_size: std::env::var("ROUTE_CACHE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(8192),
+        dogstatsd_route_cache_size: env("ROUTE_CACHE").map_or(8192, |v| v as i64),
         ..Config::default()
     };
     let mut s = Server::new(&cfg).expect("config");
     for p in &corpus.packets {
         s.push(p, Transport::Udp, 1_700_000_001);
     }
-    let samples_before = s.stats().worker.samples;
+    let before = s.stats().worker;
     let mut best = f64::MAX;
     for _ in 0..15 {
         let t = Instant::now();
@@ -30,13 +80,20 @@ fn main() {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
-    let samples = (s.stats().worker.samples - samples_before) / 15;
+    let w = s.stats().worker;
+    let samples = (w.samples - before.samples) / 15;
+    let hits = w.route_cache_hits - before.route_cache_hits;
+    let misses = w.route_cache_misses - before.route_cache_misses;
     println!(
-        "best pass: {:.1} ms; {:.0} ns/message, {:.0} ns/sample ({} messages, {} samples)",
-        best * 1e3,
+        "{label} ({} contexts, {}-{} tags, {:.0} B/message{}): {:.0} ns/message, \
+         {:.0} ns/sample; route cache {:.1}% hits",
+        shape.contexts,
+        shape.min_tags,
+        shape.max_tags,
+        corpus.bytes() as f64 / corpus.messages as f64,
+        if metrics_only { ", metrics only" } else { "" },
         best * 1e9 / corpus.messages as f64,
         best * 1e9 / samples as f64,
-        corpus.messages,
-        samples
+        100.0 * hits as f64 / (hits + misses).max(1) as f64,
     );
 }

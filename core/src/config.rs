@@ -107,9 +107,32 @@ pub struct Config {
     /// Idle context eviction in seconds. Default 20.
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_context_expiry_seconds: i64,
+    /// Most live contexts across all pipelines; a sample of a new context
+    /// beyond it is dropped and counted, known contexts keep aggregating
+    /// (a bound on memory under a cardinality explosion; this project's
+    /// key). Default 0: no limit, as the Agent.
+    #[serde(deserialize_with = "de::int")]
+    pub dogstatsd_context_limit: i64,
     /// Read buffer, packet size and maximum stream frame. Default 8192.
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_buffer_size: i64,
+    /// A metric message with more tags than this (its own `#` tags,
+    /// before enrichment adds any) is dropped and counted. The Agent's
+    /// key and default: 0 = no limit (a message is already bounded by
+    /// `dogstatsd_buffer_size`: at most 4096 tags in 8192 bytes).
+    #[serde(deserialize_with = "de::int")]
+    pub dogstatsd_max_metrics_tags: i64,
+    /// A metric message with a tag longer than this many bytes is
+    /// dropped and counted. This project's key. Default 4096 (the intake
+    /// keeps 200 characters of a tag; longer ones are broken clients or
+    /// hostile input); 0 = no limit.
+    #[serde(deserialize_with = "de::int")]
+    pub dogstatsd_max_tag_length: i64,
+    /// A metric message whose name (as received) is longer than this many
+    /// bytes is dropped and counted. This project's key. Default 1024
+    /// (the intake accepts 200 characters); 0 = no limit.
+    #[serde(deserialize_with = "de::int")]
+    pub dogstatsd_max_name_length: i64,
     /// Flush open buckets on stop. Default false.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_flush_incomplete_buckets: bool,
@@ -151,7 +174,11 @@ impl Default for Config {
             dogstatsd_expiry_seconds: 300,
             dogstatsd_route_cache_size: 8192,
             dogstatsd_context_expiry_seconds: 20,
+            dogstatsd_context_limit: 0,
             dogstatsd_buffer_size: 8192,
+            dogstatsd_max_metrics_tags: 0,
+            dogstatsd_max_tag_length: 4096,
+            dogstatsd_max_name_length: 1024,
             dogstatsd_flush_incomplete_buckets: false,
             dogstatsd_workers_count: 0,
             dogstatsd_pipeline_count: 1,

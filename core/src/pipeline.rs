@@ -39,7 +39,8 @@ pub enum Processed<'a> {
     Event(EnrichedEvent<'a>),
     /// A service check.
     ServiceCheck(EnrichedServiceCheck<'a>),
-    /// A rejected line.
+    /// A rejected line: unparseable, or a metric over a `dogstatsd_max_*`
+    /// limit ([`ParseErrorKind::is_limit`]).
     Error {
         /// The line as received.
         line: &'a [u8],
@@ -91,6 +92,85 @@ pub struct ProcessStats {
     /// Metric samples dropped by the filter list
     /// (`statsd_metric_blocklist`; the Agent's `listener_filtered_points`).
     pub filtered_points: u64,
+    /// Metric messages dropped for having more tags than
+    /// `dogstatsd_max_metrics_tags` (not counted as parsed nor as errors).
+    pub too_many_tags: u64,
+    /// Metric messages dropped for a tag longer than
+    /// `dogstatsd_max_tag_length`.
+    pub tag_too_long: u64,
+    /// Metric messages dropped for a name longer than
+    /// `dogstatsd_max_name_length`.
+    pub name_too_long: u64,
+}
+
+/// Limits on one metric message (`dogstatsd_max_metrics_tags`,
+/// `dogstatsd_max_tag_length`, `dogstatsd_max_name_length`); `usize::MAX`
+/// is no limit. A message over any of them is dropped whole and counted:
+/// dropping only some tags would silently make a different context.
+/// Events and service checks are not limited: they are not aggregated, so
+/// they cannot grow state, and `dogstatsd_buffer_size` bounds them.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_tags: usize,
+    max_tag_len: usize,
+    max_name_len: usize,
+    /// A tag field no longer than this can break neither tag limit, so the
+    /// usual one is never scanned for them.
+    scan_above: usize,
+}
+
+impl Limits {
+    fn new(cfg: &Config) -> Result<Self, ConfigError> {
+        let read = |key: &'static str, v: i64| match v {
+            0 => Ok(usize::MAX),
+            v if v > 0 => Ok(usize::try_from(v).unwrap_or(usize::MAX)),
+            v => Err(ConfigError::Invalid {
+                key,
+                reason: format!("must not be negative (0 = no limit), got {v}"),
+            }),
+        };
+        let max_tags = read("dogstatsd_max_metrics_tags", cfg.dogstatsd_max_metrics_tags)?;
+        let max_tag_len = read("dogstatsd_max_tag_length", cfg.dogstatsd_max_tag_length)?;
+        let max_name_len = read("dogstatsd_max_name_length", cfg.dogstatsd_max_name_length)?;
+        Ok(Self {
+            max_tags,
+            max_tag_len,
+            max_name_len,
+            // n bytes hold at most n + 1 tags, none longer than n.
+            scan_above: max_tag_len.min(max_tags.saturating_sub(1)),
+        })
+    }
+
+    /// The limit `m` exceeds and the byte offset in `line` where.
+    #[inline]
+    fn check(&self, m: &MetricMessage<'_>, line: &[u8]) -> Option<ParseError> {
+        if m.name.len() > self.max_name_len {
+            return Some(ParseError::new(ParseErrorKind::NameTooLong, 0));
+        }
+        let field = m.tags.as_bytes();
+        if field.len() <= self.scan_above {
+            return None;
+        }
+        self.check_tags(field, line)
+    }
+
+    fn check_tags(&self, field: &[u8], line: &[u8]) -> Option<ParseError> {
+        // The field borrows from the line.
+        let base = (field.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
+        let mut start = 0;
+        let mut count = 0usize;
+        for end in memchr::memchr_iter(b',', field).chain(std::iter::once(field.len())) {
+            count += 1;
+            if count > self.max_tags {
+                return Some(ParseError::new(ParseErrorKind::TooManyTags, base + start));
+            }
+            if end - start > self.max_tag_len {
+                return Some(ParseError::new(ParseErrorKind::TagTooLong, base + start));
+            }
+            start = end + 1;
+        }
+        None
+    }
 }
 
 /// Parses, maps and enriches packets. One per worker; not shared.
@@ -100,6 +180,7 @@ pub struct Processor {
     eol: [bool; 3],
     mapper: Option<Mapper>,
     enricher: Enricher,
+    limits: Limits,
     stats: ProcessStats,
 }
 
@@ -131,6 +212,7 @@ impl Processor {
             eol,
             mapper,
             enricher: Enricher::new(cfg),
+            limits: Limits::new(cfg)?,
             stats: ProcessStats::default(),
         })
     }
@@ -183,6 +265,15 @@ impl Processor {
     pub fn process_line<S: Sink + ?Sized>(&mut self, line: &[u8], sink: &mut S) {
         match parse_message(line, &self.opts) {
             Ok(Message::Metric(m)) => {
+                if let Some(error) = self.limits.check(&m, line) {
+                    match error.kind {
+                        ParseErrorKind::NameTooLong => self.stats.name_too_long += 1,
+                        ParseErrorKind::TooManyTags => self.stats.too_many_tags += 1,
+                        _ => self.stats.tag_too_long += 1,
+                    }
+                    sink.processed(Processed::Error { line, error });
+                    return;
+                }
                 self.stats.metric_packets += 1;
                 if sink.fast_path(&m) {
                     return;
@@ -225,5 +316,142 @@ impl Processor {
     /// The mapper, when profiles are configured.
     pub fn mapper(&self) -> Option<&Mapper> {
         self.mapper.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `packet` through a processor with `limits` (tags, tag length,
+    /// name length); the names that came out and the error kinds.
+    fn run(limits: (i64, i64, i64), packet: &[u8]) -> (Vec<String>, Vec<ParseError>, ProcessStats) {
+        let cfg = Config {
+            dogstatsd_max_metrics_tags: limits.0,
+            dogstatsd_max_tag_length: limits.1,
+            dogstatsd_max_name_length: limits.2,
+            ..Config::default()
+        };
+        let mut p = Processor::new(&cfg).unwrap();
+        let (mut names, mut errors) = (Vec::new(), Vec::new());
+        p.process_packet(packet, Transport::Udp, |r| match r {
+            Processed::Metric(m) => names.push(String::from_utf8(m.name.to_vec()).unwrap()),
+            Processed::Error { error, .. } => errors.push(error),
+            _ => {}
+        });
+        (names, errors, p.stats())
+    }
+
+    #[test]
+    fn defaults_accept_ordinary_and_generous_messages() {
+        let tags = (0..500)
+            .map(|i| format!("t{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let long_tag = "v".repeat(4096);
+        let long_name = "n".repeat(1024);
+        let packet = format!("a:1|c|#{tags}\nb:1|c|#{long_tag}\n{long_name}:1|g\nc:1|c");
+        let (names, errors, stats) = run((0, 4096, 1024), packet.as_bytes());
+        assert_eq!(names.len(), 4);
+        assert!(errors.is_empty());
+        assert_eq!(stats.metric_packets, 4);
+    }
+
+    #[test]
+    fn over_limit_messages_are_dropped_and_counted() {
+        let packet = b"ok:1|c|#a,b,c\n\
+            many:1|c|#a,b,c,d\n\
+            empties:1|c|#,,,\n\
+            long:1|c|#a,bbbbbbbbbbb,c\n\
+            nnnnnnnnnnnnnnnnnnnnn:1|c\n\
+            edge:1|c|#aaaaaaaaaa\n\
+            _sc|check.with.a.very.long.name|0|#a,b,c,d,e,f\n";
+        let (names, errors, stats) = run((3, 10, 20), packet);
+        assert_eq!(names, ["ok", "edge"]);
+        let kinds: Vec<_> = errors.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ParseErrorKind::TooManyTags,
+                ParseErrorKind::TooManyTags,
+                ParseErrorKind::TagTooLong,
+                ParseErrorKind::NameTooLong,
+            ]
+        );
+        // Offsets point at the offending tag (or the name).
+        assert_eq!(errors[0].at as usize, "many:1|c|#a,b,c,".len());
+        assert_eq!(errors[2].at as usize, "long:1|c|#a,".len());
+        assert_eq!(errors[3].at, 0);
+        assert_eq!(stats.too_many_tags, 2);
+        assert_eq!(stats.tag_too_long, 1);
+        assert_eq!(stats.name_too_long, 1);
+        assert_eq!(stats.metric_packets, 2);
+        assert_eq!(stats.metric_parse_errors, 0);
+        // Service checks and events are not limited.
+        assert_eq!(stats.service_check_packets, 1);
+        assert!(errors.iter().all(|e| e.kind.is_limit()));
+    }
+
+    proptest::proptest! {
+        /// The limits agree with counting the tags one by one (the
+        /// unscanned short-field shortcut included).
+        #[test]
+        fn limits_match_a_naive_count(
+            name_len in 1usize..8,
+            field in "[ab,]{0,12}",
+            max_tags in 0i64..6,
+            max_tag_len in 0i64..6,
+            max_name_len in 0i64..8,
+        ) {
+            let name = "n".repeat(name_len);
+            let line = if field.is_empty() {
+                format!("{name}:1|c")
+            } else {
+                format!("{name}:1|c|#{field}")
+            };
+            let (names, errors, _) = run((max_tags, max_tag_len, max_name_len), line.as_bytes());
+            let tags: Vec<&str> = if field.is_empty() { vec![] } else { field.split(',').collect() };
+            let over = |limit: i64, n: usize| limit > 0 && n > limit as usize;
+            let expect = if over(max_name_len, name_len) {
+                Some(ParseErrorKind::NameTooLong)
+            } else {
+                // The first offending tag decides, count checked first.
+                tags.iter().enumerate().find_map(|(i, t)| {
+                    if over(max_tags, i + 1) {
+                        Some(ParseErrorKind::TooManyTags)
+                    } else if over(max_tag_len, t.len()) {
+                        Some(ParseErrorKind::TagTooLong)
+                    } else {
+                        None
+                    }
+                })
+            };
+            proptest::prop_assert_eq!(errors.first().map(|e| e.kind), expect);
+            proptest::prop_assert_eq!(names.len(), usize::from(expect.is_none()));
+        }
+    }
+
+    #[test]
+    fn zero_is_no_limit_and_negative_is_rejected() {
+        let packet = format!(
+            "{}:1|c|#{},{}",
+            "n".repeat(5000),
+            "t".repeat(9000),
+            "x,".repeat(3000)
+        );
+        let (names, errors, _) = run((0, 0, 0), packet.as_bytes());
+        assert_eq!(names.len(), 1, "{errors:?}");
+        for key in 0..3 {
+            let mut l = [0i64; 3];
+            l[key] = -1;
+            let cfg = Config {
+                dogstatsd_max_metrics_tags: l[0],
+                dogstatsd_max_tag_length: l[1],
+                dogstatsd_max_name_length: l[2],
+                ..Config::default()
+            };
+            let e = Processor::new(&cfg).unwrap_err().to_string();
+            assert!(e.contains("dogstatsd_max_"), "{e}");
+        }
     }
 }

@@ -37,7 +37,7 @@ impl Server {
         let n = pipelines.max(1);
         Ok(Self {
             worker: Worker::new(cfg, n)?,
-            pipelines: (0..n).map(|_| Pipeline::new(cfg)).collect(),
+            pipelines: (0..n).map(|_| Pipeline::new(cfg, n)).collect(),
         })
     }
 
@@ -76,11 +76,7 @@ impl Server {
     pub fn stats(&self) -> ServerStats {
         let mut pipelines = SamplerStats::default();
         for p in &self.pipelines {
-            let s = p.stats();
-            pipelines.samples += s.samples;
-            pipelines.non_finite_dropped += s.non_finite_dropped;
-            pipelines.contexts += s.contexts;
-            pipelines.contexts_expired += s.contexts_expired;
+            pipelines += p.stats();
         }
         ServerStats {
             worker: self.worker.stats(),

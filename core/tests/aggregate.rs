@@ -441,3 +441,94 @@ fn route_cache_size_never_changes_the_output() {
     assert_eq!(run(1), reference, "a thrashing cache");
     assert_eq!(run(8192), reference, "a warm cache");
 }
+
+#[test]
+fn a_remembered_route_follows_its_context_through_expiry_and_reuse() {
+    // `a` is routed from the worker's cache and the pipeline remembers
+    // which context that route is. When `a` expires, its context id is
+    // reused by `b`; the route must not then lead `a` into `b`.
+    for cache in [0, 1, 8192] {
+        let cfg = Config {
+            dogstatsd_route_cache_size: cache,
+            ..config()
+        };
+        let mut s = server(&cfg);
+        push(&mut s, "a:1|g|#t:1", T0);
+        push(&mut s, "a:2|g|#t:1", T0 + 1);
+        let f = s.flush(T0 + 10, false);
+        assert_eq!(one(&f, "a"), 2.0, "cache {cache}");
+        // Idle past dogstatsd_context_expiry_seconds (20): expired.
+        let f = s.flush(T0 + 40, false);
+        assert!(f.series.is_empty(), "cache {cache}: {:?}", f.series);
+        assert_eq!(s.stats().pipelines.contexts, 0, "cache {cache}");
+        push(&mut s, "b:5|g|#t:1", T0 + 41);
+        push(&mut s, "a:3|g|#t:1", T0 + 42);
+        push(&mut s, "b:6|g|#t:1", T0 + 43);
+        let f = s.flush(T0 + 50, false);
+        assert_eq!(one(&f, "a"), 3.0, "cache {cache}: {:?}", f.series);
+        assert_eq!(one(&f, "b"), 6.0, "cache {cache}: {:?}", f.series);
+    }
+}
+
+#[test]
+fn a_reused_route_slot_is_a_new_route() {
+    // One slot: `a`, then `b`, then `a` again all fill slot 0 in turn.
+    let cfg = Config {
+        dogstatsd_route_cache_size: 1,
+        ..config()
+    };
+    let mut s = server(&cfg);
+    for (i, line) in ["a:1|c", "a:1|c", "b:10|c", "b:10|c", "a:1|c", "a:1|c"]
+        .iter()
+        .enumerate()
+    {
+        push(&mut s, line, T0 + i as i64);
+    }
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(one(&f, "a"), 0.4);
+    assert_eq!(one(&f, "b"), 2.0);
+    assert_eq!(s.stats().worker.route_cache_hits, 3);
+}
+
+#[test]
+fn the_context_limit_drops_new_contexts_and_keeps_known_ones() {
+    for pipelines in [1, 2] {
+        let cfg = Config {
+            dogstatsd_context_limit: 4,
+            ..config()
+        };
+        let mut s = Server::with_pipelines(&cfg, pipelines).expect("valid config");
+        push(&mut s, "known:1|c", T0);
+        for i in 0..1000 {
+            push(&mut s, &format!("burst.{i}:1|c"), T0);
+            push(&mut s, "known:1|c", T0);
+        }
+        let f = s.flush(T0 + 10, false);
+        assert_eq!(one(&f, "known"), 100.1, "{pipelines} pipelines");
+        let stats = s.stats().pipelines;
+        assert!(stats.contexts <= 4, "{pipelines}: {stats:?}");
+        assert_eq!(f.series.len() as u64, stats.contexts);
+        assert_eq!(
+            stats.context_limit_dropped,
+            1000 - (stats.contexts - 1),
+            "{pipelines}: every dropped sample is counted"
+        );
+    }
+}
+
+#[test]
+fn room_under_the_context_limit_comes_back_as_contexts_expire() {
+    let cfg = Config {
+        dogstatsd_context_limit: 2,
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "a:1|g\nb:1|g\nc:1|g", T0);
+    let f = s.flush(T0 + 10, false);
+    assert_eq!(f.series.len(), 2);
+    assert_eq!(s.stats().pipelines.context_limit_dropped, 1);
+    s.flush(T0 + 40, false);
+    push(&mut s, "c:7|g", T0 + 41);
+    let f = s.flush(T0 + 50, false);
+    assert_eq!(one(&f, "c"), 7.0);
+}

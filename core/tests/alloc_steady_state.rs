@@ -1,12 +1,13 @@
 //! A warmed-up parse + aggregate of known contexts allocates nothing.
 //!
-//! Its own test binary (one scenario per file) so the counting allocator
-//! sees nothing but this test.
+//! Its own test binary (one scenario per file), and only the test's own
+//! thread is counted (libtest's main thread may allocate meanwhile).
 
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
@@ -14,13 +15,16 @@ use dogstatsd_core::server::Server;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    // `const` and no destructor: reading it never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's.
@@ -33,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if COUNTING.with(Cell::get) {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's.
@@ -62,6 +66,8 @@ fn packets() -> Vec<Vec<u8>> {
             packet.push_str(&line);
             packet.push('\n');
         }
+        // Over dogstatsd_max_metrics_tags: dropped and counted.
+        packet.push_str("app.too.many.tags:1|c|#a,b,c,d\n");
         packets.push(packet.into_bytes());
     }
     packets
@@ -73,6 +79,9 @@ fn warmed_up_parse_and_aggregate_allocates_nothing() {
         hostname: "h".into(),
         dogstatsd_tags: vec!["region:eu".into()],
         statsd_metric_namespace: "ns".into(),
+        // Tight enough that every tag field is scanned against the limits.
+        dogstatsd_max_metrics_tags: 3,
+        dogstatsd_max_tag_length: 40,
         ..Config::default()
     };
     let mut server = Server::new(&cfg).unwrap();
@@ -85,18 +94,22 @@ fn warmed_up_parse_and_aggregate_allocates_nothing() {
         }
     }
     let contexts_before = server.stats();
-    COUNTING.store(true, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
     for _ in 0..20 {
         for p in &packets {
             server.push(p, Transport::Udp, now + 1);
         }
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(false));
     let allocs = ALLOCS.load(Ordering::SeqCst);
     let after = server.stats();
     assert_eq!(after.pipelines.contexts, contexts_before.pipelines.contexts);
     assert!(after.worker.samples > contexts_before.worker.samples + 40_000);
     assert_eq!(allocs, 0, "steady-state pushes allocated {allocs} times");
+    assert_eq!(
+        after.worker.process.too_many_tags - contexts_before.worker.process.too_many_tags,
+        20 * 50
+    );
     // And the aggregates are right: flush and check one counter.
     let f = server.flush(now + 20, false);
     assert!(!f.series.is_empty());

@@ -65,25 +65,30 @@ fn cache_hits_do_not_allocate() {
     let warm = mapper.stats();
     assert!(warm.cache_len > 0 && warm.cache_len <= names.len());
 
-    let region = Region::new(GLOBAL);
+    // libtest's main thread may allocate while this one runs (it is
+    // process-wide counting), so take the quietest of three rounds: an
+    // allocation on the hit path would show in every one.
     let mut mapped = 0usize;
-    for _ in 0..10 {
-        for name in &names {
-            if let Some(m) = mapper.map(name) {
-                mapped += m.tags.len() + 1;
+    let mut quietest = None;
+    for _ in 0..3 {
+        let region = Region::new(GLOBAL);
+        for _ in 0..10 {
+            for name in &names {
+                if let Some(m) = mapper.map(name) {
+                    mapped += m.tags.len() + 1;
+                }
             }
         }
+        let change = region.change();
+        let n = (change.allocations, change.reallocations);
+        if quietest.is_none_or(|q: (usize, usize)| n < q) {
+            quietest = Some(n);
+        }
     }
-    let change = region.change();
-
-    assert_eq!(
-        (change.allocations, change.reallocations),
-        (0, 0),
-        "cache hits allocated: {change:?}"
-    );
+    assert_eq!(quietest, Some((0, 0)), "cache hits allocated");
     assert!(mapped > 0);
     let stats = mapper.stats();
-    assert_eq!(stats.hits - warm.hits, 10 * names.len() as u64);
+    assert_eq!(stats.hits - warm.hits, 30 * names.len() as u64);
     assert_eq!(stats.misses, warm.misses);
 
     // Control: the counter does see allocations, e.g. those of a cache miss.

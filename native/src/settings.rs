@@ -286,6 +286,24 @@ pub struct DaemonSettings {
     /// Log the first bytes of an oversized stream frame. Default false.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_stream_log_too_big: bool,
+    /// Most Unix stream connections open at once; at the limit, a new
+    /// connection closes the one that has been silent the longest, so
+    /// idle or stalled clients never lock out new ones (counted as
+    /// `dogstatsd_connections_closed_total{reason="max_connections"}`).
+    /// Not an Agent key (the Agent has no limit). Default 4096; 0 = no
+    /// limit.
+    #[serde(deserialize_with = "read::non_negative")]
+    pub dogstatsd_stream_max_connections: i64,
+    /// Close a Unix stream connection that sent nothing for this long
+    /// (counted as `reason="idle_timeout"`), so idle or stalled clients
+    /// cannot hold connection slots forever. Not an Agent key. Default 0s
+    /// (off, as in the Agent: clients keep one connection open between
+    /// bursts, and closing it costs them the next write).
+    #[serde(
+        deserialize_with = "read::duration",
+        serialize_with = "read::show_duration"
+    )]
+    pub dogstatsd_stream_idle_timeout: Duration,
     /// Windows named pipe name (`\\.\pipe\<name>`); empty disables it.
     /// Default empty.
     #[serde(deserialize_with = "de::string")]
@@ -343,6 +361,8 @@ impl Default for DaemonSettings {
             dogstatsd_socket: String::new(),
             dogstatsd_stream_socket: String::new(),
             dogstatsd_stream_log_too_big: false,
+            dogstatsd_stream_max_connections: 4096,
+            dogstatsd_stream_idle_timeout: Duration::ZERO,
             dogstatsd_pipe_name: String::new(),
             dogstatsd_so_rcvbuf: 0,
             dogstatsd_packet_buffer_size: 32,
@@ -506,6 +526,18 @@ mod tests {
         assert_eq!(s.daemon.dogstatsd_port, Port::Fixed(8125));
         assert_eq!(s.daemon.queue_packets(), 1024 * 32);
         assert_eq!(s.buffer_size(), 8192);
+        assert_eq!(s.daemon.dogstatsd_stream_max_connections, 4096);
+        assert_eq!(s.daemon.dogstatsd_stream_idle_timeout, Duration::ZERO);
+        assert_eq!(s.core.dogstatsd_max_metrics_tags, 0);
+        assert_eq!(s.core.dogstatsd_max_tag_length, 4096);
+        assert_eq!(s.core.dogstatsd_max_name_length, 1024);
+        let s = read(r#"{"dogstatsd_stream_idle_timeout":"2m","dogstatsd_max_tag_length":"200"}"#)
+            .unwrap();
+        assert_eq!(
+            s.daemon.dogstatsd_stream_idle_timeout,
+            Duration::from_secs(120)
+        );
+        assert_eq!(s.core.dogstatsd_max_tag_length, 200);
     }
 
     #[test]
@@ -532,6 +564,14 @@ mod tests {
         for (json, key) in [
             (r#"{"dogstatsd_queue_size":0}"#, "dogstatsd_queue_size"),
             (r#"{"dogstatsd_so_rcvbuf":-1}"#, "dogstatsd_so_rcvbuf"),
+            (
+                r#"{"dogstatsd_stream_max_connections":-1}"#,
+                "dogstatsd_stream_max_connections",
+            ),
+            (
+                r#"{"dogstatsd_stream_idle_timeout":"a while"}"#,
+                "dogstatsd_stream_idle_timeout",
+            ),
             (r#"{"log_level":"loud"}"#, "log_level"),
             (r#"{"dogstatsd_buffer_size":0}"#, "dogstatsd_buffer_size"),
             (

@@ -198,7 +198,7 @@ impl PayloadTotals {
 }
 
 /// The `stats()` object's fields (the `Stats` type of the declarations).
-pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 18] {
+pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 21] {
     let w = &s.worker;
     let pr = &w.process;
     let pl = &s.pipelines;
@@ -210,6 +210,9 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
         ("serviceCheckPackets", pr.service_check_packets),
         ("serviceCheckParseErrors", pr.service_check_parse_errors),
         ("unterminatedMetricErrors", pr.unterminated_metric_errors),
+        ("tooManyTags", pr.too_many_tags),
+        ("tagTooLong", pr.tag_too_long),
+        ("nameTooLong", pr.name_too_long),
         ("samples", w.samples),
         ("noAggSamples", w.no_agg_samples),
         ("noAggUnsupported", w.no_agg_unsupported),

@@ -234,6 +234,11 @@ export interface Stats {
   serviceCheckPackets: number;
   serviceCheckParseErrors: number;
   unterminatedMetricErrors: number;
+  /** Metric messages dropped over `dogstatsd_max_metrics_tags`,
+   * `dogstatsd_max_tag_length`, `dogstatsd_max_name_length`. */
+  tooManyTags: number;
+  tagTooLong: number;
+  nameTooLong: number;
   /** Metric samples routed to aggregation. */
   samples: number;
   /** Timestamped samples shipped unaggregated. */

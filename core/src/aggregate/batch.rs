@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use super::route_cache::RouteRef;
+
 /// What a sample adds to its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SampleKind {
@@ -35,6 +37,9 @@ pub(crate) struct PackedSample {
     pub(crate) sample_rate: f64,
     /// Unix seconds deciding the bucket.
     pub(crate) timestamp: i64,
+    /// The worker's cached route this sample came from, if any: lets the
+    /// pipeline skip verifying bytes it has verified before.
+    pub(crate) route: Option<RouteRef>,
 }
 
 /// A batch of samples for one shard.
@@ -90,9 +95,9 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    pub(crate) fn push_hashes(&mut self, sorted: &[u64]) -> Range<u32> {
+    pub(crate) fn push_hashes(&mut self, sorted: impl IntoIterator<Item = u64>) -> Range<u32> {
         let start = self.hashes.len();
-        self.hashes.extend_from_slice(sorted);
+        self.hashes.extend(sorted);
         range(start, self.hashes.len())
     }
 

@@ -16,6 +16,7 @@ use super::inthash::IntBuild;
 /// Index of a context in its store.
 pub(crate) type ContextId = u32;
 
+/// A context's identity.
 #[derive(Debug)]
 struct Context {
     key: u64,
@@ -24,7 +25,29 @@ struct Context {
     /// Unique tags in canonical order (by hash), as samples carry them,
     /// so verification is one linear walk.
     tags: Box<[StrId]>,
+}
+
+/// The fields every sample touches, dense by id and apart from the
+/// identity: a memoised route reads and writes only this.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
     last_seen: i64,
+    /// When a count was last sampled ([`NOT_COUNTER`] if never).
+    counter_seen: i64,
+    /// Bumped each time the id is freed, so memos of the old context miss.
+    generation: u32,
+}
+
+const NOT_COUNTER: i64 = i64::MIN;
+
+/// A pipeline's memory of one worker route: which context its bytes
+/// were verified to be.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memo {
+    /// 0 (never a real generation) for an empty memo.
+    route_generation: u64,
+    id: ContextId,
+    context_generation: u32,
 }
 
 /// The contexts one time sampler owns.
@@ -34,8 +57,13 @@ pub(crate) struct ContextStore {
     /// re-mixed hash (open addressing over the key space).
     by_key: HashMap<u64, ContextId, IntBuild>,
     contexts: Vec<Option<Context>>,
+    meta: Vec<Meta>,
     free: Vec<ContextId>,
     strings: Interner,
+    /// Per worker route cache (by origin), per slot.
+    memos: HashMap<u32, Vec<Memo>, IntBuild>,
+    /// Most live contexts (0: no limit).
+    limit: usize,
 }
 
 fn probe(key: u64) -> u64 {
@@ -43,8 +71,56 @@ fn probe(key: u64) -> u64 {
 }
 
 impl ContextStore {
-    /// Finds or creates the context of `s`, marking it seen at `now`.
-    pub(crate) fn resolve(&mut self, batch: &SampleBatch, s: &PackedSample, now: i64) -> ContextId {
+    /// A store holding at most `limit` live contexts (0: unlimited).
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    /// Finds or creates the context of `s`, marking it seen at `now`;
+    /// `None` when it is new and the store is full.
+    pub(crate) fn resolve(
+        &mut self,
+        batch: &SampleBatch,
+        s: &PackedSample,
+        now: i64,
+    ) -> Option<ContextId> {
+        let Some(route) = s.route else {
+            return self.resolve_bytes(batch, s, now);
+        };
+        let memos = self.memos.entry(route.origin).or_default();
+        let slot = route.slot as usize;
+        if let Some(m) = memos.get(slot)
+            && m.route_generation == route.generation
+            && self.meta[m.id as usize].generation == m.context_generation
+        {
+            // The route's bytes were verified to be this context before,
+            // and neither has changed since.
+            let meta = &mut self.meta[m.id as usize];
+            meta.last_seen = meta.last_seen.max(now);
+            return Some(m.id);
+        }
+        let id = self.resolve_bytes(batch, s, now)?;
+        let memos = self.memos.entry(route.origin).or_default();
+        if memos.len() <= slot {
+            memos.resize(slot + 1, Memo::default());
+        }
+        memos[slot] = Memo {
+            route_generation: route.generation,
+            id,
+            context_generation: self.meta[id as usize].generation,
+        };
+        Some(id)
+    }
+
+    fn resolve_bytes(
+        &mut self,
+        batch: &SampleBatch,
+        s: &PackedSample,
+        now: i64,
+    ) -> Option<ContextId> {
         let mut key = s.key;
         // Bounded: each probe step is a distinct stored context that
         // failed verification; real collisions are astronomically rare.
@@ -52,14 +128,13 @@ impl ContextStore {
             match self.by_key.get(&key) {
                 Some(&id) => {
                     if self.matches(id, batch, s) {
-                        if let Some(c) = self.contexts[id as usize].as_mut() {
-                            c.last_seen = c.last_seen.max(now);
-                        }
-                        return id;
+                        let meta = &mut self.meta[id as usize];
+                        meta.last_seen = meta.last_seen.max(now);
+                        return Some(id);
                     }
                     key = probe(key);
                 }
-                None => return self.insert(key, batch, s, now),
+                None => break,
             }
         }
         self.insert(key, batch, s, now)
@@ -84,7 +159,16 @@ impl ContextStore {
             .all(|((&t, &h), tag)| self.strings.hash(t) == h && self.strings.bytes(t) == tag)
     }
 
-    fn insert(&mut self, key: u64, batch: &SampleBatch, s: &PackedSample, now: i64) -> ContextId {
+    fn insert(
+        &mut self,
+        key: u64,
+        batch: &SampleBatch,
+        s: &PackedSample,
+        now: i64,
+    ) -> Option<ContextId> {
+        if self.limit > 0 && self.by_key.len() >= self.limit {
+            return None;
+        }
         let hashes = batch.hashes(&s.hashes);
         let tags: Box<[StrId]> = hashes
             .iter()
@@ -96,36 +180,71 @@ impl ContextStore {
             name: self.strings.acquire(batch.bytes(&s.name), s.name_hash),
             host: self.strings.acquire(batch.bytes(&s.host), s.host_hash),
             tags,
-            last_seen: now,
         };
         let id = match self.free.pop() {
             Some(id) => {
                 self.contexts[id as usize] = Some(ctx);
+                let meta = &mut self.meta[id as usize];
+                meta.last_seen = now;
+                meta.counter_seen = NOT_COUNTER;
                 id
             }
             None => {
                 self.contexts.push(Some(ctx));
+                self.meta.push(Meta {
+                    last_seen: now,
+                    counter_seen: NOT_COUNTER,
+                    generation: 0,
+                });
                 ContextId::try_from(self.contexts.len() - 1).unwrap_or(ContextId::MAX)
             }
         };
         self.by_key.insert(key, id);
-        id
+        Some(id)
+    }
+
+    /// Notes that a count of `id` was sampled at `at` (zero-fill, §9.8).
+    pub(crate) fn mark_counter(&mut self, id: ContextId, at: i64) {
+        self.meta[id as usize].counter_seen = at;
+    }
+
+    /// Stops zero-filling `id`.
+    pub(crate) fn forget_counter(&mut self, id: ContextId) {
+        self.meta[id as usize].counter_seen = NOT_COUNTER;
+    }
+
+    /// `(id, last sampled)` of every live context sampled as a count.
+    pub(crate) fn counters(&self) -> impl Iterator<Item = (ContextId, i64)> + '_ {
+        self.meta
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.counter_seen != NOT_COUNTER)
+            .map(|(id, m)| (id as ContextId, m.counter_seen))
+    }
+
+    /// True when some context is zero-filled.
+    pub(crate) fn has_counters(&self) -> bool {
+        self.meta.iter().any(|m| m.counter_seen != NOT_COUNTER)
     }
 
     /// Keeps a context alive (counter zero-fill does this).
     pub(crate) fn touch(&mut self, id: ContextId, at: i64) {
-        if let Some(Some(c)) = self.contexts.get_mut(id as usize) {
-            c.last_seen = c.last_seen.max(at);
+        if let Some(m) = self.meta.get_mut(id as usize) {
+            m.last_seen = m.last_seen.max(at);
         }
     }
 
-    /// Drops contexts last seen before `cutoff` unless `keep` says not to.
-    pub(crate) fn expire(&mut self, cutoff: i64, keep: impl Fn(ContextId) -> bool) -> usize {
+    /// Drops contexts last seen before `cutoff`, unless zero-filled or
+    /// `in_use` says they hold data.
+    pub(crate) fn expire(&mut self, cutoff: i64, in_use: impl Fn(ContextId) -> bool) -> usize {
         let mut expired = 0;
         for id in 0..self.contexts.len() {
             let id = id as ContextId;
-            let stale = matches!(&self.contexts[id as usize], Some(c) if c.last_seen < cutoff);
-            if stale && !keep(id) {
+            let m = self.meta[id as usize];
+            let stale = self.contexts[id as usize].is_some()
+                && m.last_seen < cutoff
+                && m.counter_seen == NOT_COUNTER;
+            if stale && !in_use(id) {
                 self.remove(id);
                 expired += 1;
             }
@@ -143,6 +262,9 @@ impl ContextStore {
         for &t in c.tags.iter() {
             self.strings.release(t);
         }
+        let meta = &mut self.meta[id as usize];
+        meta.generation = meta.generation.wrapping_add(1);
+        meta.counter_seen = NOT_COUNTER;
         self.free.push(id);
     }
 

@@ -34,8 +34,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline with the histogram and expiry settings of `cfg`.
-    pub fn new(cfg: &Config) -> Self {
+    /// One of `pipelines` pipelines, with the histogram, expiry and
+    /// context-limit settings of `cfg` (each gets its share of the limit;
+    /// contexts shard evenly).
+    pub fn new(cfg: &Config, pipelines: usize) -> Self {
+        let limit = usize::try_from(cfg.dogstatsd_context_limit).unwrap_or(0);
         Self {
             sampler: TimeSampler::new(SamplerConfig {
                 histograms: HistogramConfig::new(
@@ -44,6 +47,7 @@ impl Pipeline {
                 ),
                 counter_expiry: cfg.dogstatsd_expiry_seconds,
                 context_expiry: cfg.dogstatsd_context_expiry_seconds,
+                context_limit: limit.div_ceil(pipelines.max(1)),
             }),
         }
     }

@@ -15,31 +15,50 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::hash::hash_bytes;
 use super::inthash::IntBuild;
 
-/// One cached route, all bytes in one reused buffer.
+/// One cached route, header and bytes in one reused buffer, so a lookup
+/// touches one allocation (the header's first line holds what verifying
+/// needs):
+///
+/// ```text
+/// raw_hash key name_hash host_hash generation   (u64 each)
+/// pipeline raw_name raw_tags name host tags hashes 0   (u32 lengths)
+/// raw name | raw tags | name | host | packed tags | hashes (u64 LE each)
+/// ```
 #[derive(Debug, Default)]
-struct Slot {
-    /// raw name | raw tags | name | host | packed tags.
-    buf: Vec<u8>,
-    hashes: Vec<u64>,
-    raw_hash: u64,
-    raw_name: u32,
-    raw_tags: u32,
-    name: u32,
-    host: u32,
-    tags: u32,
-    key: u64,
-    name_hash: u64,
-    host_hash: u64,
-    pipeline: u32,
+struct Slot(Vec<u8>);
+
+const HEADER: usize = 5 * 8 + 8 * 4;
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+/// Names one filling of one slot of one worker's cache: the bytes behind
+/// it never change, so a pipeline that verified it once may trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RouteRef {
+    /// The worker's cache ([`RouteCache::origin`]).
+    pub(crate) origin: u32,
+    pub(crate) slot: u32,
+    pub(crate) generation: u64,
 }
 
 /// A route: what packing a sample of a known context needs.
 #[derive(Debug)]
-pub(crate) struct Route<'a> {
+pub(crate) struct Route<'a, H = &'a [u64]> {
     pub(crate) key: u64,
     pub(crate) name_hash: u64,
     pub(crate) host_hash: u64,
@@ -48,8 +67,22 @@ pub(crate) struct Route<'a> {
     pub(crate) host: &'a [u8],
     /// Tags packed as a batch stores them, canonical order.
     pub(crate) packed_tags: &'a [u8],
-    /// The canonical tags' hashes.
-    pub(crate) hashes: &'a [u64],
+    /// The canonical tags' hashes (as the cache returns them: their
+    /// little-endian bytes, [`HashBytes`]).
+    pub(crate) hashes: H,
+    /// Set on routes the cache returns.
+    pub(crate) from: Option<RouteRef>,
+}
+
+/// Tag hashes stored as little-endian bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HashBytes<'a>(pub(crate) &'a [u8]);
+
+impl HashBytes<'_> {
+    /// The hashes, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.chunks_exact(8).map(|w| u64_at(w, 0))
+    }
 }
 
 /// Recent routes by (name, tag field).
@@ -60,6 +93,8 @@ pub(crate) struct RouteCache {
     capacity: usize,
     /// Next slot to (re)use once full.
     hand: usize,
+    origin: u32,
+    next_generation: u64,
     hits: u64,
     misses: u64,
 }
@@ -75,21 +110,35 @@ fn span(start: usize, len: u32) -> Range<usize> {
 }
 
 impl Slot {
-    fn parts(&self) -> [&[u8]; 5] {
-        let mut at = 0;
+    fn raw_hash(&self) -> u64 {
+        if self.0.len() < HEADER {
+            return 0;
+        }
+        u64_at(&self.0, 0)
+    }
+
+    /// raw name, raw tags, name, host, packed tags, hash bytes.
+    fn parts(&self) -> [&[u8]; 6] {
+        let b = &self.0;
+        let mut at = HEADER;
         let mut next = |len: u32| {
             let r = span(at, len);
             at = r.end;
-            &self.buf[r]
+            &b[r]
         };
-        let raw_name = next(self.raw_name);
-        let raw_tags = next(self.raw_tags);
-        let name = next(self.name);
-        let host = next(self.host);
-        let tags = next(self.tags);
-        [raw_name, raw_tags, name, host, tags]
+        let len = |i: usize| u32_at(b, 5 * 8 + 4 + 4 * i);
+        let raw_name = next(len(0));
+        let raw_tags = next(len(1));
+        let name = next(len(2));
+        let host = next(len(3));
+        let tags = next(len(4));
+        let hashes = next(len(5) * 8);
+        [raw_name, raw_tags, name, host, tags, hashes]
     }
 }
+
+/// Caches are numbered so pipelines can tell their routes apart.
+static NEXT_ORIGIN: AtomicU32 = AtomicU32::new(0);
 
 impl RouteCache {
     /// A cache of at most `capacity` routes (0 disables it).
@@ -99,13 +148,15 @@ impl RouteCache {
             slots: Vec::new(),
             capacity,
             hand: 0,
+            origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
+            next_generation: 1,
             hits: 0,
             misses: 0,
         }
     }
 
     /// The route of a message with this name and tag field, if known.
-    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Route<'_>> {
+    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Route<'_, HashBytes<'_>>> {
         if self.capacity == 0 {
             return None;
         }
@@ -114,8 +165,12 @@ impl RouteCache {
             .get(&raw_hash(name, tags))
             .copied()
             .filter(|&i| {
-                let [n, t, ..] = self.slots[i as usize].parts();
-                n == name && t == tags
+                let b = &self.slots[i as usize].0;
+                // Lengths first: a cheap reject before comparing bytes.
+                u32_at(b, 5 * 8 + 4) as usize == name.len()
+                    && u32_at(b, 5 * 8 + 8) as usize == tags.len()
+                    && b.get(HEADER..HEADER + name.len()) == Some(name)
+                    && b.get(HEADER + name.len()..HEADER + name.len() + tags.len()) == Some(tags)
             });
         let Some(i) = hit else {
             self.misses += 1;
@@ -123,16 +178,22 @@ impl RouteCache {
         };
         self.hits += 1;
         let slot = &self.slots[i as usize];
-        let [_, _, name, host, packed_tags] = slot.parts();
+        let b = &slot.0;
+        let [_, _, name, host, packed_tags, hashes] = slot.parts();
         Some(Route {
-            key: slot.key,
-            name_hash: slot.name_hash,
-            host_hash: slot.host_hash,
-            pipeline: slot.pipeline,
+            key: u64_at(b, 8),
+            name_hash: u64_at(b, 16),
+            host_hash: u64_at(b, 24),
+            pipeline: u32_at(b, 40),
             name,
             host,
             packed_tags,
-            hashes: &slot.hashes,
+            hashes: HashBytes(hashes),
+            from: Some(RouteRef {
+                origin: self.origin,
+                slot: i,
+                generation: u64_at(b, 32),
+            }),
         })
     }
 
@@ -147,7 +208,7 @@ impl RouteCache {
         } else {
             let i = self.hand;
             self.hand = (self.hand + 1) % self.capacity;
-            let old = self.slots[i].raw_hash;
+            let old = self.slots[i].raw_hash();
             if self.by_raw.get(&old) == Some(&(i as u32)) {
                 self.by_raw.remove(&old);
             }
@@ -155,23 +216,38 @@ impl RouteCache {
         };
         let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX);
         let raw_hash = raw_hash(name, tags);
-        let slot = &mut self.slots[index];
-        slot.buf.clear();
-        for part in [name, tags, route.name, route.host, route.packed_tags] {
-            slot.buf.extend_from_slice(part);
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let b = &mut self.slots[index].0;
+        b.clear();
+        for w in [
+            raw_hash,
+            route.key,
+            route.name_hash,
+            route.host_hash,
+            generation,
+        ] {
+            b.extend_from_slice(&w.to_le_bytes());
         }
-        slot.hashes.clear();
-        slot.hashes.extend_from_slice(route.hashes);
-        slot.raw_hash = raw_hash;
-        slot.raw_name = len(name);
-        slot.raw_tags = len(tags);
-        slot.name = len(route.name);
-        slot.host = len(route.host);
-        slot.tags = len(route.packed_tags);
-        slot.key = route.key;
-        slot.name_hash = route.name_hash;
-        slot.host_hash = route.host_hash;
-        slot.pipeline = route.pipeline;
+        let lens = [
+            route.pipeline,
+            len(name),
+            len(tags),
+            len(route.name),
+            len(route.host),
+            len(route.packed_tags),
+            u32::try_from(route.hashes.len()).unwrap_or(u32::MAX),
+            0,
+        ];
+        for w in lens {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        for part in [name, tags, route.name, route.host, route.packed_tags] {
+            b.extend_from_slice(part);
+        }
+        for h in route.hashes {
+            b.extend_from_slice(&h.to_le_bytes());
+        }
         // A colliding older entry is simply shadowed.
         self.by_raw.insert(raw_hash, index as u32);
     }
@@ -196,6 +272,7 @@ mod tests {
             host: b"h",
             packed_tags: b"\x01\0\0\0a",
             hashes,
+            from: None,
         }
     }
 
@@ -208,15 +285,20 @@ mod tests {
             (r.name, r.host, r.pipeline, r.key),
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
-        assert_eq!(r.hashes, [7, 9]);
+        assert_eq!(r.hashes.iter().collect::<Vec<_>>(), [7, 9]);
+        let first = r.from.expect("cached routes are named");
+        assert_eq!(c.get(b"a", b"t:1").and_then(|r| r.from), Some(first));
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
         c.insert(b"b", b"", route(b"b", &[]));
         c.insert(b"c", b"", route(b"c", &[]));
         assert!(c.get(b"a", b"t:1").is_none(), "oldest replaced");
         assert!(c.get(b"b", b"").is_some());
-        assert!(c.get(b"c", b"").is_some());
-        assert_eq!(c.counts(), (3, 3));
+        let third = c.get(b"c", b"").and_then(|r| r.from).expect("hit");
+        assert_eq!(third.slot, first.slot, "slot reused");
+        assert_ne!(third.generation, first.generation, "new filling, new name");
+        assert_eq!(c.counts(), (4, 3));
+        assert_ne!(RouteCache::new(1).origin, c.origin);
         let mut off = RouteCache::new(0);
         off.insert(b"a", b"", route(b"a", &[]));
         assert!(off.get(b"a", b"").is_none());

@@ -42,6 +42,8 @@ pub(crate) struct SamplerConfig {
     pub(crate) histograms: HistogramConfig,
     pub(crate) counter_expiry: i64,
     pub(crate) context_expiry: i64,
+    /// Most live contexts (0: no limit).
+    pub(crate) context_limit: usize,
 }
 
 /// Counters about what a sampler dropped or holds.
@@ -55,6 +57,20 @@ pub struct SamplerStats {
     pub contexts: u64,
     /// Contexts expired so far.
     pub contexts_expired: u64,
+    /// Samples dropped because their context was new and the context
+    /// limit was reached.
+    pub context_limit_dropped: u64,
+}
+
+impl std::ops::AddAssign for SamplerStats {
+    /// Sums the counters of several pipelines.
+    fn add_assign(&mut self, o: Self) {
+        self.samples += o.samples;
+        self.non_finite_dropped += o.non_finite_dropped;
+        self.contexts += o.contexts;
+        self.contexts_expired += o.contexts_expired;
+        self.context_limit_dropped += o.context_limit_dropped;
+    }
 }
 
 /// One shard's aggregation state.
@@ -65,8 +81,6 @@ pub(crate) struct TimeSampler {
     buckets: Vec<Bucket>,
     /// Emptied buckets kept for their map capacity.
     spare: Vec<Bucket>,
-    /// Counter context → when it was last sampled (zero-fill, §9.8).
-    counters: HashMap<ContextId, i64, IntBuild>,
     last_cutoff: i64,
     stats: SamplerStats,
 }
@@ -74,11 +88,10 @@ pub(crate) struct TimeSampler {
 impl TimeSampler {
     pub(crate) fn new(cfg: SamplerConfig) -> Self {
         Self {
+            contexts: ContextStore::new(cfg.context_limit),
             cfg,
-            contexts: ContextStore::default(),
             buckets: Vec::new(),
             spare: Vec::new(),
-            counters: HashMap::default(),
             last_cutoff: 0,
             stats: SamplerStats::default(),
         }
@@ -102,11 +115,14 @@ impl TimeSampler {
     pub(crate) fn add_batch(&mut self, batch: &SampleBatch) {
         for s in &batch.samples {
             self.stats.samples += 1;
-            let id = self.contexts.resolve(batch, s, s.timestamp);
+            let Some(id) = self.contexts.resolve(batch, s, s.timestamp) else {
+                self.stats.context_limit_dropped += 1;
+                continue;
+            };
             let start = bucket_start(s.timestamp);
             if s.kind == SampleKind::Count {
                 // Tracked before the value is checked (spec §14.6).
-                self.counters.insert(id, s.timestamp);
+                self.contexts.mark_counter(id, s.timestamp);
             }
             if s.kind != SampleKind::Set && !s.value.is_finite() {
                 self.stats.non_finite_dropped += 1;
@@ -163,7 +179,8 @@ impl TimeSampler {
                     self.zero_fill(b, &mut expired_counters);
                 }
             }
-        } else if !self.counters.is_empty() && self.last_cutoff + BUCKET_SECONDS <= zero_fill_cutoff
+        } else if self.contexts.has_counters()
+            && self.last_cutoff + BUCKET_SECONDS <= zero_fill_cutoff
         {
             // No data at all: one synthetic bucket of zeros (spec §14.7).
             let mut b = self.spare.pop().unwrap_or_default();
@@ -172,7 +189,7 @@ impl TimeSampler {
             closed.push(b);
         }
         for id in expired_counters {
-            self.counters.remove(&id);
+            self.contexts.forget_counter(id);
         }
         for mut b in closed {
             self.emit(&mut b, out);
@@ -183,21 +200,21 @@ impl TimeSampler {
         self.spare.truncate(4);
         self.last_cutoff = zero_fill_cutoff;
         let expiry_cutoff = now - self.cfg.context_expiry;
-        let counters = &self.counters;
         let in_use: HashSet<ContextId> = self
             .buckets
             .iter()
             .flat_map(|b| b.series.keys().chain(b.sketches.keys()).copied())
             .collect();
-        let expired = self.contexts.expire(expiry_cutoff, |id| {
-            counters.contains_key(&id) || in_use.contains(&id)
-        });
+        let expired = self
+            .contexts
+            .expire(expiry_cutoff, |id| in_use.contains(&id));
         self.stats.contexts_expired += expired as u64;
         self.stats.contexts = self.contexts.len() as u64;
     }
 
     fn zero_fill(&mut self, b: &mut Bucket, expired: &mut Vec<ContextId>) {
-        for (&id, &last) in &self.counters {
+        let counters: Vec<(ContextId, i64)> = self.contexts.counters().collect();
+        for (id, last) in counters {
             if last + self.cfg.counter_expiry > b.start {
                 // Adding 0 to a sampled counter changes nothing; unlike the
                 // Agent, a context that became another type in this bucket

@@ -194,12 +194,13 @@ impl Sink for Router {
             name: batch.push_bytes(&[r.name]),
             host: batch.push_bytes(&[r.host]),
             tags: batch.push_bytes(&[r.packed_tags]),
-            hashes: batch.push_hashes(r.hashes),
+            hashes: batch.push_hashes(r.hashes.iter()),
             kind: sample_kind(m.metric_type),
             value: 0.0,
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp: self.now,
+            route: r.from,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         self.counts.accepted += 1;
@@ -282,7 +283,7 @@ impl Router {
             SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
         }
         let tags = batch.range_since(tags_start);
-        let hashes = batch.push_hashes(&scratch.sorted);
+        let hashes = batch.push_hashes(scratch.sorted.iter().copied());
         let sample = PackedSample {
             key,
             name_hash,
@@ -296,6 +297,7 @@ impl Router {
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp,
+            route: None,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         pipeline
@@ -322,6 +324,7 @@ impl Router {
                 host: batch.bytes(&s.host),
                 packed_tags: batch.bytes(&s.tags),
                 hashes: batch.hashes(&s.hashes),
+                from: None,
             },
         );
     }

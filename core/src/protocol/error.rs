@@ -63,6 +63,16 @@ pub enum ParseErrorKind {
     /// A status that is not exactly one of `0 1 2 3`.
     #[error("invalid service check status")]
     ServiceCheckInvalidStatus,
+    /// A well-formed metric with more tags than `dogstatsd_max_metrics_tags`.
+    #[error("too many tags (dogstatsd_max_metrics_tags)")]
+    TooManyTags,
+    /// A well-formed metric with a tag longer than `dogstatsd_max_tag_length`.
+    #[error("tag too long (dogstatsd_max_tag_length)")]
+    TagTooLong,
+    /// A well-formed metric whose name is longer than
+    /// `dogstatsd_max_name_length`.
+    #[error("metric name too long (dogstatsd_max_name_length)")]
+    NameTooLong,
 }
 
 /// A rejected message: what is wrong and the byte offset in the message
@@ -97,6 +107,15 @@ pub enum MessageKind {
 }
 
 impl ParseErrorKind {
+    /// True for a message that parsed but exceeds a configured limit
+    /// (counted apart from parse errors).
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            Self::TooManyTags | Self::TagTooLong | Self::NameTooLong
+        )
+    }
+
     /// The message kind this error belongs to (telemetry counts errors by
     /// message type, as the Agent does).
     pub fn message_kind(self) -> MessageKind {

@@ -139,6 +139,24 @@ async fn first_signal() {
     });
 }
 
+/// Raises the soft open-files limit to the hard one, as the Go runtime
+/// does for the Agent: every Unix stream connection is a descriptor, and
+/// a soft limit of 1024 would stop accepting long before
+/// `dogstatsd_stream_max_connections`.
+#[cfg(unix)]
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::debug!("cannot raise the open-files limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!("cannot read the open-files limit: {e}"),
+    }
+}
+
 /// The daemon command: exit 0 after a graceful stop, 2 for a bad
 /// configuration, 1 when start-up fails.
 pub fn run_command(args: &RunArgs) -> ExitCode {
@@ -151,6 +169,8 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     init_logging(settings.daemon.log_level);
+    #[cfg(unix)]
+    raise_fd_limit();
     if !settings.daemon.use_dogstatsd {
         tracing::info!("use_dogstatsd is false: nothing to run");
         return ExitCode::SUCCESS;

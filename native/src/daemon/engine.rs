@@ -83,7 +83,7 @@ impl Engine {
         let mut pipe_handles = Vec::new();
         for i in 0..pipelines {
             let (tx, rx) = bounded(PIPELINE_QUEUE);
-            let pipeline = Pipeline::new(cfg);
+            let pipeline = Pipeline::new(cfg, pipelines);
             let spare = spare_tx.clone();
             let t = Arc::clone(&telemetry);
             pipe_handles.push(

@@ -279,6 +279,10 @@ impl Daemon {
                         stream::StreamOptions {
                             max_frame: settings.buffer_size(),
                             log_too_big: d.dogstatsd_stream_log_too_big,
+                            max_connections: usize::try_from(d.dogstatsd_stream_max_connections)
+                                .unwrap_or(usize::MAX),
+                            idle_timeout: (!d.dogstatsd_stream_idle_timeout.is_zero())
+                                .then_some(d.dogstatsd_stream_idle_timeout),
                         },
                         self.cancel.clone(),
                         &self.tracker,

@@ -95,17 +95,26 @@ async fn serve(mut pipe: NamedPipeServer, sender: PacketSender, cancel: Cancella
             }
         };
         telemetry.received(Listener::NamedPipe, n);
-        if let Some(packet) = framer.commit(n) {
-            sender
-                .capture()
-                .offer(Transport::NamedPipe, packet, None, None);
-            let mut buf = sender.pool().get();
-            buf.extend_from_slice(packet);
-            sender.send(Packet {
-                buf,
-                transport: Transport::NamedPipe,
-                origin: None,
-            });
-        }
+        let discarded = framer.discarded();
+        let Some(packet) = framer.commit(n) else {
+            if framer.discarded() > discarded {
+                // A message longer than dogstatsd_buffer_size: discarded.
+                telemetry
+                    .listener(Listener::NamedPipe)
+                    .truncated
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            continue;
+        };
+        sender
+            .capture()
+            .offer(Transport::NamedPipe, packet, None, None);
+        let mut buf = sender.pool().get();
+        buf.extend_from_slice(packet);
+        sender.send(Packet {
+            buf,
+            transport: Transport::NamedPipe,
+            origin: None,
+        });
     }
 }

@@ -1,9 +1,21 @@
 //! The Unix stream listener: length-prefixed frames (core's
 //! `LengthPrefixedFramer`), one task per connection. An oversized,
 //! zero-length or truncated frame closes that connection only.
+//!
+//! Hostile clients: a length prefix above `dogstatsd_buffer_size` closes
+//! the connection before anything of that size is buffered (the framer
+//! only ever holds bytes that arrived); at most
+//! `dogstatsd_stream_max_connections` connections are open at once (at
+//! the limit, the one silent the longest is closed to make room); with `dogstatsd_stream_idle_timeout` a
+//! connection that sends nothing for that long is closed. Every such
+//! close is counted by reason. An idle connection costs one small read
+//! buffer and a parked task.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dogstatsd_core::protocol::{FrameError, LengthPrefixedFramer, Transport};
 use tokio::io::AsyncReadExt as _;
@@ -15,8 +27,9 @@ use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::{CloseReason, Listener, Telemetry};
 
-/// Read size per syscall; frames larger than this just take several reads.
-const READ_CHUNK: usize = 64 * 1024;
+/// Largest read per syscall; frames larger than this just take several
+/// reads. Kept small: every open connection holds one such buffer.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Binds the stream socket at `path` (call inside the runtime).
 pub(crate) fn bind(path: &Path) -> Result<UnixListener, SocketPathError> {
@@ -37,6 +50,63 @@ pub(crate) struct StreamOptions {
     pub(crate) max_frame: usize,
     /// Log the start of an oversized frame.
     pub(crate) log_too_big: bool,
+    /// Most connections open at once; 0 = no limit.
+    pub(crate) max_connections: usize,
+    /// Close a connection silent for this long; `None` = never.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+/// The open connections. When `dogstatsd_stream_max_connections` are
+/// open, the one silent the longest is closed to make room, so idle or
+/// stalled clients can never lock out new ones.
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: HashMap<u64, Slot>,
+}
+
+struct Slot {
+    /// When the connection last received bytes (or was accepted), in
+    /// milliseconds since the listener started.
+    last: Arc<AtomicU64>,
+    /// Closes the connection now.
+    close: CancellationToken,
+}
+
+/// One connection's registry entry; removed when the connection ends.
+struct OpenGuard {
+    id: u64,
+    registry: Arc<Mutex<Registry>>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        let removed = self
+            .registry
+            .lock()
+            .map(|mut r| r.open.remove(&self.id).is_some())
+            .unwrap_or(false);
+        if removed {
+            self.telemetry
+                .listener(Listener::UdsStream)
+                .open_connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a connection task needs besides the stream.
+struct Conn {
+    sender: PacketSender,
+    opts: StreamOptions,
+    /// The daemon is stopping: read what is buffered, then close.
+    cancel: CancellationToken,
+    /// Evicted: close now.
+    close: CancellationToken,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+    _open: OpenGuard,
 }
 
 /// Accepts connections until `cancel`; connections then read what is
@@ -52,13 +122,58 @@ pub(crate) fn spawn(
     let conns = tracker.clone();
     tracker.spawn(async move {
         let _cleanup = Cleanup(path);
-        let accept = |stream| {
-            sender
-                .telemetry()
-                .listener(Listener::UdsStream)
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            conns.spawn(connection(stream, sender.clone(), opts, cancel.clone()));
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let epoch = Instant::now();
+        let accept = |stream: UnixStream| {
+            let telemetry = sender.telemetry();
+            let counters = telemetry.listener(Listener::UdsStream);
+            counters.connections.fetch_add(1, Ordering::Relaxed);
+            let Ok(mut reg) = registry.lock() else {
+                return;
+            };
+            if opts.max_connections > 0 && reg.open.len() >= opts.max_connections {
+                let oldest = reg
+                    .open
+                    .iter()
+                    .min_by_key(|(_, s)| s.last.load(Ordering::Relaxed))
+                    .map(|(&id, _)| id);
+                if let Some(slot) = oldest.and_then(|id| reg.open.remove(&id)) {
+                    slot.close.cancel();
+                    counters.open_connections.fetch_sub(1, Ordering::Relaxed);
+                    telemetry.closed(CloseReason::MaxConnections);
+                    tracing::debug!(
+                        "uds stream: {} connections open (dogstatsd_stream_max_connections); closing the one silent the longest",
+                        opts.max_connections
+                    );
+                }
+            }
+            let id = reg.next;
+            reg.next += 1;
+            let last = Arc::new(AtomicU64::new(millis(epoch)));
+            let close = CancellationToken::new();
+            reg.open.insert(
+                id,
+                Slot {
+                    last: Arc::clone(&last),
+                    close: close.clone(),
+                },
+            );
+            drop(reg);
+            counters.open_connections.fetch_add(1, Ordering::Relaxed);
+            let conn = Conn {
+                sender: sender.clone(),
+                opts,
+                cancel: cancel.clone(),
+                close,
+                last,
+                epoch,
+                _open: OpenGuard {
+                    id,
+                    registry: Arc::clone(&registry),
+                    telemetry: Arc::clone(telemetry),
+                },
+            };
+            conns.spawn(connection(stream, conn));
         };
         loop {
             tokio::select! {
@@ -68,7 +183,7 @@ pub(crate) fn spawn(
                     Ok((stream, _)) => accept(stream),
                     Err(e) => {
                         tracing::warn!("uds stream accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
             }
@@ -76,23 +191,36 @@ pub(crate) fn spawn(
         // Stopping: a client that connected and wrote just before the
         // signal may still be in the backlog; its bytes were received too.
         while let Ok(Ok((stream, _))) =
-            tokio::time::timeout(std::time::Duration::from_millis(1), listener.accept()).await
+            tokio::time::timeout(Duration::from_millis(1), listener.accept()).await
         {
             accept(stream);
         }
     });
 }
 
-async fn connection(
-    mut stream: UnixStream,
-    sender: PacketSender,
-    opts: StreamOptions,
-    cancel: CancellationToken,
-) {
+fn millis(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn connection(mut stream: UnixStream, conn: Conn) {
+    let Conn {
+        sender,
+        opts,
+        cancel,
+        close,
+        last,
+        epoch,
+        _open,
+    } = conn;
     let telemetry = Arc::clone(sender.telemetry());
     let mut framer = LengthPrefixedFramer::new(opts.max_frame);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; READ_CHUNK.min(opts.max_frame.saturating_add(4))];
+    let idle = async |at: Option<tokio::time::Instant>| match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    };
     loop {
+        let deadline = opts.idle_timeout.map(|t| tokio::time::Instant::now() + t);
         let read = tokio::select! {
             biased;
             () = cancel.cancelled() => {
@@ -101,7 +229,7 @@ async fn connection(
                     match stream.try_read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                            telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, Ordering::Relaxed);
                             framer.push(&buf[..n]);
                             if !frames(&mut framer, &sender, &telemetry, opts) {
                                 return;
@@ -111,7 +239,13 @@ async fn connection(
                 }
                 return;
             }
+            () = close.cancelled() => return, // evicted, counted by the acceptor
             read = stream.read(&mut buf) => read,
+            () = idle(deadline) => {
+                telemetry.closed(CloseReason::IdleTimeout);
+                tracing::debug!("uds stream: idle for {:?}; closing the connection", opts.idle_timeout.unwrap_or_default());
+                return;
+            }
         };
         match read {
             Ok(0) => {
@@ -122,10 +256,11 @@ async fn connection(
                 return;
             }
             Ok(n) => {
+                last.store(millis(epoch), Ordering::Relaxed);
                 telemetry
                     .listener(Listener::UdsStream)
                     .bytes
-                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 framer.push(&buf[..n]);
                 if !frames(&mut framer, &sender, &telemetry, opts) {
                     return; // dropping the stream closes the connection
@@ -135,7 +270,7 @@ async fn connection(
                 telemetry
                     .listener(Listener::UdsStream)
                     .read_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("uds stream read: {e}");
                 return;
             }
@@ -156,7 +291,7 @@ fn frames(
                 telemetry
                     .listener(Listener::UdsStream)
                     .packets
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
                 sender
                     .capture()
                     .offer(Transport::UnixStream, frame, None, None);

@@ -52,6 +52,12 @@ pub struct ListenerCounters {
     pub read_errors: AtomicU64,
     /// Stream connections accepted.
     pub connections: AtomicU64,
+    /// Stream connections open now.
+    pub open_connections: AtomicU64,
+    /// Datagrams longer than `dogstatsd_buffer_size`: their tail is cut
+    /// (and the rest processed, as in the Agent). Named pipe: partial
+    /// messages that filled the buffer and were discarded.
+    pub truncated: AtomicU64,
 }
 
 /// Why a stream connection was closed by the server.
@@ -63,13 +69,20 @@ pub enum CloseReason {
     FrameZeroLength,
     /// The peer closed inside a frame.
     FrameTruncated,
+    /// Silent the longest when a connection arrived with
+    /// `dogstatsd_stream_max_connections` open.
+    MaxConnections,
+    /// Nothing received for `dogstatsd_stream_idle_timeout`.
+    IdleTimeout,
 }
 
 impl CloseReason {
-    const ALL: [Self; 3] = [
+    const ALL: [Self; 5] = [
         Self::FrameTooLarge,
         Self::FrameZeroLength,
         Self::FrameTruncated,
+        Self::MaxConnections,
+        Self::IdleTimeout,
     ];
 
     fn name(self) -> &'static str {
@@ -77,6 +90,8 @@ impl CloseReason {
             Self::FrameTooLarge => "frame_too_large",
             Self::FrameZeroLength => "frame_zero_length",
             Self::FrameTruncated => "frame_truncated",
+            Self::MaxConnections => "max_connections",
+            Self::IdleTimeout => "idle_timeout",
         }
     }
 }
@@ -85,7 +100,7 @@ impl CloseReason {
 #[derive(Debug, Default)]
 pub struct Telemetry {
     listeners: [ListenerCounters; 4],
-    closes: [AtomicU64; 3],
+    closes: [AtomicU64; 5],
     /// Packets queued for the workers.
     pub queued: AtomicU64,
     /// Packets the workers finished.
@@ -189,6 +204,9 @@ impl Telemetry {
                 a.service_check_parse_errors += b.service_check_parse_errors;
                 a.unterminated_metric_errors += b.unterminated_metric_errors;
                 a.filtered_points += b.filtered_points;
+                a.too_many_tags += b.too_many_tags;
+                a.tag_too_long += b.tag_too_long;
+                a.name_too_long += b.name_too_long;
                 sum.samples += s.samples;
                 sum.route_cache_hits += s.route_cache_hits;
                 sum.route_cache_misses += s.route_cache_misses;
@@ -204,10 +222,7 @@ impl Telemetry {
         let mut sum = SamplerStats::default();
         if let Ok(p) = self.pipelines.lock() {
             for s in p.iter() {
-                sum.samples += s.samples;
-                sum.non_finite_dropped += s.non_finite_dropped;
-                sum.contexts += s.contexts;
-                sum.contexts_expired += s.contexts_expired;
+                sum += *s;
             }
         }
         sum
@@ -254,10 +269,22 @@ impl Telemetry {
             &per_listener(|c| &c.read_errors),
         );
         family(
+            "dogstatsd_listener_truncated_total",
+            "counter",
+            "Datagrams longer than dogstatsd_buffer_size, per listener: the tail is cut and the rest processed, as in the Agent (named pipe: buffer-filling partial messages, discarded).",
+            &per_listener(|c| &c.truncated),
+        );
+        family(
             "dogstatsd_listener_connections_total",
             "counter",
             "Stream connections accepted, per listener.",
             &per_listener(|c| &c.connections),
+        );
+        family(
+            "dogstatsd_listener_open_connections",
+            "gauge",
+            "Stream connections open now, per listener.",
+            &per_listener(|c| &c.open_connections),
         );
         family(
             "dogstatsd_connections_closed_total",
@@ -322,18 +349,22 @@ impl Telemetry {
         family(
             "dogstatsd_dropped_total",
             "counter",
-            "Packets or samples dropped, by cause.",
+            "Packets, messages or samples dropped, by cause (queue_full counts packets; filter_list and non_finite_value samples; the *_too_* and too_many_tags causes metric messages over a dogstatsd_max_* limit).",
             &[
                 (
                     r#"{cause="queue_full"}"#.into(),
                     load(&self.dropped_queue_full),
                 ),
                 (r#"{cause="non_finite_value"}"#.into(), p.non_finite_dropped),
+                (r#"{cause="context_limit"}"#.into(), p.context_limit_dropped),
                 (
                     r#"{cause="timestamped_unsupported_type"}"#.into(),
                     w.no_agg_unsupported,
                 ),
                 (r#"{cause="filter_list"}"#.into(), ps.filtered_points),
+                (r#"{cause="too_many_tags"}"#.into(), ps.too_many_tags),
+                (r#"{cause="tag_too_long"}"#.into(), ps.tag_too_long),
+                (r#"{cause="name_too_long"}"#.into(), ps.name_too_long),
             ],
         );
         family(
@@ -518,6 +549,7 @@ mod tests {
         t.closed(CloseReason::FrameTooLarge);
         let mut s = WorkerStats::default();
         s.process.metric_parse_errors = 3;
+        s.process.too_many_tags = 2;
         t.set_worker(1, s);
         let text = t.render(7);
         assert!(text.contains("dogstatsd_listener_packets_total{listener=\"udp\"} 2\n"));
@@ -527,6 +559,9 @@ mod tests {
             text.contains("dogstatsd_connections_closed_total{reason=\"frame_too_large\"} 1\n")
         );
         assert!(text.contains("dogstatsd_packet_queue_length 7\n"));
+        assert!(text.contains("dogstatsd_dropped_total{cause=\"too_many_tags\"} 2\n"));
+        assert!(text.contains("dogstatsd_connections_closed_total{reason=\"idle_timeout\"} 0\n"));
+        assert!(text.contains("dogstatsd_listener_open_connections{listener=\"uds_stream\"} 0\n"));
         assert!(text.contains("# TYPE dogstatsd_contexts gauge\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = line.rsplit_once(' ').unwrap();

@@ -9,6 +9,13 @@
 //! the same as with `recv` (~1.6-1.9 µs a datagram, within noise); at
 //! 150-200k/s batches grow and the reader thread needed 20-40% less CPU
 //! per datagram. It never costs more, so it stays.
+//!
+//! At moderate rates most `recvmmsg` calls still return one or two
+//! datagrams, so the thread sleeps and wakes per datagram. After a short
+//! batch the reader naps [`NAP`] (100 µs) so the next call takes a batch:
+//! at 100k datagrams/s of one message each this halved the reader's CPU
+//! (1.0 → 0.5 CPU-s over 500k datagrams, `/proc/<pid>/task/*/stat`) and
+//! adds at most ~0.2 ms of latency to a 10 s bucket.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -89,6 +96,9 @@ pub(crate) fn bind(addr: SocketAddr, so_rcvbuf: i64) -> Result<UdpSocket, UdpErr
     Ok(socket.into())
 }
 
+/// How long the reader pauses after a short batch.
+const NAP: Duration = Duration::from_micros(100);
+
 /// Reads until `stop`, then drains what the kernel still holds, hands over
 /// the last packet and returns.
 pub(crate) fn spawn(
@@ -129,8 +139,14 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
         let mut now = None;
-        let read = reader.recv(&socket, |datagram| {
+        let read = reader.recv(&socket, |datagram, truncated| {
             telemetry.received(Listener::Udp, datagram.len());
+            if truncated {
+                telemetry
+                    .listener(Listener::Udp)
+                    .truncated
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             sender.capture().offer(Transport::Udp, datagram, None, None);
             let t = *now.get_or_insert_with(Instant::now);
             if let Some(p) = asm.push(datagram, t, || pool.get()) {
@@ -138,7 +154,16 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         });
         match read {
-            Ok(_) => {
+            Ok(n) => {
+                if n < batch::NAP_BELOW && !draining {
+                    // A short batch means traffic is light enough that the
+                    // thread would otherwise wake for nearly every
+                    // datagram (~2 µs of CPU each). Let a few queue up in
+                    // the kernel instead: NAP of traffic is far below any
+                    // receive buffer, even the OS default, and batches
+                    // that come back full never nap.
+                    std::thread::sleep(NAP);
+                }
                 if let Some(p) =
                     asm.flush_due(now.unwrap_or_else(Instant::now), false, || pool.get())
                 {
@@ -185,6 +210,8 @@ mod batch {
 
     /// Datagrams per syscall at most.
     pub(super) const BATCH: usize = 32;
+    /// A batch smaller than this is followed by a nap.
+    pub(super) const NAP_BELOW: usize = BATCH / 2;
 
     pub(super) struct Reader {
         headers: MultiHeaders<()>,
@@ -197,24 +224,26 @@ mod batch {
         pub(super) fn new(size: usize) -> Self {
             Self {
                 headers: MultiHeaders::preallocate(BATCH, None),
-                buf: vec![0; BATCH * size],
+                // One spare byte per datagram tells a truncated one apart.
+                buf: vec![0; BATCH * (size + 1)],
                 size,
                 lens: Vec::with_capacity(BATCH),
             }
         }
 
         /// Reads at least one datagram (each truncated to the buffer size,
-        /// as a plain read truncates) and hands each to `each`.
+        /// as a plain read truncates) and hands each to `each`, with
+        /// whether it was longer.
         pub(super) fn recv(
             &mut self,
             socket: &UdpSocket,
-            mut each: impl FnMut(&[u8]),
+            mut each: impl FnMut(&[u8], bool),
         ) -> std::io::Result<usize> {
             self.lens.clear();
             {
                 let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
                     .buf
-                    .chunks_mut(self.size)
+                    .chunks_mut(self.size + 1)
                     .map(|c| [IoSliceMut::new(c)])
                     .collect();
                 let got = recvmmsg(
@@ -228,8 +257,8 @@ mod batch {
                 self.lens.extend(got.map(|m| m.bytes));
             }
             for (i, &n) in self.lens.iter().enumerate() {
-                let start = i * self.size;
-                each(&self.buf[start..start + n.min(self.size)]);
+                let start = i * (self.size + 1);
+                each(&self.buf[start..start + n.min(self.size)], n > self.size);
             }
             Ok(self.lens.len())
         }
@@ -241,22 +270,30 @@ mod batch {
     //! One datagram per read where `recvmmsg(2)` is not available.
     use std::net::UdpSocket;
 
+    /// Every read is one datagram: napping would cap the rate.
+    pub(super) const NAP_BELOW: usize = 0;
+
     pub(super) struct Reader {
         buf: Vec<u8>,
+        size: usize,
     }
 
     impl Reader {
         pub(super) fn new(size: usize) -> Self {
-            Self { buf: vec![0; size] }
+            // One spare byte tells a truncated datagram apart.
+            Self {
+                buf: vec![0; size + 1],
+                size,
+            }
         }
 
         pub(super) fn recv(
             &mut self,
             socket: &UdpSocket,
-            mut each: impl FnMut(&[u8]),
+            mut each: impl FnMut(&[u8], bool),
         ) -> std::io::Result<usize> {
             let n = socket.recv(&mut self.buf)?;
-            each(&self.buf[..n]);
+            each(&self.buf[..n.min(self.size)], n > self.size);
             Ok(1)
         }
     }

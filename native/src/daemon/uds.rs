@@ -89,7 +89,8 @@ fn run(
     // Read into one scratch buffer and copy only what arrived: zero-filling
     // a packet-sized buffer per datagram cost more than everything else the
     // listener does (and made every queued packet's pages resident).
-    let mut scratch = vec![0u8; size];
+    // One spare byte tells a datagram longer than `size` apart.
+    let mut scratch = vec![0u8; size + 1];
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -99,6 +100,13 @@ fn run(
         }
         match origins.recv(socket, &mut scratch) {
             Ok((n, origin)) => {
+                if n > size {
+                    telemetry
+                        .listener(Listener::Uds)
+                        .truncated
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let n = n.min(size);
                 telemetry.received(Listener::Uds, n);
                 sender.capture().offer(
                     Transport::UnixDatagram,

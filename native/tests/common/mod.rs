@@ -143,6 +143,7 @@ impl Daemon {
     }
 
     /// The daemon's process id.
+    #[allow(dead_code)] // not every test binary reads it
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
