@@ -22,6 +22,7 @@
 mod admin;
 mod assembler;
 mod command;
+mod datagrams;
 mod engine;
 pub mod origin;
 pub mod packet;

@@ -2,20 +2,8 @@
 //! assembler, as the Agent does. A datagram longer than
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
 //!
-//! On Linux reads go through `recvmmsg` (up to 32 datagrams a syscall).
-//! Measured with the (since replaced) UDP load example, now
-//! `benches/src/bin/e2e.rs`, on a loaded 2-core machine: at
-//! 100k datagrams/s batches average ~3.5 datagrams and the reader costs
-//! the same as with `recv` (~1.6-1.9 µs a datagram, within noise); at
-//! 150-200k/s batches grow and the reader thread needed 20-40% less CPU
-//! per datagram. It never costs more, so it stays.
-//!
-//! At moderate rates most `recvmmsg` calls still return one or two
-//! datagrams, so the thread sleeps and wakes per datagram. After a short
-//! batch the reader naps [`NAP`] (100 µs) so the next call takes a batch:
-//! at 100k datagrams/s of one message each this halved the reader's CPU
-//! (1.0 → 0.5 CPU-s over 500k datagrams, `/proc/<pid>/task/*/stat`) and
-//! adds at most ~0.2 ms of latency to a 10 s bucket.
+//! Reads are batched and paced by [`super::datagrams`] (`recvmmsg` on
+//! Linux, a short nap after a short batch).
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -28,6 +16,7 @@ use dogstatsd_core::protocol::Transport;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::assembler::Assembler;
+use super::datagrams::{NAP, Reader};
 use super::packet::{Packet, PacketSender};
 use super::telemetry::Listener;
 use crate::settings::DaemonSettings;
@@ -96,9 +85,6 @@ pub(crate) fn bind(addr: SocketAddr, so_rcvbuf: i64) -> Result<UdpSocket, UdpErr
     Ok(socket.into())
 }
 
-/// How long the reader pauses after a short batch.
-const NAP: Duration = Duration::from_micros(100);
-
 /// Reads until `stop`, then drains what the kernel still holds, hands over
 /// the last packet and returns.
 pub(crate) fn spawn(
@@ -120,7 +106,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     let pool = sender.pool().clone();
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
-    let mut reader = batch::Reader::new(size);
+    let mut reader = Reader::new(size);
     let mut asm = Assembler::new(size, flush_timeout, pool.get());
     let send = |buf: Vec<u8>| {
         sender.send(Packet {
@@ -155,13 +141,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
         });
         match read {
             Ok(n) => {
-                if n < batch::NAP_BELOW && !draining {
-                    // A short batch means traffic is light enough that the
-                    // thread would otherwise wake for nearly every
-                    // datagram (~2 µs of CPU each). Let a few queue up in
-                    // the kernel instead: NAP of traffic is far below any
-                    // receive buffer, even the OS default, and batches
-                    // that come back full never nap.
+                if Reader::is_short(n) && !draining {
                     std::thread::sleep(NAP);
                 }
                 if let Some(p) =
@@ -195,107 +175,6 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     }
     if let Some(p) = asm.flush_due(Instant::now(), true, || pool.get()) {
         send(p);
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod batch {
-    //! `recvmmsg(2)` with `MSG_WAITFORONE`: wait for one datagram, then
-    //! take up to [`BATCH`] that are already queued in the same syscall.
-    use std::io::IoSliceMut;
-    use std::net::UdpSocket;
-    use std::os::fd::AsRawFd as _;
-
-    use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
-
-    /// Datagrams per syscall at most.
-    pub(super) const BATCH: usize = 32;
-    /// A batch smaller than this is followed by a nap.
-    pub(super) const NAP_BELOW: usize = BATCH / 2;
-
-    pub(super) struct Reader {
-        headers: MultiHeaders<()>,
-        buf: Vec<u8>,
-        size: usize,
-        lens: Vec<usize>,
-    }
-
-    impl Reader {
-        pub(super) fn new(size: usize) -> Self {
-            Self {
-                headers: MultiHeaders::preallocate(BATCH, None),
-                // One spare byte per datagram tells a truncated one apart.
-                buf: vec![0; BATCH * (size + 1)],
-                size,
-                lens: Vec::with_capacity(BATCH),
-            }
-        }
-
-        /// Reads at least one datagram (each truncated to the buffer size,
-        /// as a plain read truncates) and hands each to `each`, with
-        /// whether it was longer.
-        pub(super) fn recv(
-            &mut self,
-            socket: &UdpSocket,
-            mut each: impl FnMut(&[u8], bool),
-        ) -> std::io::Result<usize> {
-            self.lens.clear();
-            {
-                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
-                    .buf
-                    .chunks_mut(self.size + 1)
-                    .map(|c| [IoSliceMut::new(c)])
-                    .collect();
-                let got = recvmmsg(
-                    socket.as_raw_fd(),
-                    &mut self.headers,
-                    iovs.iter_mut(),
-                    MsgFlags::MSG_WAITFORONE,
-                    None,
-                )
-                .map_err(std::io::Error::from)?;
-                self.lens.extend(got.map(|m| m.bytes));
-            }
-            for (i, &n) in self.lens.iter().enumerate() {
-                let start = i * (self.size + 1);
-                each(&self.buf[start..start + n.min(self.size)], n > self.size);
-            }
-            Ok(self.lens.len())
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod batch {
-    //! One datagram per read where `recvmmsg(2)` is not available.
-    use std::net::UdpSocket;
-
-    /// Every read is one datagram: napping would cap the rate.
-    pub(super) const NAP_BELOW: usize = 0;
-
-    pub(super) struct Reader {
-        buf: Vec<u8>,
-        size: usize,
-    }
-
-    impl Reader {
-        pub(super) fn new(size: usize) -> Self {
-            // One spare byte tells a truncated datagram apart.
-            Self {
-                buf: vec![0; size + 1],
-                size,
-            }
-        }
-
-        pub(super) fn recv(
-            &mut self,
-            socket: &UdpSocket,
-            mut each: impl FnMut(&[u8], bool),
-        ) -> std::io::Result<usize> {
-            let n = socket.recv(&mut self.buf)?;
-            each(&self.buf[..n.min(self.size)], n > self.size);
-            Ok(1)
-        }
     }
 }
 

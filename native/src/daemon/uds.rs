@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use dogstatsd_core::protocol::Transport;
 
 use super::assembler::Assembler;
+use super::datagrams::{NAP, Reader};
 use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::Listener;
@@ -91,6 +92,9 @@ fn run(
     // listener does (and made every queued packet's pages resident).
     // One spare byte tells a datagram longer than `size` apart.
     let mut scratch = vec![0u8; size + 1];
+    // Without origin detection no credentials are needed: read in batches
+    // and nap after short ones, as UDP does.
+    let mut batched = (!origin_detection).then(|| Reader::new(size));
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -98,42 +102,55 @@ fn run(
                 break;
             }
         }
-        match origins.recv(socket, &mut scratch) {
-            Ok((n, origin)) => {
-                if n > size {
-                    telemetry
-                        .listener(Listener::Uds)
-                        .truncated
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                let n = n.min(size);
-                telemetry.received(Listener::Uds, n);
-                sender.capture().offer(
-                    Transport::UnixDatagram,
-                    &scratch[..n],
-                    origin.pid,
-                    origin.container.as_ref(),
-                );
-                if origin.failed {
-                    telemetry
-                        .origin_detection_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                match asm.as_mut() {
-                    Some(a) => {
-                        let now = Instant::now();
-                        if let Some(p) = a.push(&scratch[..n], now, || pool.get()) {
-                            send(p, None);
-                        }
-                        if let Some(p) = a.flush_due(now, false, || pool.get()) {
-                            send(p, None);
-                        }
+        let mut handle = |datagram: &[u8], truncated: bool, origin: FoundOrigin| {
+            if truncated {
+                telemetry
+                    .listener(Listener::Uds)
+                    .truncated
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            telemetry.received(Listener::Uds, datagram.len());
+            sender.capture().offer(
+                Transport::UnixDatagram,
+                datagram,
+                origin.pid,
+                origin.container.as_ref(),
+            );
+            if origin.failed {
+                telemetry
+                    .origin_detection_errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            match asm.as_mut() {
+                Some(a) => {
+                    let now = Instant::now();
+                    if let Some(p) = a.push(datagram, now, || pool.get()) {
+                        send(p, None);
                     }
-                    None => {
-                        let mut buf = pool.get();
-                        buf.extend_from_slice(&scratch[..n]);
-                        send(buf, origin.container);
+                    if let Some(p) = a.flush_due(now, false, || pool.get()) {
+                        send(p, None);
                     }
+                }
+                None => {
+                    let mut buf = pool.get();
+                    buf.extend_from_slice(datagram);
+                    send(buf, origin.container);
+                }
+            }
+        };
+        let read = match batched.as_mut() {
+            Some(r) => r.recv(socket, |d, truncated| {
+                handle(d, truncated, FoundOrigin::default());
+            }),
+            None => origins.recv(socket, &mut scratch).map(|(n, origin)| {
+                handle(&scratch[..n.min(size)], n > size, origin);
+                1
+            }),
+        };
+        match read {
+            Ok(n) => {
+                if batched.is_some() && Reader::is_short(n) && !draining {
+                    std::thread::sleep(NAP);
                 }
             }
             Err(e) => {
