@@ -534,9 +534,10 @@ impl DogStatsD {
     /// Builds a server from a JSON configuration (for Rust callers and
     /// tests; JavaScript uses the constructor).
     pub fn from_json(json: &str) -> Result<Self, ApiError> {
-        let config =
-            Config::from_json(json).map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
-        let shell = ShellConfig::from_json(json)?;
+        let settings = convert::parse_config(json)?;
+        let config = Config::from_value(&settings)
+            .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
+        let shell = ShellConfig::from_value(&settings)?;
         let server =
             Server::new(&config).map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
         Ok(Self {
