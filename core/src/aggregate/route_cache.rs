@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::hash::hash_bytes;
+use super::hash::{bytes_eq, hash_bytes};
 use super::inthash::IntBuild;
 
 /// One cached route, all bytes in one reused buffer.
@@ -115,7 +115,7 @@ impl RouteCache {
             .copied()
             .filter(|&i| {
                 let [n, t, ..] = self.slots[i as usize].parts();
-                n == name && t == tags
+                bytes_eq(n, name) && bytes_eq(t, tags)
             });
         let Some(i) = hit else {
             self.misses += 1;
