@@ -6,9 +6,13 @@
 #   wasm/run-tests.sh            build (wasm-release profile) + node --test
 #   WASM_BENCH=1 wasm/run-tests.sh   also run the throughput benchmark
 #
-# Never runs wasm-opt: Debian's binaryen 108 silently breaks wasm-bindgen
-# 0.2.130 output (shared/notes/toolchain.md §1.4); size comes from the
-# `wasm-release` profile alone.
+# Size: the `wasm-release` profile (opt-level "s"), then `wasm-opt -Oz`
+# from binaryen's npm package at the version pinned below (a current
+# binaryen compiled to wasm, run by Node; installed into the target
+# directory when missing). Never Debian's /usr/bin/wasm-opt: binaryen 108
+# silently breaks wasm-bindgen 0.2.130 output (shared/notes/toolchain.md
+# §1.4). wasm-opt can break a module silently too, so every test below
+# runs on the optimised module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,12 +31,16 @@ TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | node -e \
 WASM="$TARGET_DIR/$TARGET/$PROFILE/dogstatsd_wasm.wasm"
 PKG=wasm/pkg
 PKG_WEB=wasm/pkg-web
-# Size: the budget is 300 KiB; the module is over it today because of
-# what core links (see wasm/README.md), so going over the budget warns
-# loudly, and only a module over the hard ceiling (a debug build, a
-# dependency gone wrong) fails. WASM_SIZE_STRICT=1 makes the budget fail.
+BINARYEN_VERSION=132.0.0
+BINARYEN_DIR="$TARGET_DIR/binaryen-$BINARYEN_VERSION"
+WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
+# Size: the budget of issue #7 is 300 KiB; the module is still over it
+# (see wasm/README.md), so going over the budget warns loudly and
+# WASM_SIZE_STRICT=1 makes it fail. The hard limit, a little above
+# today's size, fails: it catches a regression (a debug build, a skipped
+# wasm-opt, a heavy dependency or a new sort/serde instantiation).
 BUDGET_WASM_BYTES=$((300 * 1024))
-MAX_WASM_BYTES=${MAX_WASM_BYTES:-$((1024 * 1024))}
+MAX_WASM_BYTES=${MAX_WASM_BYTES:-400000}
 
 step "rustup target $TARGET"
 rustup target add "$TARGET" >/dev/null
@@ -45,6 +53,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WB_VERSION" ]; th
 fi
 wasm-bindgen --version
 
+step "binaryen $BINARYEN_VERSION (wasm-opt, npm package)"
+if [ "$(node "$WASM_OPT" --version 2>/dev/null)" != "wasm-opt version ${BINARYEN_VERSION%%.*} (version_${BINARYEN_VERSION%%.*})" ]; then
+    rm -rf "$BINARYEN_DIR"
+    mkdir -p "$BINARYEN_DIR"
+    npm install --prefix "$BINARYEN_DIR" --no-save --no-audit --no-fund --ignore-scripts \
+        "binaryen@$BINARYEN_VERSION"
+fi
+node "$WASM_OPT" --version
+
 step "build dogstatsd-wasm ($PROFILE)"
 cargo build -p dogstatsd-wasm --target "$TARGET" --profile "$PROFILE"
 
@@ -52,6 +69,16 @@ step "wasm-bindgen --target nodejs -> $PKG, --target web -> $PKG_WEB"
 rm -rf "$PKG" "$PKG_WEB"
 wasm-bindgen --target nodejs --remove-name-section --remove-producers-section --out-dir "$PKG" "$WASM"
 wasm-bindgen --target web --remove-name-section --remove-producers-section --out-dir "$PKG_WEB" "$WASM"
+
+step "wasm-opt -Oz (binaryen $BINARYEN_VERSION)"
+for dir in "$PKG" "$PKG_WEB"; do
+    bg="$dir/dogstatsd_wasm_bg.wasm"
+    before=$(wc -c <"$bg")
+    # Features come from the module's target_features section.
+    node "$WASM_OPT" -Oz "$bg" -o "$bg.opt"
+    mv "$bg.opt" "$bg"
+    echo "$bg: $before -> $(wc -c <"$bg") bytes"
+done
 
 step "module checks: no env imports, size"
 node - "$PKG/dogstatsd_wasm_bg.wasm" "$MAX_WASM_BYTES" "$BUDGET_WASM_BYTES" "${WASM_SIZE_STRICT:-0}" <<'EOF'

@@ -48,3 +48,4 @@ pub mod pipeline;
 pub mod protocol;
 pub mod server;
 pub mod sketch;
+mod sort;

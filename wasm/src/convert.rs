@@ -52,14 +52,13 @@ fn invalid(key: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 impl ShellConfig {
-    /// Reads the shell's keys from the same JSON object as core's config.
-    /// Read from a `serde_json::Value` with core's lenient readers rather
-    /// than with a second derived deserializer: the module must stay small.
-    pub fn from_json(json: &str) -> Result<Self, ApiError> {
-        let v: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
+    /// Reads the shell's keys from the same settings map as core's config
+    /// (parsed once, see `DogStatsD::from_json`), with core's lenient
+    /// readers rather than a second derived deserializer: the module must
+    /// stay small.
+    pub fn from_value(v: &serde_json::Value) -> Result<Self, ApiError> {
         let boolean =
-            |key: &str, x: &serde_json::Value| de::boolean(x.clone()).map_err(|e| invalid(key, e));
+            |key: &str, x: &serde_json::Value| de::read_bool(x).map_err(|e| invalid(key, e));
         let mut limits = PayloadLimits::default();
         for (key, field) in [
             (
@@ -81,7 +80,7 @@ impl ShellConfig {
             ("serializer_max_payload_size", &mut limits.max_payload_size),
         ] {
             if let Some(x) = v.get(key) {
-                let n = de::int(x.clone()).map_err(|e| invalid(key, e))?;
+                let n = de::read_int(x).map_err(|e| invalid(key, e))?;
                 *field = usize::try_from(n)
                     .ok()
                     .filter(|n| *n > 0)
@@ -105,6 +104,18 @@ impl ShellConfig {
             allow_arbitrary_tags,
         })
     }
+
+    /// [`ShellConfig::from_value`] on JSON text.
+    pub fn from_json(json: &str) -> Result<Self, ApiError> {
+        Self::from_value(&parse_config(json)?)
+    }
+}
+
+/// Parses configuration JSON text (any JSON value; what it must hold is
+/// checked by the readers).
+pub fn parse_config(json: &str) -> Result<serde_json::Value, ApiError> {
+    dogstatsd_core::config::parse_json(json)
+        .map_err(|e| ApiError(format!("invalid configuration: {e}")))
 }
 
 /// Renders a flush as one JSON array of `aggregate` records, by way of
@@ -198,7 +209,7 @@ impl PayloadTotals {
 }
 
 /// The `stats()` object's fields (the `Stats` type of the declarations).
-pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 21] {
+pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 22] {
     let w = &s.worker;
     let pr = &w.process;
     let pl = &s.pipelines;
@@ -220,6 +231,7 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
         ("nonFiniteDropped", pl.non_finite_dropped),
         ("contexts", pl.contexts),
         ("contextsExpired", pl.contexts_expired),
+        ("contextLimitDropped", pl.context_limit_dropped),
         ("payloads", p.payloads),
         ("payloadBytes", p.bytes),
         ("payloadItemsDropped", p.dropped_items),

@@ -72,6 +72,13 @@ export interface DogStatsDConfig {
   dogstatsd_expiry_seconds?: number | string;
   /** Idle context eviction, seconds. Default 20. */
   dogstatsd_context_expiry_seconds?: number | string;
+  /** Most live contexts; samples of new ones beyond it are dropped and
+   * counted (`contextLimitDropped`). Default 0: no limit. */
+  dogstatsd_context_limit?: number | string;
+  /** Message limits (0: none). Defaults 0, 4096 and 1024. */
+  dogstatsd_max_metrics_tags?: number | string;
+  dogstatsd_max_tag_length?: number | string;
+  dogstatsd_max_name_length?: number | string;
   /** Payload limits (uncompressed sizes and points are enforced). */
   serializer_max_series_points_per_payload?: number;
   serializer_max_series_uncompressed_payload_size?: number;
@@ -252,6 +259,8 @@ export interface Stats {
   /** Live contexts. */
   contexts: number;
   contextsExpired: number;
+  /** Samples of new contexts dropped at `dogstatsd_context_limit`. */
+  contextLimitDropped: number;
   /** Payloads built by `flushPayloads`, and their body bytes. */
   payloads: number;
   payloadBytes: number;
@@ -539,9 +548,10 @@ impl DogStatsD {
     /// Builds a server from a JSON configuration (for Rust callers and
     /// tests; JavaScript uses the constructor).
     pub fn from_json(json: &str) -> Result<Self, ApiError> {
-        let config =
-            Config::from_json(json).map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
-        let shell = ShellConfig::from_json(json)?;
+        let settings = convert::parse_config(json)?;
+        let config = Config::from_value(&settings)
+            .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
+        let shell = ShellConfig::from_value(&settings)?;
         let server =
             Server::new(&config).map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
         Ok(Self {

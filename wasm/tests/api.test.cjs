@@ -110,7 +110,14 @@ test("bad input never throws: it is counted", () => {
   }
   assert.ok(rejected > 1000, `rejected ${rejected}`);
   const st = s.stats();
-  assert.equal(st.metricParseErrors + st.eventParseErrors + st.serviceCheckParseErrors, rejected);
+  // Messages over a limit (the 200,000-byte name) are rejected and
+  // counted apart from parse errors.
+  assert.equal(st.nameTooLong, 1);
+  assert.equal(
+    st.metricParseErrors + st.eventParseErrors + st.serviceCheckParseErrors +
+      st.tooManyTags + st.tagTooLong + st.nameTooLong,
+    rejected,
+  );
   assert.equal(st.metricPackets + st.eventPackets + st.serviceCheckPackets, accepted);
   // Flushing and parsing the garbage does not throw either.
   assert.ok(Array.isArray(s.flush(T0 + 60_000, { all: true })));
@@ -273,6 +280,16 @@ test("stats counts what came in", () => {
   assert.equal(st.noAggSamples, 1);
   assert.equal(st.contexts, 1);
   for (const v of Object.values(st)) assert.equal(typeof v, "number");
+});
+
+test("the context limit drops new contexts, counted, and keeps known ones", () => {
+  const s = new DogStatsD({ hostname: "h", dogstatsd_context_limit: 2 });
+  s.push("a:1|c\nb:1|c\nc:1|c\na:1|c", T0);
+  const st = s.stats();
+  assert.equal(st.contexts, 2);
+  assert.equal(st.contextLimitDropped, 1);
+  const names = s.flush(T0 + 10_000).map((r) => r.metric).sort();
+  assert.deepEqual(names, ["a", "b"]);
 });
 
 test("generated TypeScript declarations are precise", () => {

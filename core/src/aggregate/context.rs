@@ -297,7 +297,7 @@ impl ContextStore {
             .iter()
             .map(|&t| self.strings.text(t).clone())
             .collect();
-        tags.sort();
+        crate::sort::sort(&mut tags);
         tags.dedup();
         tags.into()
     }

@@ -31,6 +31,25 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     mix(h, K0)
 }
 
+/// `a == b` for byte strings, a word at a time. `==` on slices calls
+/// `memcmp`, which on wasm32 is compiler-builtins' byte-by-byte loop; the
+/// route cache compares every hit's name and tag field this way.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    if !(&mut ca).zip(&mut cb).all(|(x, y)| word(x) == word(y)) {
+        return false;
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
+}
+
 /// Hashes the concatenation of `parts` exactly as [`hash_bytes`] hashes
 /// the joined string, without joining (names are namespace + name).
 pub(crate) fn hash_parts(parts: &[&[u8]], seed: u64) -> u64 {
@@ -84,6 +103,21 @@ pub(crate) const TAG_SEED: u64 = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_eq_is_slice_equality() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(bytes_eq(a, a));
+            assert!(!bytes_eq(a, &base[..len + 1]));
+            for i in 0..len {
+                let mut b = a.to_vec();
+                b[i] ^= 0x80;
+                assert!(!bytes_eq(a, &b), "len {len}, byte {i}");
+            }
+        }
+    }
 
     #[test]
     fn parts_hash_like_the_joined_string() {

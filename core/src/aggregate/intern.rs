@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use super::inthash::BytesBuild;
+
 /// An interned string: its text for output (invalid UTF-8 replaced) and,
 /// only when that differs, the raw bytes it was received as.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ pub(crate) type StrId = u32;
 /// Reference-counted string interner.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    ids: HashMap<Key, StrId>,
+    ids: HashMap<Key, StrId, BytesBuild>,
     entries: Vec<Option<Entry>>,
     free: Vec<StrId>,
 }

@@ -3,6 +3,8 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::hash::hash_bytes;
+
 /// Multiplicative hasher for integer keys.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct IntHasher(u64);
@@ -34,3 +36,27 @@ impl Hasher for IntHasher {
 
 /// `HashMap`/`HashSet` builder for integer keys.
 pub(crate) type IntBuild = BuildHasherDefault<IntHasher>;
+
+/// A hasher for byte-string keys (the interner's strings): core's
+/// [`hash_bytes`] instead of the default SipHash, which is several times
+/// slower and needs no DoS resistance here (nothing depends on the
+/// map's order, and a collision only costs a comparison).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BytesHasher(u64);
+
+impl Hasher for BytesHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = hash_bytes(bytes, self.0);
+    }
+
+    fn write_usize(&mut self, _len: usize) {
+        // `[u8]` hashes its length first; `hash_bytes` mixes it in anyway.
+    }
+}
+
+/// `HashMap` builder for byte-string keys.
+pub(crate) type BytesBuild = BuildHasherDefault<BytesHasher>;

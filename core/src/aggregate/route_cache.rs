@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::hash::hash_bytes;
+use super::hash::{bytes_eq, hash_bytes};
 use super::inthash::IntBuild;
 
 /// One cached route, header and bytes in one reused buffer, so a lookup
@@ -169,8 +169,10 @@ impl RouteCache {
                 // Lengths first: a cheap reject before comparing bytes.
                 u32_at(b, 5 * 8 + 4) as usize == name.len()
                     && u32_at(b, 5 * 8 + 8) as usize == tags.len()
-                    && b.get(HEADER..HEADER + name.len()) == Some(name)
-                    && b.get(HEADER + name.len()..HEADER + name.len() + tags.len()) == Some(tags)
+                    && b.get(HEADER..HEADER + name.len())
+                        .is_some_and(|n| bytes_eq(n, name))
+                    && b.get(HEADER + name.len()..HEADER + name.len() + tags.len())
+                        .is_some_and(|t| bytes_eq(t, tags))
             });
         let Some(i) = hit else {
             self.misses += 1;

@@ -161,7 +161,7 @@ impl TimeSampler {
                 i += 1;
             }
         }
-        closed.sort_by_key(|b| b.start);
+        crate::sort::sort_by_key(&mut closed, |b| b.start);
         let zero_fill_cutoff = if all {
             bucket_start(now) + BUCKET_SECONDS
         } else {
@@ -231,7 +231,7 @@ impl TimeSampler {
     fn emit(&self, b: &mut Bucket, out: &mut Flush) {
         let interval = BUCKET_SECONDS as f64;
         let mut ids: Vec<ContextId> = b.series.keys().copied().collect();
-        ids.sort_unstable();
+        crate::sort::sort(&mut ids);
         for id in ids {
             let Some(state) = b.series.get_mut(&id) else {
                 continue;
@@ -271,7 +271,7 @@ impl TimeSampler {
             }
         }
         let mut ids: Vec<ContextId> = b.sketches.keys().copied().collect();
-        ids.sort_unstable();
+        crate::sort::sort(&mut ids);
         for id in ids {
             let Some(sketch) = b.sketches.remove(&id) else {
                 continue;
