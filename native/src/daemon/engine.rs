@@ -214,7 +214,19 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
     let mut ctl_open = true;
     loop {
         let ctl = if ctl_open { &ctx.ctl } else { &never };
+        // Samples held back from the pipelines go out once the worker has
+        // been idle for SHIP_IDLE.
+        let holding = worker.batches_mut().iter().any(|b| !b.is_empty());
+        let idle = if holding {
+            crossbeam_channel::after(SHIP_IDLE)
+        } else {
+            crossbeam_channel::never()
+        };
         select! {
+            recv(idle) -> _ => {
+                ship(&mut worker, &mut ctx, 1);
+                ctx.telemetry.set_worker(ctx.index, worker.stats());
+            },
             recv(ctx.packets) -> p => match p {
                 Ok(p) => process(&mut worker, &mut ctx, p),
                 Err(_) => break,
@@ -238,21 +250,23 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
     f
 }
 
-/// Samples a worker gathers for a pipeline before handing them over while
-/// more packets wait: one channel hand-off (and wake-up) per packet cost
-/// more than the packet itself when a packet holds one message (UDS
-/// datagrams, unbuffered clients).
+/// Samples a worker gathers for a pipeline before handing them over: one
+/// channel hand-off (and pipeline wake-up) per packet cost more than the
+/// packet itself when packets are small or arrive one at a time.
 const SHIP_AT: usize = 512;
+
+/// How long a worker that has no packets keeps samples before handing
+/// them over anyway (flushes drain workers first, so this only bounds how
+/// stale the pipelines' counters can be).
+const SHIP_IDLE: Duration = Duration::from_millis(20);
 
 fn process(worker: &mut Worker, ctx: &mut WorkerCtx, p: Packet) {
     // The container of a Unix datagram's sender (`p.origin`) has no way
     // into core's enrichment yet; see the daemon module docs.
     worker.push(&p.buf, p.transport, unix_now());
     ctx.pool.put(p.buf);
-    // Hand over everything as soon as the queue is empty, so nothing
-    // waits behind an idle worker.
     let idle = ctx.packets.is_empty();
-    ship(worker, ctx, if idle { 1 } else { SHIP_AT });
+    ship(worker, ctx, SHIP_AT);
     ctx.unreported += 1;
     if idle || ctx.unreported >= 64 {
         ctx.telemetry.set_worker(ctx.index, worker.stats());
