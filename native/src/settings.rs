@@ -379,30 +379,41 @@ impl Default for DaemonSettings {
     }
 }
 
+/// Every key a settings struct reads: the fields of its default.
+pub(crate) fn keys_of<T: Default + Serialize>() -> Vec<String> {
+    match serde_json::to_value(T::default()) {
+        Ok(Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads a settings struct's keys from raw settings, each on its own first
+/// so the error names the key.
+pub(crate) fn read_keys<T>(settings: &Map<String, Value>) -> Result<T, LoadError>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+{
+    let keys = keys_of::<T>();
+    let mut mine = Map::new();
+    for (key, value) in settings.iter().filter(|(k, _)| keys.contains(k)) {
+        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+        if let Err(e) = serde_json::from_value::<T>(single) {
+            return Err(LoadError::Value(format!("{key}: {e}")));
+        }
+        mine.insert(key.clone(), value.clone());
+    }
+    serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
+}
+
 impl DaemonSettings {
     /// Every key this struct reads (for `DD_<KEY>` overrides).
     pub fn keys() -> Vec<String> {
-        match serde_json::to_value(Self::default()) {
-            Ok(Value::Object(m)) => m.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+        keys_of::<Self>()
     }
 
     /// Reads the daemon's keys from raw settings; the error names the key.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        let keys = Self::keys();
-        let mut mine = Map::new();
-        for (key, value) in settings {
-            if !keys.contains(key) {
-                continue;
-            }
-            let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-            if let Err(e) = serde_json::from_value::<Self>(single) {
-                return Err(LoadError::Value(format!("{key}: {e}")));
-            }
-            mine.insert(key.clone(), value.clone());
-        }
-        serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
+        read_keys(settings)
     }
 
     /// Capacity of the packet queue in packets.

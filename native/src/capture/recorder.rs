@@ -78,24 +78,12 @@ impl Default for CaptureSettings {
 impl CaptureSettings {
     /// Every key read here (for `DD_<KEY>` overrides).
     pub fn keys() -> Vec<String> {
-        match serde_json::to_value(Self::default()) {
-            Ok(Value::Object(m)) => m.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+        crate::settings::keys_of::<Self>()
     }
 
     /// Reads the capture keys from raw settings; the error names the key.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        let keys = Self::keys();
-        let mut mine = Map::new();
-        for (key, value) in settings.iter().filter(|(k, _)| keys.contains(k)) {
-            let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-            if let Err(e) = serde_json::from_value::<Self>(single) {
-                return Err(LoadError::Value(format!("{key}: {e}")));
-            }
-            mine.insert(key.clone(), value.clone());
-        }
-        serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
+        crate::settings::read_keys(settings)
     }
 
     /// The channel depth in packets.
