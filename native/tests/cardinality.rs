@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use common::{Daemon, TempDir, base_config, frame, series_sum};
+use common::{Daemon, TempDir, base_config, frame, http, series_sum};
 use serde_json::json;
 
 const EXPLOSION: u64 = 10_000_000;

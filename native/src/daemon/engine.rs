@@ -306,7 +306,11 @@ fn pipeline_loop(
             PipelineMsg::Flush { now, all, reply } => {
                 let mut f = Flush::default();
                 pipeline.flush(now, all, &mut f);
+                // Counters first: whoever waits for the flush then reads
+                // them final.
+                telemetry.set_pipeline(index, pipeline.stats());
                 let _ = reply.send(f);
+                continue;
             }
         }
         telemetry.set_pipeline(index, pipeline.stats());
