@@ -3,7 +3,7 @@
 //! `aggregate` command and tests use; the native daemon runs the same
 //! parts on threads.
 
-use crate::aggregate::{Pipeline, PushCounts, SamplerStats, Worker, WorkerStats};
+use crate::aggregate::{FlushPlan, Pipeline, PushCounts, SamplerStats, Worker, WorkerStats};
 use crate::config::Config;
 use crate::flush::Flush;
 use crate::pipeline::ConfigError;
@@ -64,8 +64,12 @@ impl Server {
     /// number of pipelines.
     pub fn flush(&mut self, now: i64, all: bool) -> Flush {
         let mut out = Flush::default();
+        let mut plan = FlushPlan::default();
+        for p in &self.pipelines {
+            plan.merge(&p.plan(now, all));
+        }
         for p in &mut self.pipelines {
-            p.flush(now, all, &mut out);
+            p.flush(now, all, &plan, &mut out);
         }
         self.worker.drain_into(&mut out);
         sort_flush(&mut out);

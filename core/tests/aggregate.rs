@@ -320,6 +320,40 @@ fn same_output_for_any_pipeline_count() {
 }
 
 #[test]
+fn counter_zero_fill_does_not_depend_on_the_pipeline_count() {
+    // Found by the push_flush fuzz target: each pipeline used to decide on
+    // its own whether a flush had series (and so whether to emit a
+    // synthetic bucket of zeros, or zero-fill a closed bucket), so a
+    // pipeline whose counters had no data this window emitted what one
+    // pipeline holding every context would not.
+    let render = |n: usize| {
+        let mut s = Server::with_pipelines(&config(), n).unwrap();
+        let mut out = Vec::new();
+        let mut flush = |s: &mut Server, now: i64, all: bool| {
+            dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + now, all));
+        };
+        let counters: String = (0..8).map(|i| format!("c{i}:1|c\n")).collect();
+        push(&mut s, &counters, T0);
+        flush(&mut s, 10, false);
+        push(&mut s, "c0:1|c", T0 + 15);
+        flush(&mut s, 20, false);
+        push(&mut s, "c0:1|c\ng0:3|g", T0 + 35);
+        flush(&mut s, 38, false);
+        flush(&mut s, 50, false);
+        push(&mut s, "c3:1|c", T0 + 61);
+        flush(&mut s, 70, false);
+        flush(&mut s, 90, false);
+        flush(&mut s, 95, true);
+        String::from_utf8(out).unwrap()
+    };
+    let one = render(1);
+    assert!(one.lines().count() > 20, "{one}");
+    for n in 2..=5 {
+        assert_eq!(render(n), one, "{n} pipelines");
+    }
+}
+
+#[test]
 fn filter_list_drops_by_final_name_and_counts() {
     let exact = Config {
         statsd_metric_namespace: "ns".into(),

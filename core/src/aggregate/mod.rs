@@ -18,7 +18,7 @@ mod schedule;
 mod worker;
 
 pub use batch::SampleBatch;
-pub use sampler::{BUCKET_SECONDS, SamplerStats, bucket_start};
+pub use sampler::{BUCKET_SECONDS, FlushPlan, SamplerStats, bucket_start};
 pub use schedule::{Topology, shard, topology};
 pub use worker::{PushCounts, Worker, WorkerStats};
 
@@ -57,10 +57,21 @@ impl Pipeline {
         self.sampler.add_batch(batch);
     }
 
+    /// This pipeline's part of the [`FlushPlan`] for a flush at `now`;
+    /// merge every pipeline's, then give the result to each [`flush`].
+    ///
+    /// [`flush`]: Self::flush
+    pub fn plan(&self, now: i64, all: bool) -> FlushPlan {
+        self.sampler.plan(now, all)
+    }
+
     /// Flushes closed buckets (every bucket when `all`) into `out`; `now`
-    /// is unix seconds.
-    pub fn flush(&mut self, now: i64, all: bool, out: &mut Flush) {
-        self.sampler.flush(now, all, out);
+    /// is unix seconds, `plan` every pipeline's merged [`plan`] (a lone
+    /// pipeline's own).
+    ///
+    /// [`plan`]: Self::plan
+    pub fn flush(&mut self, now: i64, all: bool, plan: &FlushPlan, out: &mut Flush) {
+        self.sampler.flush(now, all, plan, out);
     }
 
     /// Counters.

@@ -73,6 +73,28 @@ impl std::ops::AddAssign for SamplerStats {
     }
 }
 
+/// What all pipelines agree on before a flush: whether any holds series
+/// at all, and which closed buckets hold series in some pipeline. With it
+/// counter zero-fill is decided as one pipeline holding every context
+/// would decide it, so the output does not depend on the pipeline count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushPlan {
+    has_series: bool,
+    series_buckets: Vec<i64>,
+}
+
+impl FlushPlan {
+    /// Adds another pipeline's view.
+    pub fn merge(&mut self, other: &FlushPlan) {
+        self.has_series |= other.has_series;
+        for &start in &other.series_buckets {
+            if !self.series_buckets.contains(&start) {
+                self.series_buckets.push(start);
+            }
+        }
+    }
+}
+
 /// One shard's aggregation state.
 #[derive(Debug)]
 pub(crate) struct TimeSampler {
@@ -150,7 +172,25 @@ impl TimeSampler {
 
     /// Flushes closed buckets (all buckets when `all`) into `out` and
     /// expires idle contexts. `now` is unix seconds.
-    pub(crate) fn flush(&mut self, now: i64, all: bool, out: &mut Flush) {
+    /// What this sampler would decide alone about zero-fill in a flush at
+    /// `now`; merged over every pipeline it makes the decision the same
+    /// whatever the sharding ([`FlushPlan`]).
+    pub(crate) fn plan(&self, now: i64, all: bool) -> FlushPlan {
+        let cutoff = if all { i64::MAX } else { bucket_start(now) };
+        let with_series = |b: &&Bucket| !b.series.is_empty();
+        FlushPlan {
+            has_series: self.buckets.iter().any(|b| with_series(&b)),
+            series_buckets: self
+                .buckets
+                .iter()
+                .filter(with_series)
+                .filter(|b| b.start + BUCKET_SECONDS <= cutoff)
+                .map(|b| b.start)
+                .collect(),
+        }
+    }
+
+    pub(crate) fn flush(&mut self, now: i64, all: bool, plan: &FlushPlan, out: &mut Flush) {
         let cutoff = if all { i64::MAX } else { bucket_start(now) };
         let mut closed: Vec<Bucket> = Vec::new();
         let mut i = 0;
@@ -161,6 +201,15 @@ impl TimeSampler {
                 i += 1;
             }
         }
+        // Counters are zero-filled into every closed bucket that holds
+        // series in any pipeline, so a pipeline may need one it lacks.
+        for &start in &plan.series_buckets {
+            if !closed.iter().any(|b| b.start == start) {
+                let mut b = self.spare.pop().unwrap_or_default();
+                b.start = start;
+                closed.push(b);
+            }
+        }
         crate::sort::sort_by_key(&mut closed, |b| b.start);
         let zero_fill_cutoff = if all {
             bucket_start(now) + BUCKET_SECONDS
@@ -169,13 +218,9 @@ impl TimeSampler {
         };
         let mut expired_counters: Vec<ContextId> = Vec::new();
         // As the Agent: any series bucket, open or closed, means no synthetic one.
-        let has_series = closed
-            .iter()
-            .chain(self.buckets.iter())
-            .any(|b| !b.series.is_empty());
-        if has_series {
+        if plan.has_series {
             for b in closed.iter_mut() {
-                if !b.series.is_empty() {
+                if plan.series_buckets.contains(&b.start) {
                     self.zero_fill(b, &mut expired_counters);
                 }
             }

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
-use dogstatsd_core::aggregate::{Pipeline, SampleBatch, Topology, Worker};
+use dogstatsd_core::aggregate::{FlushPlan, Pipeline, SampleBatch, Topology, Worker};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::server::sort_flush;
@@ -41,9 +41,16 @@ enum WorkerCtl {
 
 enum PipelineMsg {
     Batch(SampleBatch),
+    /// The pipeline's part of the flush plan (see [`FlushPlan`]).
+    Plan {
+        now: i64,
+        all: bool,
+        reply: Sender<FlushPlan>,
+    },
     Flush {
         now: i64,
         all: bool,
+        plan: Arc<FlushPlan>,
         reply: Sender<Flush>,
     },
 }
@@ -303,9 +310,18 @@ fn pipeline_loop(
                 batch.clear();
                 let _ = spare.try_send(batch);
             }
-            PipelineMsg::Flush { now, all, reply } => {
+            PipelineMsg::Plan { now, all, reply } => {
+                let _ = reply.send(pipeline.plan(now, all));
+                continue;
+            }
+            PipelineMsg::Flush {
+                now,
+                all,
+                plan,
+                reply,
+            } => {
                 let mut f = Flush::default();
-                pipeline.flush(now, all, &mut f);
+                pipeline.flush(now, all, &plan, &mut f);
                 // Counters first: whoever waits for the flush then reads
                 // them final.
                 telemetry.set_pipeline(index, pipeline.stats());
@@ -365,11 +381,29 @@ impl Flusher {
             }
         }
         let now = unix_now();
+        // Every pipeline's view first, so zero-fill is decided as if one
+        // pipeline held every context.
+        let mut plan = FlushPlan::default();
+        for p in &self.pipelines {
+            let (tx, rx) = bounded(1);
+            if p.send(PipelineMsg::Plan {
+                now,
+                all,
+                reply: tx,
+            })
+            .is_ok()
+                && let Ok(part) = rx.recv_timeout(REPLY_TIMEOUT)
+            {
+                plan.merge(&part);
+            }
+        }
+        let plan = Arc::new(plan);
         for p in &self.pipelines {
             let (tx, rx) = bounded(1);
             if p.send(PipelineMsg::Flush {
                 now,
                 all,
+                plan: Arc::clone(&plan),
                 reply: tx,
             })
             .is_ok()
