@@ -85,7 +85,7 @@ pub struct FlushPlan {
 
 impl FlushPlan {
     /// Adds another pipeline's view.
-    pub fn merge(&mut self, other: &FlushPlan) {
+    pub fn merge(&mut self, other: &Self) {
         self.has_series |= other.has_series;
         for &start in &other.series_buckets {
             if !self.series_buckets.contains(&start) {
