@@ -952,9 +952,11 @@ impl Parser<'_> {
                 continue;
             }
             if t.starts_with(r"\p") || t.starts_with(r"\P") {
+                // `\p` and the character after it, which may be multi-byte.
+                let end = 2 + t[2..].chars().next().map_or(0, char::len_utf8);
                 return Err(error(
                     "Unicode character classes are not supported by this implementation",
-                    &t[..3.min(t.len())],
+                    &t[..end],
                 ));
             }
             if let Some(group) = t
@@ -1033,6 +1035,8 @@ mod tests {
         rejects(r"\pé", "Unicode character classes");
         rejects(r"a\P€b", "Unicode character classes");
         rejects(r"\p", "Unicode character classes");
+        rejects(r"[a\pé]", "Unicode character classes");
+        rejects(r"[\P€", "Unicode character classes");
     }
 
     #[test]
