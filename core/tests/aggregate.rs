@@ -354,6 +354,25 @@ fn counter_zero_fill_does_not_depend_on_the_pipeline_count() {
 }
 
 #[test]
+fn a_tag_equal_to_a_name_or_host_is_one_context() {
+    // One interned string serves names, hosts and tags. Verification used
+    // to compare the hash the string was first interned with, so a tag
+    // first seen as a metric name (or host) failed to verify and the
+    // context was duplicated.
+    for cache in [0, 8192] {
+        let cfg = Config {
+            dogstatsd_route_cache_size: cache,
+            ..config()
+        };
+        let mut s = server(&cfg);
+        push(&mut s, "a:1|c\nb:1|c|#a,h\nb:1|c|#a,h\nb:1|c|#h,a", T0);
+        let f = s.flush(T0 + 10, false);
+        assert_eq!(one(&f, "b"), 0.3, "cache {cache}: {:?}", f.series);
+        assert_eq!(s.stats().pipelines.contexts, 2, "cache {cache}");
+    }
+}
+
+#[test]
 fn filter_list_drops_by_final_name_and_counts() {
     let exact = Config {
         statsd_metric_namespace: "ns".into(),

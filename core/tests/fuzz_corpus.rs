@@ -9,6 +9,12 @@
 #[allow(unreachable_pub, dead_code)]
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../fuzz/src/mapper_config.rs"]
+mod mapper_config;
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../fuzz/src/push_flush.rs"]
+mod push_flush;
 
 use std::fs;
 use std::path::PathBuf;
@@ -155,8 +161,58 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut d = header(1, 0, 0, 0);
     d.push(b'a');
     out.push(("stream_framer", "raw-pipe-tail-fills-buffer".into(), d));
+
+    // Mapper configuration: [mode, text]; see fuzz/src/mapper_config.rs.
+    for (name, mode, text) in MAPPER_SEEDS {
+        let mut d = vec![*mode];
+        d.extend_from_slice(text.as_bytes());
+        out.push(("mapper_config", (*name).into(), d));
+    }
     out
 }
+
+/// Mapper seeds: mode 0 JSON, 1 YAML, 2 `regex \0 name \0 tag \0 names`,
+/// 3 the same with a wildcard.
+const MAPPER_SEEDS: &[(&str, u8, &str)] = &[
+    (
+        "json-profiles",
+        0,
+        r#"{"dogstatsd_mapper_cache_size":2,"dogstatsd_mapper_profiles":[{"name":"airflow","prefix":"airflow.","mappings":[{"match":"airflow.job.duration_sec.*.*","name":"airflow.job.duration","tags":{"job_type":"$1","job_name":"$2"}},{"match":"airflow\\.(\\w+)\\.(\\d+)","match_type":"regex","name":"airflow.$1","tags":{"n":"${2}"}}]},{"name":"all","prefix":"*","mappings":[{"match":"*.*","name":"x.$1"}]}]}"#,
+    ),
+    (
+        "json-profiles-as-string",
+        0,
+        r#"{"dogstatsd_mapper_profiles":"[{\"name\":\"p\",\"prefix\":\"a.\",\"mappings\":[{\"match\":\"a.*\",\"name\":\"b\"}]}]"}"#,
+    ),
+    (
+        "json-invalid-match-type",
+        0,
+        r#"{"dogstatsd_mapper_profiles":[{"name":"p","prefix":"a","mappings":[{"match":"a","match_type":"glob","name":"b"}]}]}"#,
+    ),
+    (
+        "yaml-profiles",
+        1,
+        "dogstatsd_mapper_profiles:\n  - name: p\n    prefix: 'test.'\n    mappings:\n      - match: 'test.*.*'\n        name: 'test.$1'\n        tags: {k: '$2', y: n}\n      - match: 'test\\.(?P<g>[a-z]+)'\n        match_type: regex\n        name: 'g.${g}'\n",
+    ),
+    ("yaml-not-a-map", 1, "- a\n- b\n"),
+    (
+        "regex-groups",
+        2,
+        "(?i)a\\.(?P<x>b|c)\\.([0-9]{1,3})+\0$x.$2\0${1}-$0\0a.b.12\0A.C.999\0a.d.1",
+    ),
+    ("regex-big-repeat", 2, "((a{1000}){1000}){1000}\0n\0\0a"),
+    (
+        "regex-nesting",
+        2,
+        "((((((((((((((((((((a))))))))))))))))))))\0$1\0\0a",
+    ),
+    ("regex-bad", 2, "a(b\0n"),
+    (
+        "wildcard",
+        3,
+        "a.*.c*\0x.$1.$2\0$0\0a.b.c\0a..c\0a.b.cd\0a.b.c.d",
+    ),
+];
 
 /// Writes the seeds when `DOGSTATSD_WRITE_SEEDS` is set (once, before
 /// either test reads them).
@@ -179,6 +235,8 @@ fn committed_seed_corpus_passes_the_fuzz_checks() {
     for (target, check) in [
         ("parse_packet", checks::check_packet_input as fn(&[u8])),
         ("stream_framer", checks::check_stream_input),
+        ("mapper_config", mapper_config::check_mapper_input),
+        ("push_flush", push_flush::check_push_flush_input),
     ] {
         let dir = corpus_dir(target);
         let entries =

@@ -151,12 +151,13 @@ impl ContextStore {
         {
             return false;
         }
-        // Both sides are in canonical order: one linear walk.
+        // Both sides are in canonical order: one linear walk. Bytes only:
+        // one interned string serves names, hosts and tags alike, so no
+        // per-use hash can be kept with it.
         c.tags
             .iter()
-            .zip(hashes)
             .zip(batch.tags(&s.tags))
-            .all(|((&t, &h), tag)| self.strings.hash(t) == h && self.strings.bytes(t) == tag)
+            .all(|(&t, tag)| self.strings.bytes(t) == tag)
     }
 
     fn insert(
@@ -169,16 +170,14 @@ impl ContextStore {
         if self.limit > 0 && self.by_key.len() >= self.limit {
             return None;
         }
-        let hashes = batch.hashes(&s.hashes);
-        let tags: Box<[StrId]> = hashes
-            .iter()
-            .zip(batch.tags(&s.tags))
-            .map(|(&h, tag)| self.strings.acquire(tag, h))
+        let tags: Box<[StrId]> = batch
+            .tags(&s.tags)
+            .map(|tag| self.strings.acquire(tag))
             .collect();
         let ctx = Context {
             key,
-            name: self.strings.acquire(batch.bytes(&s.name), s.name_hash),
-            host: self.strings.acquire(batch.bytes(&s.host), s.host_hash),
+            name: self.strings.acquire(batch.bytes(&s.name)),
+            host: self.strings.acquire(batch.bytes(&s.host)),
             tags,
         };
         let id = match self.free.pop() {

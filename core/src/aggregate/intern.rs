@@ -45,7 +45,6 @@ impl Eq for Key {}
 #[derive(Debug)]
 struct Entry {
     key: Key,
-    hash: u64,
     refs: u32,
 }
 
@@ -61,8 +60,8 @@ pub(crate) struct Interner {
 }
 
 impl Interner {
-    /// Interns `bytes` (hash precomputed by the caller), adding a reference.
-    pub(crate) fn acquire(&mut self, bytes: &[u8], hash: u64) -> StrId {
+    /// Interns `bytes`, adding a reference.
+    pub(crate) fn acquire(&mut self, bytes: &[u8]) -> StrId {
         if let Some(&id) = self.ids.get(bytes) {
             if let Some(e) = self.entries[id as usize].as_mut() {
                 e.refs += 1;
@@ -81,7 +80,6 @@ impl Interner {
         };
         let entry = Entry {
             key: key.clone(),
-            hash,
             refs: 1,
         };
         let id = match self.free.pop() {
@@ -130,11 +128,6 @@ impl Interner {
             .map_or_else(|| EMPTY.get_or_init(|| Arc::from("")), |e| &e.key.text)
     }
 
-    /// The hash given when `id` was interned.
-    pub(crate) fn hash(&self, id: StrId) -> u64 {
-        self.entries[id as usize].as_ref().map_or(0, |e| e.hash)
-    }
-
     /// Live strings.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -149,10 +142,10 @@ mod tests {
     #[test]
     fn refcounts_free_and_reuse() {
         let mut i = Interner::default();
-        let a = i.acquire(b"env:prod", 1);
-        let a2 = i.acquire(b"env:prod", 1);
+        let a = i.acquire(b"env:prod");
+        let a2 = i.acquire(b"env:prod");
         assert_eq!(a, a2);
-        let b = i.acquire(b"bad\xff", 2);
+        let b = i.acquire(b"bad\xff");
         assert_eq!(i.bytes(b), b"bad\xff");
         assert_eq!(&**i.text(b), "bad\u{FFFD}");
         assert_eq!(i.len(), 2);
@@ -160,7 +153,7 @@ mod tests {
         assert_eq!(i.len(), 2);
         i.release(a);
         assert_eq!(i.len(), 1);
-        let c = i.acquire(b"new", 3);
+        let c = i.acquire(b"new");
         assert_eq!(c, a, "slot reused");
         assert_eq!(i.bytes(c), b"new");
     }

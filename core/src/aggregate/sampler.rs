@@ -15,8 +15,12 @@ use crate::sketch::AgentSketch;
 pub const BUCKET_SECONDS: i64 = 10;
 
 /// Start of the bucket holding unix second `t`.
+///
+/// Times come from the caller's clock and from `|T` fields, so any `i64`
+/// is possible: the time arithmetic here saturates instead of overflowing
+/// (the few buckets within 10 s of `i64::MIN`/`MAX` are not aligned).
 pub fn bucket_start(t: i64) -> i64 {
-    t.div_euclid(BUCKET_SECONDS) * BUCKET_SECONDS
+    t.div_euclid(BUCKET_SECONDS).saturating_mul(BUCKET_SECONDS)
 }
 
 /// Boxed variants keep the common counters and gauges at 16 bytes.
@@ -184,7 +188,7 @@ impl TimeSampler {
                 .buckets
                 .iter()
                 .filter(with_series)
-                .filter(|b| b.start + BUCKET_SECONDS <= cutoff)
+                .filter(|b| b.start.saturating_add(BUCKET_SECONDS) <= cutoff)
                 .map(|b| b.start)
                 .collect(),
         }
@@ -195,7 +199,7 @@ impl TimeSampler {
         let mut closed: Vec<Bucket> = Vec::new();
         let mut i = 0;
         while i < self.buckets.len() {
-            if self.buckets[i].start + BUCKET_SECONDS <= cutoff {
+            if self.buckets[i].start.saturating_add(BUCKET_SECONDS) <= cutoff {
                 closed.push(self.buckets.swap_remove(i));
             } else {
                 i += 1;
@@ -212,7 +216,7 @@ impl TimeSampler {
         }
         crate::sort::sort_by_key(&mut closed, |b| b.start);
         let zero_fill_cutoff = if all {
-            bucket_start(now) + BUCKET_SECONDS
+            bucket_start(now).saturating_add(BUCKET_SECONDS)
         } else {
             cutoff
         };
@@ -225,11 +229,11 @@ impl TimeSampler {
                 }
             }
         } else if self.contexts.has_counters()
-            && self.last_cutoff + BUCKET_SECONDS <= zero_fill_cutoff
+            && self.last_cutoff.saturating_add(BUCKET_SECONDS) <= zero_fill_cutoff
         {
             // No data at all: one synthetic bucket of zeros (spec §14.7).
             let mut b = self.spare.pop().unwrap_or_default();
-            b.start = zero_fill_cutoff - BUCKET_SECONDS;
+            b.start = zero_fill_cutoff.saturating_sub(BUCKET_SECONDS);
             self.zero_fill(&mut b, &mut expired_counters);
             closed.push(b);
         }
@@ -244,7 +248,7 @@ impl TimeSampler {
         }
         self.spare.truncate(4);
         self.last_cutoff = zero_fill_cutoff;
-        let expiry_cutoff = now - self.cfg.context_expiry;
+        let expiry_cutoff = now.saturating_sub(self.cfg.context_expiry);
         let in_use: HashSet<ContextId> = self
             .buckets
             .iter()
@@ -260,7 +264,7 @@ impl TimeSampler {
     fn zero_fill(&mut self, b: &mut Bucket, expired: &mut Vec<ContextId>) {
         let counters: Vec<(ContextId, i64)> = self.contexts.counters().collect();
         for (id, last) in counters {
-            if last + self.cfg.counter_expiry > b.start {
+            if last.saturating_add(self.cfg.counter_expiry) > b.start {
                 // Adding 0 to a sampled counter changes nothing; unlike the
                 // Agent, a context that became another type in this bucket
                 // is left alone instead of being fed a 0 (a gauge would
@@ -350,5 +354,38 @@ fn add_to(state: &mut MetricState, value: f64, rate: f64, member: &[u8]) {
             }
         }
         MetricState::Histogram(h) => h.add(value, rate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::server::Server;
+
+    #[test]
+    fn any_time_and_expiry_flushes_without_overflow() {
+        // Found by the push_flush fuzz target: `bucket_start(now) + 10`
+        // overflowed on a flush-all at a time near `i64::MAX`.
+        for expiry in [i64::MIN, -1, 0, 300, i64::MAX] {
+            let cfg = Config {
+                dogstatsd_expiry_seconds: expiry,
+                dogstatsd_context_expiry_seconds: expiry,
+                ..Config::default()
+            };
+            let mut s = Server::new(&cfg).unwrap();
+            for now in [i64::MAX, i64::MIN, i64::MAX - 5, i64::MIN + 5, 0, -7] {
+                s.push(
+                    b"c:1|c\ng:2|g\nh:3|h\nd:4|d",
+                    crate::protocol::Transport::Push,
+                    now,
+                );
+                s.flush(now, false);
+                s.flush(now, true);
+            }
+        }
+        assert_eq!(bucket_start(i64::MIN), i64::MIN);
+        assert_eq!(bucket_start(i64::MAX), i64::MAX - 7);
+        assert_eq!(bucket_start(-1), -10);
     }
 }

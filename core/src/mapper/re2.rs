@@ -810,9 +810,11 @@ impl Parser<'_> {
                 return Ok(());
             }
             Some('p' | 'P') => {
+                // `\p` and the character after it, which may be multi-byte.
+                let end = start + 2 + chars.next().map_or(0, char::len_utf8);
                 return Err(error(
                     "Unicode character classes are not supported by this implementation",
-                    &self.src[start..(start + 3).min(self.src.len())],
+                    &self.src[start..end],
                 ));
             }
             Some(c) => {
@@ -950,9 +952,11 @@ impl Parser<'_> {
                 continue;
             }
             if t.starts_with(r"\p") || t.starts_with(r"\P") {
+                // `\p` and the character after it, which may be multi-byte.
+                let end = 2 + t[2..].chars().next().map_or(0, char::len_utf8);
                 return Err(error(
                     "Unicode character classes are not supported by this implementation",
-                    &t[..3.min(t.len())],
+                    &t[..end],
                 ));
             }
             if let Some(group) = t
@@ -1022,6 +1026,17 @@ mod tests {
             Ok(r) => panic!("{pattern:?} must be rejected, compiled to {r:?}"),
             Err(e) => assert!(e.contains(what), "{pattern:?}: {e}"),
         }
+    }
+
+    #[test]
+    fn unicode_class_before_a_multibyte_char_is_an_error() {
+        // Found by the mapper_config fuzz target: the error text sliced
+        // the pattern inside `é`.
+        rejects(r"\pé", "Unicode character classes");
+        rejects(r"a\P€b", "Unicode character classes");
+        rejects(r"\p", "Unicode character classes");
+        rejects(r"[a\pé]", "Unicode character classes");
+        rejects(r"[\P€", "Unicode character classes");
     }
 
     #[test]
