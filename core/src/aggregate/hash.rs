@@ -37,9 +37,16 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
 /// on the route cache's ~100-250-byte name and tag fields.
 #[inline]
 pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if cfg!(not(target_arch = "wasm32")) {
-        return a == b;
+    if cfg!(target_arch = "wasm32") {
+        words_eq(a, b)
+    } else {
+        a == b
     }
+}
+
+/// `a == b` a word at a time (what wasm32 uses).
+#[inline]
+fn words_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -111,14 +118,16 @@ mod tests {
     #[test]
     fn bytes_eq_is_slice_equality() {
         let base: Vec<u8> = (0..40u8).collect();
-        for len in 0..base.len() {
-            let a = &base[..len];
-            assert!(bytes_eq(a, a));
-            assert!(!bytes_eq(a, &base[..len + 1]));
-            for i in 0..len {
-                let mut b = a.to_vec();
-                b[i] ^= 0x80;
-                assert!(!bytes_eq(a, &b), "len {len}, byte {i}");
+        for eq in [bytes_eq, words_eq] {
+            for len in 0..base.len() {
+                let a = &base[..len];
+                assert!(eq(a, a));
+                assert!(!eq(a, &base[..len + 1]));
+                for i in 0..len {
+                    let mut b = a.to_vec();
+                    b[i] ^= 0x80;
+                    assert!(!eq(a, &b), "len {len}, byte {i}");
+                }
             }
         }
     }
