@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use dogstatsd_core::protocol::Transport;
 
 use super::assembler::Assembler;
-use super::datagrams::{NAP, Reader};
+use super::datagrams::Reader;
 use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::Listener;
@@ -92,8 +92,7 @@ fn run(
     // listener does (and made every queued packet's pages resident).
     // One spare byte tells a datagram longer than `size` apart.
     let mut scratch = vec![0u8; size + 1];
-    // Without origin detection no credentials are needed: read in batches
-    // and nap after short ones, as UDP does.
+    // Without origin detection no credentials are needed: read in batches.
     let mut batched = (!origin_detection).then(|| Reader::new(size));
     loop {
         if !draining && stop.load(Ordering::Acquire) {
@@ -148,11 +147,11 @@ fn run(
             }),
         };
         match read {
-            Ok(n) => {
-                if batched.is_some() && Reader::is_short(n) && !draining {
-                    std::thread::sleep(NAP);
-                }
-            }
+            // No nap here, unlike UDP: a Unix datagram socket queues only
+            // `net.unix.max_dgram_qlen` datagrams (10 by default), and
+            // clients then block or, like Datadog's, drop. Napping cut a
+            // 100k/s sender to 59k/s.
+            Ok(_) => {}
             Err(e) => {
                 if let Some(p) = asm
                     .as_mut()
