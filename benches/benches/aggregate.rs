@@ -4,12 +4,16 @@
 //! server each iteration, so every context is new. Throughput is in
 //! messages; divide the time by the message count for ns per message.
 //!
+//! `per_type/*`: steady state with a corpus of one metric type only
+//! (metrics only, same names and tags), so each type's aggregation cost
+//! can be told apart.
+//!
 //! `cargo bench -p dogstatsd-benches --bench aggregate -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dogstatsd_benches::{CorpusConfig, generate};
+use dogstatsd_benches::{CorpusConfig, TypeWeights, generate};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
@@ -50,5 +54,61 @@ fn aggregate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, aggregate);
+fn per_type(c: &mut Criterion) {
+    let cfg = Config {
+        hostname: "bench".into(),
+        ..Config::default()
+    };
+    let none = TypeWeights {
+        count: 0,
+        gauge: 0,
+        distribution: 0,
+        set: 0,
+        histogram: 0,
+        timing: 0,
+    };
+    let mut group = c.benchmark_group("aggregate/per_type");
+    for (name, weights) in [
+        ("count", TypeWeights { count: 1, ..none }),
+        ("gauge", TypeWeights { gauge: 1, ..none }),
+        (
+            "distribution",
+            TypeWeights {
+                distribution: 1,
+                ..none
+            },
+        ),
+        ("set", TypeWeights { set: 1, ..none }),
+        (
+            "histogram",
+            TypeWeights {
+                histogram: 1,
+                ..none
+            },
+        ),
+    ] {
+        let corpus = generate(&CorpusConfig {
+            messages: 20_000,
+            type_weights: weights,
+            event_ratio: 0.0,
+            service_check_ratio: 0.0,
+            ..CorpusConfig::default()
+        });
+        let mut server = Server::new(&cfg).expect("config");
+        for p in &corpus.packets {
+            server.push(p, Transport::Udp, NOW);
+        }
+        group.throughput(Throughput::Elements(corpus.messages as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for p in &corpus.packets {
+                    black_box(server.push(black_box(p), Transport::Udp, NOW));
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, aggregate, per_type);
 criterion_main!(benches);
