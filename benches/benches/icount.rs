@@ -69,8 +69,23 @@ fn warm_up(server: &mut Server, corpus: &Corpus) {
     }
 }
 
+/// The default corpus, or the shape `CONTEXTS`, `MAX_TAGS` and
+/// `METRICS_ONLY=1` ask for (`CONTEXTS=3000 MAX_TAGS=10` is the load
+/// generator's mix, as `examples/aggregate_timing.rs` runs it).
+fn corpus_config() -> CorpusConfig {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    let mut c = CorpusConfig::default();
+    c.contexts = env("CONTEXTS").unwrap_or(c.contexts);
+    c.max_tags = env("MAX_TAGS").unwrap_or(c.max_tags);
+    if env("METRICS_ONLY") == Some(1) {
+        c.event_ratio = 0.0;
+        c.service_check_ratio = 0.0;
+    }
+    c
+}
+
 fn main() {
-    let corpus = generate(&CorpusConfig::default());
+    let corpus = generate(&corpus_config());
     let stage = std::env::args().nth(1).unwrap_or_default();
     let cfg = Config {
         hostname: "bench".into(),
