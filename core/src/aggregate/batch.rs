@@ -21,15 +21,11 @@ pub(crate) enum SampleKind {
 pub(crate) struct PackedSample {
     /// Context hash (name, host, tag set).
     pub(crate) key: u64,
-    pub(crate) name_hash: u64,
-    pub(crate) host_hash: u64,
     pub(crate) name: Range<u32>,
     pub(crate) host: Range<u32>,
     /// `[u32 len][bytes]` per tag, in canonical order: sorted by hash,
     /// de-duplicated, so the i-th tag has the i-th hash.
     pub(crate) tags: Range<u32>,
-    /// The canonical tags' hashes in `SampleBatch::hashes`.
-    pub(crate) hashes: Range<u32>,
     pub(crate) kind: SampleKind,
     pub(crate) value: f64,
     /// Set member bytes in the arena (sets only).
@@ -46,7 +42,6 @@ pub(crate) struct PackedSample {
 #[derive(Debug, Default, Clone)]
 pub struct SampleBatch {
     pub(crate) arena: Vec<u8>,
-    pub(crate) hashes: Vec<u64>,
     pub(crate) samples: Vec<PackedSample>,
 }
 
@@ -72,7 +67,6 @@ impl SampleBatch {
     /// Empties the batch, keeping its memory.
     pub fn clear(&mut self) {
         self.arena.clear();
-        self.hashes.clear();
         self.samples.clear();
     }
 
@@ -95,18 +89,8 @@ impl SampleBatch {
         range(start, self.arena.len())
     }
 
-    pub(crate) fn push_hashes(&mut self, sorted: impl IntoIterator<Item = u64>) -> Range<u32> {
-        let start = self.hashes.len();
-        self.hashes.extend(sorted);
-        range(start, self.hashes.len())
-    }
-
     pub(crate) fn bytes(&self, r: &Range<u32>) -> &[u8] {
         &self.arena[r.start as usize..r.end as usize]
-    }
-
-    pub(crate) fn hashes(&self, r: &Range<u32>) -> &[u64] {
-        &self.hashes[r.start as usize..r.end as usize]
     }
 
     /// The bytes of each tag of a sample, in canonical order.

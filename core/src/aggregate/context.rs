@@ -144,9 +144,7 @@ impl ContextStore {
         let Some(c) = self.contexts[id as usize].as_ref() else {
             return false;
         };
-        let hashes = batch.hashes(&s.hashes);
-        if c.tags.len() != hashes.len()
-            || self.strings.bytes(c.name) != batch.bytes(&s.name)
+        if self.strings.bytes(c.name) != batch.bytes(&s.name)
             || self.strings.bytes(c.host) != batch.bytes(&s.host)
         {
             return false;
@@ -154,10 +152,11 @@ impl ContextStore {
         // Both sides are in canonical order: one linear walk. Bytes only:
         // one interned string serves names, hosts and tags alike, so no
         // per-use hash can be kept with it.
+        let mut sample_tags = batch.tags(&s.tags);
         c.tags
             .iter()
-            .zip(batch.tags(&s.tags))
-            .all(|(&t, tag)| self.strings.bytes(t) == tag)
+            .all(|&t| sample_tags.next() == Some(self.strings.bytes(t)))
+            && sample_tags.next().is_none()
     }
 
     fn insert(

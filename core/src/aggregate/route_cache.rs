@@ -1,7 +1,7 @@
 //! The worker's memory of how recent messages were routed.
 //!
-//! A context's route — final name, host, canonical tags, hashes and
-//! pipeline — depends only on the message's name and tag field (mapping,
+//! A context's route — final name, host, canonical tags, context hash
+//! and pipeline — depends only on the message's name and tag field (mapping,
 //! namespace, extra tags and the default host are fixed by the
 //! configuration). Clients send the same name/tag strings over and over, so
 //! the worker keeps the route of recent (name, tags) pairs and skips
@@ -25,14 +25,16 @@ use super::inthash::IntBuild;
 /// needs):
 ///
 /// ```text
-/// raw_hash key name_hash host_hash generation   (u64 each)
-/// pipeline raw_name raw_tags name host tags hashes 0   (u32 lengths)
-/// raw name | raw tags | name | host | packed tags | hashes (u64 LE each)
+/// raw_hash key generation   (u64 each)
+/// pipeline raw_name raw_tags name host tags 0 0   (u32 lengths)
+/// raw name | raw tags | name | host | packed tags
 /// ```
 #[derive(Debug, Default)]
 struct Slot(Vec<u8>);
 
-const HEADER: usize = 5 * 8 + 8 * 4;
+const HEADER: usize = 3 * 8 + 8 * 4;
+/// Where the u32 lengths start.
+const LENS: usize = 3 * 8;
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0; 8];
@@ -58,31 +60,15 @@ pub(crate) struct RouteRef {
 
 /// A route: what packing a sample of a known context needs.
 #[derive(Debug)]
-pub(crate) struct Route<'a, H = &'a [u64]> {
+pub(crate) struct Route<'a> {
     pub(crate) key: u64,
-    pub(crate) name_hash: u64,
-    pub(crate) host_hash: u64,
     pub(crate) pipeline: u32,
     pub(crate) name: &'a [u8],
     pub(crate) host: &'a [u8],
     /// Tags packed as a batch stores them, canonical order.
     pub(crate) packed_tags: &'a [u8],
-    /// The canonical tags' hashes (as the cache returns them: their
-    /// little-endian bytes, [`HashBytes`]).
-    pub(crate) hashes: H,
     /// Set on routes the cache returns.
     pub(crate) from: Option<RouteRef>,
-}
-
-/// Tag hashes stored as little-endian bytes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HashBytes<'a>(pub(crate) &'a [u8]);
-
-impl HashBytes<'_> {
-    /// The hashes, in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.0.chunks_exact(8).map(|w| u64_at(w, 0))
-    }
 }
 
 /// Recent routes by (name, tag field).
@@ -117,8 +103,8 @@ impl Slot {
         u64_at(&self.0, 0)
     }
 
-    /// raw name, raw tags, name, host, packed tags, hash bytes.
-    fn parts(&self) -> [&[u8]; 6] {
+    /// raw name, raw tags, name, host, packed tags.
+    fn parts(&self) -> [&[u8]; 5] {
         let b = &self.0;
         let mut at = HEADER;
         let mut next = |len: u32| {
@@ -126,14 +112,13 @@ impl Slot {
             at = r.end;
             &b[r]
         };
-        let len = |i: usize| u32_at(b, 5 * 8 + 4 + 4 * i);
+        let len = |i: usize| u32_at(b, LENS + 4 + 4 * i);
         let raw_name = next(len(0));
         let raw_tags = next(len(1));
         let name = next(len(2));
         let host = next(len(3));
         let tags = next(len(4));
-        let hashes = next(len(5) * 8);
-        [raw_name, raw_tags, name, host, tags, hashes]
+        [raw_name, raw_tags, name, host, tags]
     }
 }
 
@@ -156,7 +141,7 @@ impl RouteCache {
     }
 
     /// The route of a message with this name and tag field, if known.
-    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Route<'_, HashBytes<'_>>> {
+    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Route<'_>> {
         if self.capacity == 0 {
             return None;
         }
@@ -167,8 +152,8 @@ impl RouteCache {
             .filter(|&i| {
                 let b = &self.slots[i as usize].0;
                 // Lengths first: a cheap reject before comparing bytes.
-                u32_at(b, 5 * 8 + 4) as usize == name.len()
-                    && u32_at(b, 5 * 8 + 8) as usize == tags.len()
+                u32_at(b, LENS + 4) as usize == name.len()
+                    && u32_at(b, LENS + 8) as usize == tags.len()
                     && b.get(HEADER..HEADER + name.len())
                         .is_some_and(|n| bytes_eq(n, name))
                     && b.get(HEADER + name.len()..HEADER + name.len() + tags.len())
@@ -181,20 +166,17 @@ impl RouteCache {
         self.hits += 1;
         let slot = &self.slots[i as usize];
         let b = &slot.0;
-        let [_, _, name, host, packed_tags, hashes] = slot.parts();
+        let [_, _, name, host, packed_tags] = slot.parts();
         Some(Route {
             key: u64_at(b, 8),
-            name_hash: u64_at(b, 16),
-            host_hash: u64_at(b, 24),
-            pipeline: u32_at(b, 40),
+            pipeline: u32_at(b, LENS),
             name,
             host,
             packed_tags,
-            hashes: HashBytes(hashes),
             from: Some(RouteRef {
                 origin: self.origin,
                 slot: i,
-                generation: u64_at(b, 32),
+                generation: u64_at(b, 16),
             }),
         })
     }
@@ -222,13 +204,7 @@ impl RouteCache {
         self.next_generation += 1;
         let b = &mut self.slots[index].0;
         b.clear();
-        for w in [
-            raw_hash,
-            route.key,
-            route.name_hash,
-            route.host_hash,
-            generation,
-        ] {
+        for w in [raw_hash, route.key, generation] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         let lens = [
@@ -238,7 +214,7 @@ impl RouteCache {
             len(route.name),
             len(route.host),
             len(route.packed_tags),
-            u32::try_from(route.hashes.len()).unwrap_or(u32::MAX),
+            0,
             0,
         ];
         for w in lens {
@@ -246,9 +222,6 @@ impl RouteCache {
         }
         for part in [name, tags, route.name, route.host, route.packed_tags] {
             b.extend_from_slice(part);
-        }
-        for h in route.hashes {
-            b.extend_from_slice(&h.to_le_bytes());
         }
         // A colliding older entry is simply shadowed.
         self.by_raw.insert(raw_hash, index as u32);
@@ -264,16 +237,13 @@ impl RouteCache {
 mod tests {
     use super::*;
 
-    fn route<'a>(name: &'a [u8], hashes: &'a [u64]) -> Route<'a> {
+    fn route(name: &[u8], key: u64) -> Route<'_> {
         Route {
-            key: hashes.iter().sum(),
-            name_hash: 1,
-            host_hash: 2,
+            key,
             pipeline: 3,
             name,
             host: b"h",
             packed_tags: b"\x01\0\0\0a",
-            hashes,
             from: None,
         }
     }
@@ -281,19 +251,19 @@ mod tests {
     #[test]
     fn hits_verify_bytes_and_slots_are_reused() {
         let mut c = RouteCache::new(2);
-        c.insert(b"a", b"t:1", route(b"ns.a", &[7, 9]));
+        c.insert(b"a", b"t:1", route(b"ns.a", 16));
         let r = c.get(b"a", b"t:1").expect("hit");
         assert_eq!(
             (r.name, r.host, r.pipeline, r.key),
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
-        assert_eq!(r.hashes.iter().collect::<Vec<_>>(), [7, 9]);
+        assert_eq!(r.packed_tags, b"\x01\0\0\0a");
         let first = r.from.expect("cached routes are named");
         assert_eq!(c.get(b"a", b"t:1").and_then(|r| r.from), Some(first));
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
-        c.insert(b"b", b"", route(b"b", &[]));
-        c.insert(b"c", b"", route(b"c", &[]));
+        c.insert(b"b", b"", route(b"b", 0));
+        c.insert(b"c", b"", route(b"c", 0));
         assert!(c.get(b"a", b"t:1").is_none(), "oldest replaced");
         assert!(c.get(b"b", b"").is_some());
         let third = c.get(b"c", b"").and_then(|r| r.from).expect("hit");
@@ -302,7 +272,7 @@ mod tests {
         assert_eq!(c.counts(), (4, 3));
         assert_ne!(RouteCache::new(1).origin, c.origin);
         let mut off = RouteCache::new(0);
-        off.insert(b"a", b"", route(b"a", &[]));
+        off.insert(b"a", b"", route(b"a", 0));
         assert!(off.get(b"a", b"").is_none());
     }
 }

@@ -190,12 +190,9 @@ impl Sink for Router {
         let batch = &mut self.batches[r.pipeline as usize];
         let sample = PackedSample {
             key: r.key,
-            name_hash: r.name_hash,
-            host_hash: r.host_hash,
             name: batch.push_bytes(&[r.name]),
             host: batch.push_bytes(&[r.host]),
             tags: batch.push_bytes(&[r.packed_tags]),
-            hashes: batch.push_hashes(r.hashes.iter()),
             kind: sample_kind(m.metric_type),
             value: 0.0,
             member: 0..0,
@@ -284,15 +281,11 @@ impl Router {
             SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
         }
         let tags = batch.range_since(tags_start);
-        let hashes = batch.push_hashes(scratch.sorted.iter().copied());
         let sample = PackedSample {
             key,
-            name_hash,
-            host_hash,
             name,
             host,
             tags,
-            hashes,
             kind,
             value: 0.0,
             member: 0..0,
@@ -318,13 +311,10 @@ impl Router {
             m.raw_tags.as_bytes(),
             Route {
                 key: s.key,
-                name_hash: s.name_hash,
-                host_hash: s.host_hash,
                 pipeline: pipeline as u32,
                 name: batch.bytes(&s.name),
                 host: batch.bytes(&s.host),
                 packed_tags: batch.bytes(&s.tags),
-                hashes: batch.hashes(&s.hashes),
                 from: None,
             },
         );
