@@ -524,6 +524,69 @@ fn a_remembered_route_follows_its_context_through_expiry_and_reuse() {
 }
 
 #[test]
+fn a_bare_route_brings_back_its_expired_context_on_any_pipeline_count() {
+    // After its first hit a cached route is sent without its bytes; the
+    // pipeline must rebuild the context from its memo once it expired,
+    // however many times, with tags and zero-fill intact.
+    for pipelines in [1, 3] {
+        let cfg = Config {
+            dogstatsd_route_cache_size: 64,
+            dogstatsd_expiry_seconds: 30,
+            ..config()
+        };
+        let mut s = Server::with_pipelines(&cfg, pipelines).expect("valid config");
+        let mut t = T0;
+        for round in 0..3 {
+            for _ in 0..3 {
+                push(&mut s, "req:1|c|#b:2,a:1\nlat:5|g|#a:1", t);
+            }
+            let f = s.flush(t + 10, false);
+            assert_eq!(one(&f, "req"), 0.3, "round {round}: {:?}", f.series);
+            assert_eq!(one(&f, "lat"), 5.0, "round {round}");
+            for series in &f.series {
+                assert_eq!(
+                    series.tags.len(),
+                    if series.metric == "req" { 2 } else { 1 }
+                );
+            }
+            // The counter zero-fills for 30 s, then both contexts expire.
+            let f = s.flush(t + 30, false);
+            assert_eq!(one(&f, "req"), 0.0, "round {round}");
+            for later in [60, 100, 140] {
+                s.flush(t + later, false);
+            }
+            assert_eq!(s.stats().pipelines.contexts, 0, "round {round}");
+            t += 200;
+        }
+        let stats = s.stats();
+        assert!(stats.worker.route_cache_hits >= 12, "{stats:?}");
+        assert_eq!(stats.pipelines.unknown_route_dropped, 0);
+    }
+}
+
+#[test]
+fn a_route_refused_under_the_context_limit_is_taken_once_room_comes_back() {
+    // Under a limit, cached routes keep carrying their bytes: the
+    // pipeline that refused `c` needs them to take it later.
+    let cfg = Config {
+        dogstatsd_context_limit: 2,
+        ..config()
+    };
+    let mut s = server(&cfg);
+    push(&mut s, "a:1|g\nb:1|g", T0);
+    for _ in 0..3 {
+        push(&mut s, "c:1|g", T0);
+    }
+    assert_eq!(s.stats().pipelines.context_limit_dropped, 3);
+    s.flush(T0 + 10, false);
+    s.flush(T0 + 40, false);
+    push(&mut s, "c:7|g", T0 + 41);
+    let f = s.flush(T0 + 50, false);
+    assert_eq!(one(&f, "c"), 7.0);
+    assert_eq!(s.stats().pipelines.unknown_route_dropped, 0);
+}
+
+#[test]
 fn a_reused_route_slot_is_a_new_route() {
     // One slot: `a`, then `b`, then `a` again all fill slot 0 in turn.
     let cfg = Config {

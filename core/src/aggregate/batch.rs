@@ -36,6 +36,9 @@ pub(crate) struct PackedSample {
     /// The worker's cached route this sample came from, if any: lets the
     /// pipeline skip verifying bytes it has verified before.
     pub(crate) route: Option<RouteRef>,
+    /// Sent without name, host and tag bytes: `route` was sent with them
+    /// before, so the pipeline knows it.
+    pub(crate) bare: bool,
 }
 
 /// A batch of samples for one shard.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::batch::{PackedSample, SampleBatch};
 use super::intern::{Interner, StrId};
 use super::inthash::IntBuild;
+use super::route_cache::RouteRef;
 
 /// Index of a context in its store.
 pub(crate) type ContextId = u32;
@@ -41,13 +42,32 @@ struct Meta {
 const NOT_COUNTER: i64 = i64::MIN;
 
 /// A pipeline's memory of one worker route: which context its bytes
-/// were verified to be.
-#[derive(Debug, Clone, Copy, Default)]
+/// were verified to be. It holds references to the context's strings:
+/// once a route's bytes reached the pipeline, the worker sends its
+/// samples bare (no bytes), so the pipeline must be able to bring the
+/// context back by itself after it expired.
+#[derive(Debug, Default)]
 struct Memo {
     /// 0 (never a real generation) for an empty memo.
     route_generation: u64,
     id: ContextId,
     context_generation: u32,
+    /// The context hash the worker computed (before any probing).
+    key: u64,
+    name: StrId,
+    host: StrId,
+    tags: Box<[StrId]>,
+}
+
+/// Why a sample found no context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unresolved {
+    /// New context, and the store is at its limit.
+    Limit,
+    /// A bare sample of a route this pipeline has no memo of. The worker
+    /// only sends a route bare after sending it with bytes, and batches
+    /// arrive in order, so this means a batch was lost on the way.
+    UnknownRoute,
 }
 
 /// The contexts one time sampler owns.
@@ -79,40 +99,134 @@ impl ContextStore {
         }
     }
 
-    /// Finds or creates the context of `s`, marking it seen at `now`;
-    /// `None` when it is new and the store is full.
+    /// Finds or creates the context of `s`, marking it seen at `now`.
     pub(crate) fn resolve(
         &mut self,
         batch: &SampleBatch,
         s: &PackedSample,
         now: i64,
-    ) -> Option<ContextId> {
+    ) -> Result<ContextId, Unresolved> {
         let Some(route) = s.route else {
-            return self.resolve_bytes(batch, s, now);
+            return self.resolve_bytes(batch, s, now).ok_or(Unresolved::Limit);
         };
         let memos = self.memos.entry(route.origin).or_default();
         let slot = route.slot as usize;
         if let Some(m) = memos.get(slot)
             && m.route_generation == route.generation
-            && self.meta[m.id as usize].generation == m.context_generation
         {
-            // The route's bytes were verified to be this context before,
-            // and neither has changed since.
-            let meta = &mut self.meta[m.id as usize];
-            meta.last_seen = meta.last_seen.max(now);
-            return Some(m.id);
+            let id = m.id;
+            if self.meta[id as usize].generation == m.context_generation {
+                // The route's bytes were verified to be this context
+                // before, and neither has changed since.
+                let meta = &mut self.meta[id as usize];
+                meta.last_seen = meta.last_seen.max(now);
+                return Ok(id);
+            }
+            if s.bare {
+                // The context expired since: bring it back from the
+                // memo's strings.
+                let m = &mut memos[slot];
+                let (key, name, host) = (m.key, m.name, m.host);
+                let tags = std::mem::take(&mut m.tags);
+                let found = self.resolve_ids(key, name, host, &tags, now);
+                let generation = found.map(|id| self.meta[id as usize].generation);
+                if let Some(m) = self
+                    .memos
+                    .get_mut(&route.origin)
+                    .and_then(|v| v.get_mut(slot))
+                {
+                    m.tags = tags;
+                    if let (Some(id), Some(g)) = (found, generation) {
+                        m.id = id;
+                        m.context_generation = g;
+                    }
+                }
+                let id = found.ok_or(Unresolved::Limit)?;
+                return Ok(id);
+            }
         }
-        let id = self.resolve_bytes(batch, s, now)?;
-        let memos = self.memos.entry(route.origin).or_default();
-        if memos.len() <= slot {
-            memos.resize(slot + 1, Memo::default());
+        if s.bare {
+            return Err(Unresolved::UnknownRoute);
         }
-        memos[slot] = Memo {
-            route_generation: route.generation,
-            id,
-            context_generation: self.meta[id as usize].generation,
+        let id = self.resolve_bytes(batch, s, now).ok_or(Unresolved::Limit)?;
+        self.remember(route, s.key, id);
+        Ok(id)
+    }
+
+    /// Memoises that `route` is context `id`, holding its strings.
+    fn remember(&mut self, route: RouteRef, key: u64, id: ContextId) {
+        let Some(c) = self.contexts[id as usize].as_ref() else {
+            return;
         };
-        Some(id)
+        let (name, host, tags) = (c.name, c.host, c.tags.clone());
+        for &t in [name, host].iter().chain(tags.iter()) {
+            self.strings.retain(t);
+        }
+        let memos = self.memos.entry(route.origin).or_default();
+        let slot = route.slot as usize;
+        if memos.len() <= slot {
+            memos.resize_with(slot + 1, Memo::default);
+        }
+        let old = std::mem::replace(
+            &mut memos[slot],
+            Memo {
+                route_generation: route.generation,
+                id,
+                context_generation: self.meta[id as usize].generation,
+                key,
+                name,
+                host,
+                tags,
+            },
+        );
+        if old.route_generation != 0 {
+            for &t in [old.name, old.host].iter().chain(old.tags.iter()) {
+                self.strings.release(t);
+            }
+        }
+    }
+
+    /// As [`resolve_bytes`](Self::resolve_bytes), from interned strings
+    /// (equal ids are equal bytes while they live).
+    fn resolve_ids(
+        &mut self,
+        mut key: u64,
+        name: StrId,
+        host: StrId,
+        tags: &[StrId],
+        now: i64,
+    ) -> Option<ContextId> {
+        for _ in 0..64 {
+            match self.by_key.get(&key) {
+                Some(&id) => {
+                    let same = self.contexts[id as usize]
+                        .as_ref()
+                        .is_some_and(|c| c.name == name && c.host == host && *c.tags == *tags);
+                    if same {
+                        let meta = &mut self.meta[id as usize];
+                        meta.last_seen = meta.last_seen.max(now);
+                        return Some(id);
+                    }
+                    key = probe(key);
+                }
+                None => break,
+            }
+        }
+        if self.limit > 0 && self.by_key.len() >= self.limit {
+            return None;
+        }
+        for &t in [name, host].iter().chain(tags.iter()) {
+            self.strings.retain(t);
+        }
+        Some(self.insert_context(
+            Context {
+                key,
+                name,
+                host,
+                tags: tags.into(),
+            },
+            now,
+        ))
     }
 
     fn resolve_bytes(
@@ -179,6 +293,11 @@ impl ContextStore {
             host: self.strings.acquire(batch.bytes(&s.host)),
             tags,
         };
+        Some(self.insert_context(ctx, now))
+    }
+
+    fn insert_context(&mut self, ctx: Context, now: i64) -> ContextId {
+        let key = ctx.key;
         let id = match self.free.pop() {
             Some(id) => {
                 self.contexts[id as usize] = Some(ctx);
@@ -198,7 +317,7 @@ impl ContextStore {
             }
         };
         self.by_key.insert(key, id);
-        Some(id)
+        id
     }
 
     /// Notes that a count of `id` was sampled at `at` (zero-fill, §9.8).

@@ -26,7 +26,8 @@ use super::inthash::IntBuild;
 ///
 /// ```text
 /// raw_hash key generation   (u64 each)
-/// pipeline raw_name raw_tags name host tags 0 0   (u32 lengths)
+/// pipeline raw_name raw_tags name host tags sent 0   (u32; sent: 1 once
+///                                                   the route went out)
 /// raw name | raw tags | name | host | packed tags
 /// ```
 #[derive(Debug, Default)]
@@ -35,6 +36,8 @@ struct Slot(Vec<u8>);
 const HEADER: usize = 3 * 8 + 8 * 4;
 /// Where the u32 lengths start.
 const LENS: usize = 3 * 8;
+/// The `sent` flag.
+const SENT: usize = LENS + 6 * 4;
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0; 8];
@@ -69,6 +72,9 @@ pub(crate) struct Route<'a> {
     pub(crate) packed_tags: &'a [u8],
     /// Set on routes the cache returns.
     pub(crate) from: Option<RouteRef>,
+    /// Set on routes the cache returns when this filling of the slot was
+    /// returned before (its bytes already went to the pipeline).
+    pub(crate) sent_before: bool,
 }
 
 /// Recent routes by (name, tag field).
@@ -164,6 +170,9 @@ impl RouteCache {
             return None;
         };
         self.hits += 1;
+        let sent = &mut self.slots[i as usize].0[SENT..SENT + 4];
+        let sent_before = sent[0] == 1;
+        sent[0] = 1;
         let slot = &self.slots[i as usize];
         let b = &slot.0;
         let [_, _, name, host, packed_tags] = slot.parts();
@@ -178,6 +187,7 @@ impl RouteCache {
                 slot: i,
                 generation: u64_at(b, 16),
             }),
+            sent_before,
         })
     }
 
@@ -245,6 +255,7 @@ mod tests {
             host: b"h",
             packed_tags: b"\x01\0\0\0a",
             from: None,
+            sent_before: false,
         }
     }
 
@@ -259,6 +270,8 @@ mod tests {
         );
         assert_eq!(r.packed_tags, b"\x01\0\0\0a");
         let first = r.from.expect("cached routes are named");
+        assert!(!r.sent_before, "first hit of a filling");
+        assert!(c.get(b"a", b"t:1").expect("hit").sent_before);
         assert_eq!(c.get(b"a", b"t:1").and_then(|r| r.from), Some(first));
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
@@ -269,7 +282,7 @@ mod tests {
         let third = c.get(b"c", b"").and_then(|r| r.from).expect("hit");
         assert_eq!(third.slot, first.slot, "slot reused");
         assert_ne!(third.generation, first.generation, "new filling, new name");
-        assert_eq!(c.counts(), (4, 3));
+        assert_eq!(c.counts(), (5, 3));
         assert_ne!(RouteCache::new(1).origin, c.origin);
         let mut off = RouteCache::new(0);
         off.insert(b"a", b"", route(b"a", 0));

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::batch::{SampleBatch, SampleKind};
-use super::context::{ContextId, ContextStore};
+use super::context::{ContextId, ContextStore, Unresolved};
 use super::histogram::{Histogram, HistogramConfig};
 use super::inthash::IntBuild;
 use crate::flush::{Flush, Series, SeriesType, SketchSeries};
@@ -64,6 +64,10 @@ pub struct SamplerStats {
     /// Samples dropped because their context was new and the context
     /// limit was reached.
     pub context_limit_dropped: u64,
+    /// Samples dropped because they came without their context's bytes
+    /// for a route this pipeline never received with bytes: a batch was
+    /// lost between worker and pipeline (never expected).
+    pub unknown_route_dropped: u64,
 }
 
 impl std::ops::AddAssign for SamplerStats {
@@ -74,6 +78,7 @@ impl std::ops::AddAssign for SamplerStats {
         self.contexts += o.contexts;
         self.contexts_expired += o.contexts_expired;
         self.context_limit_dropped += o.context_limit_dropped;
+        self.unknown_route_dropped += o.unknown_route_dropped;
     }
 }
 
@@ -141,9 +146,16 @@ impl TimeSampler {
     pub(crate) fn add_batch(&mut self, batch: &SampleBatch) {
         for s in &batch.samples {
             self.stats.samples += 1;
-            let Some(id) = self.contexts.resolve(batch, s, s.timestamp) else {
-                self.stats.context_limit_dropped += 1;
-                continue;
+            let id = match self.contexts.resolve(batch, s, s.timestamp) {
+                Ok(id) => id,
+                Err(Unresolved::Limit) => {
+                    self.stats.context_limit_dropped += 1;
+                    continue;
+                }
+                Err(Unresolved::UnknownRoute) => {
+                    self.stats.unknown_route_dropped += 1;
+                    continue;
+                }
             };
             let start = bucket_start(s.timestamp);
             if s.kind == SampleKind::Count {

@@ -54,6 +54,10 @@ pub struct Worker {
 #[derive(Debug)]
 struct Router {
     batches: Vec<SampleBatch>,
+    /// Send a cached route's samples bare (without bytes) once its bytes
+    /// went out. Off under a context limit: a pipeline that refused a new
+    /// context must get its bytes again to take it later.
+    bare_routes: bool,
     copy_prefix: Option<Vec<u8>>,
     scratch: Scratch,
     routes: RouteCache,
@@ -119,6 +123,7 @@ impl Worker {
                 batches: (0..pipelines.max(1))
                     .map(|_| SampleBatch::default())
                     .collect(),
+                bare_routes: cfg.dogstatsd_context_limit <= 0,
                 copy_prefix: cfg.histogram_copy_to_distribution.then(|| {
                     cfg.histogram_copy_to_distribution_prefix
                         .as_bytes()
@@ -188,17 +193,28 @@ impl Sink for Router {
             return false;
         };
         let batch = &mut self.batches[r.pipeline as usize];
+        let bare = r.sent_before && self.bare_routes;
+        let (name, host, tags) = if bare {
+            (0..0, 0..0, 0..0)
+        } else {
+            (
+                batch.push_bytes(&[r.name]),
+                batch.push_bytes(&[r.host]),
+                batch.push_bytes(&[r.packed_tags]),
+            )
+        };
         let sample = PackedSample {
             key: r.key,
-            name: batch.push_bytes(&[r.name]),
-            host: batch.push_bytes(&[r.host]),
-            tags: batch.push_bytes(&[r.packed_tags]),
+            name,
+            host,
+            tags,
             kind: sample_kind(m.metric_type),
             value: 0.0,
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp: self.now,
             route: r.from,
+            bare,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         self.counts.accepted += 1;
@@ -292,6 +308,7 @@ impl Router {
             sample_rate: m.sample_rate,
             timestamp,
             route: None,
+            bare: false,
         };
         push_values(batch, sample, m.values, &mut self.stats);
         pipeline
@@ -316,6 +333,7 @@ impl Router {
                 host: batch.bytes(&s.host),
                 packed_tags: batch.bytes(&s.tags),
                 from: None,
+                sent_before: false,
             },
         );
     }

@@ -357,6 +357,7 @@ impl Telemetry {
                 ),
                 (r#"{cause="non_finite_value"}"#.into(), p.non_finite_dropped),
                 (r#"{cause="context_limit"}"#.into(), p.context_limit_dropped),
+                (r#"{cause="unknown_route"}"#.into(), p.unknown_route_dropped),
                 (
                     r#"{cause="timestamped_unsupported_type"}"#.into(),
                     w.no_agg_unsupported,
