@@ -7,7 +7,7 @@ use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck, Enriche
 use crate::mapper::{Mapper, MapperError};
 use crate::protocol::{
     Line, Lines, Message, MessageKind, MetricMessage, ParseError, ParseErrorKind, ParseOptions,
-    Transport, parse_message,
+    Transport, is_event_or_service_check, parse_message, parse_metric,
 };
 
 /// Why a configuration cannot be used.
@@ -263,32 +263,17 @@ impl Processor {
 
     /// Processes one message (a line without its newline).
     pub fn process_line<S: Sink + ?Sized>(&mut self, line: &[u8], sink: &mut S) {
-        match parse_message(line, &self.opts) {
-            Ok(Message::Metric(m)) => {
-                if let Some(error) = self.limits.check(&m, line) {
-                    match error.kind {
-                        ParseErrorKind::NameTooLong => self.stats.name_too_long += 1,
-                        ParseErrorKind::TooManyTags => self.stats.too_many_tags += 1,
-                        _ => self.stats.tag_too_long += 1,
-                    }
-                    sink.processed(Processed::Error { line, error });
-                    return;
-                }
-                self.stats.metric_packets += 1;
-                if sink.fast_path(&m) {
-                    return;
-                }
-                let mapped = match self.mapper.as_mut() {
-                    Some(mapper) => mapper.map(m.name),
-                    None => None,
-                };
-                let enriched = self.enricher.metric(&m, mapped);
-                if self.enricher.is_filtered(&enriched.name) {
-                    self.stats.filtered_points += m.values.len() as u64;
-                    return;
-                }
-                sink.processed(Processed::Metric(enriched));
+        // Metrics straight from `parse_metric`: a `Message` is as large as
+        // its largest variant (events), and moving it costs per metric.
+        if !is_event_or_service_check(line) {
+            match parse_metric(line, &self.opts) {
+                Ok(m) => self.process_metric(m, line, sink),
+                Err(error) => self.parse_error(line, error, sink),
             }
+            return;
+        }
+        match parse_message(line, &self.opts) {
+            Ok(Message::Metric(m)) => self.process_metric(m, line, sink),
             Ok(Message::Event(e)) => {
                 self.stats.event_packets += 1;
                 sink.processed(Processed::Event(self.enricher.event(e)));
@@ -297,15 +282,49 @@ impl Processor {
                 self.stats.service_check_packets += 1;
                 sink.processed(Processed::ServiceCheck(self.enricher.service_check(sc)));
             }
-            Err(error) => {
-                match error.kind.message_kind() {
-                    MessageKind::Metric => self.stats.metric_parse_errors += 1,
-                    MessageKind::Event => self.stats.event_parse_errors += 1,
-                    MessageKind::ServiceCheck => self.stats.service_check_parse_errors += 1,
-                }
-                sink.processed(Processed::Error { line, error });
-            }
+            Err(error) => self.parse_error(line, error, sink),
         }
+    }
+
+    #[inline]
+    fn process_metric<S: Sink + ?Sized>(
+        &mut self,
+        m: MetricMessage<'_>,
+        line: &[u8],
+        sink: &mut S,
+    ) {
+        if let Some(error) = self.limits.check(&m, line) {
+            match error.kind {
+                ParseErrorKind::NameTooLong => self.stats.name_too_long += 1,
+                ParseErrorKind::TooManyTags => self.stats.too_many_tags += 1,
+                _ => self.stats.tag_too_long += 1,
+            }
+            sink.processed(Processed::Error { line, error });
+            return;
+        }
+        self.stats.metric_packets += 1;
+        if sink.fast_path(&m) {
+            return;
+        }
+        let mapped = match self.mapper.as_mut() {
+            Some(mapper) => mapper.map(m.name),
+            None => None,
+        };
+        let enriched = self.enricher.metric(&m, mapped);
+        if self.enricher.is_filtered(&enriched.name) {
+            self.stats.filtered_points += m.values.len() as u64;
+            return;
+        }
+        sink.processed(Processed::Metric(enriched));
+    }
+
+    fn parse_error<S: Sink + ?Sized>(&mut self, line: &[u8], error: ParseError, sink: &mut S) {
+        match error.kind.message_kind() {
+            MessageKind::Metric => self.stats.metric_parse_errors += 1,
+            MessageKind::Event => self.stats.event_parse_errors += 1,
+            MessageKind::ServiceCheck => self.stats.service_check_parse_errors += 1,
+        }
+        sink.processed(Processed::Error { line, error });
     }
 
     /// What was processed so far.

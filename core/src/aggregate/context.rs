@@ -59,6 +59,24 @@ struct Memo {
     tags: Box<[StrId]>,
 }
 
+/// Memos per worker route cache (by origin), per slot. A worker or two
+/// per pipeline: a short list beats hashing the origin on every sample.
+#[derive(Debug, Default)]
+struct Memos(Vec<(u32, Vec<Memo>)>);
+
+impl Memos {
+    fn of(&mut self, origin: u32) -> &mut Vec<Memo> {
+        let i = match self.0.iter().position(|(o, _)| *o == origin) {
+            Some(i) => i,
+            None => {
+                self.0.push((origin, Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+}
+
 /// Why a sample found no context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unresolved {
@@ -81,7 +99,7 @@ pub(crate) struct ContextStore {
     free: Vec<ContextId>,
     strings: Interner,
     /// Per worker route cache (by origin), per slot.
-    memos: HashMap<u32, Vec<Memo>, IntBuild>,
+    memos: Memos,
     /// Most live contexts (0: no limit).
     limit: usize,
 }
@@ -109,7 +127,7 @@ impl ContextStore {
         let Some(route) = s.route else {
             return self.resolve_bytes(batch, s, now).ok_or(Unresolved::Limit);
         };
-        let memos = self.memos.entry(route.origin).or_default();
+        let memos = self.memos.of(route.origin);
         let slot = route.slot as usize;
         if let Some(m) = memos.get(slot)
             && m.route_generation == route.generation
@@ -130,11 +148,7 @@ impl ContextStore {
                 let tags = std::mem::take(&mut m.tags);
                 let found = self.resolve_ids(key, name, host, &tags, now);
                 let generation = found.map(|id| self.meta[id as usize].generation);
-                if let Some(m) = self
-                    .memos
-                    .get_mut(&route.origin)
-                    .and_then(|v| v.get_mut(slot))
-                {
+                if let Some(m) = self.memos.of(route.origin).get_mut(slot) {
                     m.tags = tags;
                     if let (Some(id), Some(g)) = (found, generation) {
                         m.id = id;
@@ -162,7 +176,7 @@ impl ContextStore {
         for &t in [name, host].iter().chain(tags.iter()) {
             self.strings.retain(t);
         }
-        let memos = self.memos.entry(route.origin).or_default();
+        let memos = self.memos.of(route.origin);
         let slot = route.slot as usize;
         if memos.len() <= slot {
             memos.resize_with(slot + 1, Memo::default);

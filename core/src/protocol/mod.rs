@@ -15,7 +15,10 @@ pub use message::{
     AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues,
     MultiValues, Origin, Priority, RawTags, ServiceCheckMessage, TagIter, ValueIter,
 };
-pub use parse::{ParseOptions, parse_event, parse_message, parse_metric, parse_service_check};
+pub use parse::{
+    ParseOptions, is_event_or_service_check, parse_event, parse_message, parse_metric,
+    parse_service_check,
+};
 
 /// Parses every line of a packet: yields each non-empty line with its
 /// parse result, in order. A bad line never affects the others.

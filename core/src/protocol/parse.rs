@@ -45,6 +45,13 @@ fn offset(line: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize)
 }
 
+/// True for a line [`parse_message`] reads as an event or a service
+/// check; every other line is a metric.
+#[inline]
+pub fn is_event_or_service_check(line: &[u8]) -> bool {
+    line.starts_with(b"_e{") || line.starts_with(b"_sc")
+}
+
 /// Parses one message (a non-empty line without its newline).
 pub fn parse_message<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Message<'a>, ParseError> {
     if line.starts_with(b"_e{") {
