@@ -11,7 +11,9 @@
 //!
 //! Slots are reused first-in first-out: once warm, inserting copies into a
 //! slot's existing buffers and allocates nothing
-//! (`dogstatsd_route_cache_size` slots; 0 turns the cache off).
+//! (`dogstatsd_route_cache_size` slots; 0 turns the cache off). Each
+//! slot's buffer sits in the hash table itself, so a lookup reads the
+//! table, then the buffer: two dependent memory accesses, not three.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -26,8 +28,8 @@ use super::inthash::IntBuild;
 ///
 /// ```text
 /// raw_hash key generation   (u64 each)
-/// pipeline raw_name raw_tags name host tags sent 0   (u32; sent: 1 once
-///                                                   the route went out)
+/// pipeline raw_name raw_tags name host tags sent slot   (u32; sent: 1
+///                                           once the route went out)
 /// raw name | raw tags | name | host | packed tags
 /// ```
 #[derive(Debug, Default)]
@@ -38,6 +40,8 @@ const HEADER: usize = 3 * 8 + 8 * 4;
 const LENS: usize = 3 * 8;
 /// The `sent` flag.
 const SENT: usize = LENS + 6 * 4;
+/// The slot number.
+const NUMBER: usize = LENS + 7 * 4;
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut w = [0; 8];
@@ -80,8 +84,10 @@ pub(crate) struct Route<'a> {
 /// Recent routes by (name, tag field).
 #[derive(Debug)]
 pub(crate) struct RouteCache {
-    by_raw: HashMap<u64, u32, IntBuild>,
-    slots: Vec<Slot>,
+    /// Slots by the hash of their raw name and tags.
+    by_raw: HashMap<u64, Slot, IntBuild>,
+    /// The raw hash each slot number was filled under, for FIFO reuse.
+    order: Vec<u64>,
     capacity: usize,
     /// Next slot to (re)use once full.
     hand: usize,
@@ -102,11 +108,8 @@ fn span(start: usize, len: u32) -> Range<usize> {
 }
 
 impl Slot {
-    fn raw_hash(&self) -> u64 {
-        if self.0.len() < HEADER {
-            return 0;
-        }
-        u64_at(&self.0, 0)
+    fn number(&self) -> Option<u32> {
+        (self.0.len() >= HEADER).then(|| u32_at(&self.0, NUMBER))
     }
 
     /// raw name, raw tags, name, host, packed tags.
@@ -136,7 +139,7 @@ impl RouteCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             by_raw: HashMap::default(),
-            slots: Vec::new(),
+            order: Vec::new(),
             capacity,
             hand: 0,
             origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
@@ -151,29 +154,24 @@ impl RouteCache {
         if self.capacity == 0 {
             return None;
         }
-        let hit = self
-            .by_raw
-            .get(&raw_hash(name, tags))
-            .copied()
-            .filter(|&i| {
-                let b = &self.slots[i as usize].0;
-                // Lengths first: a cheap reject before comparing bytes.
-                u32_at(b, LENS + 4) as usize == name.len()
-                    && u32_at(b, LENS + 8) as usize == tags.len()
-                    && b.get(HEADER..HEADER + name.len())
-                        .is_some_and(|n| bytes_eq(n, name))
-                    && b.get(HEADER + name.len()..HEADER + name.len() + tags.len())
-                        .is_some_and(|t| bytes_eq(t, tags))
-            });
-        let Some(i) = hit else {
+        let hit = self.by_raw.get_mut(&raw_hash(name, tags)).filter(|slot| {
+            let b = &slot.0;
+            // Lengths first: a cheap reject before comparing bytes.
+            u32_at(b, LENS + 4) as usize == name.len()
+                && u32_at(b, LENS + 8) as usize == tags.len()
+                && b.get(HEADER..HEADER + name.len())
+                    .is_some_and(|n| bytes_eq(n, name))
+                && b.get(HEADER + name.len()..HEADER + name.len() + tags.len())
+                    .is_some_and(|t| bytes_eq(t, tags))
+        });
+        let Some(slot) = hit else {
             self.misses += 1;
             return None;
         };
         self.hits += 1;
-        let sent = &mut self.slots[i as usize].0[SENT..SENT + 4];
+        let sent = &mut slot.0[SENT..SENT + 4];
         let sent_before = sent[0] == 1;
         sent[0] = 1;
-        let slot = &self.slots[i as usize];
         let b = &slot.0;
         let [_, _, name, host, packed_tags] = slot.parts();
         Some(Route {
@@ -184,7 +182,7 @@ impl RouteCache {
             packed_tags,
             from: Some(RouteRef {
                 origin: self.origin,
-                slot: i,
+                slot: u32_at(b, NUMBER),
                 generation: u64_at(b, 16),
             }),
             sent_before,
@@ -196,23 +194,31 @@ impl RouteCache {
         if self.capacity == 0 {
             return;
         }
-        let index = if self.slots.len() < self.capacity {
-            self.slots.push(Slot::default());
-            self.slots.len() - 1
+        let raw_hash = raw_hash(name, tags);
+        let (index, mut slot) = if self.order.len() < self.capacity {
+            self.order.push(raw_hash);
+            (self.order.len() - 1, Slot::default())
         } else {
             let i = self.hand;
             self.hand = (self.hand + 1) % self.capacity;
-            let old = self.slots[i].raw_hash();
-            if self.by_raw.get(&old) == Some(&(i as u32)) {
-                self.by_raw.remove(&old);
-            }
-            i
+            let old = std::mem::replace(&mut self.order[i], raw_hash);
+            // The slot may have been shadowed by a later colliding entry,
+            // which is not this slot to take.
+            let mine = self
+                .by_raw
+                .get(&old)
+                .is_some_and(|s| s.number() == Some(i as u32));
+            let slot = if mine {
+                self.by_raw.remove(&old).unwrap_or_default()
+            } else {
+                Slot::default()
+            };
+            (i, slot)
         };
         let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX);
-        let raw_hash = raw_hash(name, tags);
         let generation = self.next_generation;
         self.next_generation += 1;
-        let b = &mut self.slots[index].0;
+        let b = &mut slot.0;
         b.clear();
         for w in [raw_hash, route.key, generation] {
             b.extend_from_slice(&w.to_le_bytes());
@@ -225,7 +231,7 @@ impl RouteCache {
             len(route.host),
             len(route.packed_tags),
             0,
-            0,
+            index as u32,
         ];
         for w in lens {
             b.extend_from_slice(&w.to_le_bytes());
@@ -234,7 +240,7 @@ impl RouteCache {
             b.extend_from_slice(part);
         }
         // A colliding older entry is simply shadowed.
-        self.by_raw.insert(raw_hash, index as u32);
+        self.by_raw.insert(raw_hash, slot);
     }
 
     /// (hits, misses) so far.
