@@ -18,14 +18,26 @@ fn word(c: &[u8]) -> u64 {
     u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
 }
 
-/// Hashes a byte string, 16 bytes per multiply (as wyhash does): the
-/// multiplies form one dependent chain, so halving their number halves
-/// the latency on the ~100-byte tag fields the route cache hashes. Both
-/// factors depend on the state, so no chosen word zeroes it.
+/// Hashes a byte string, 16 bytes per multiply (as wyhash does), in two
+/// independent lanes over 32-byte blocks: the multiplies of a lane form
+/// one dependent chain, so two lanes halve the latency on the ~100-byte
+/// tag fields the route cache hashes. Both factors of every multiply
+/// depend on the state, so no chosen word zeroes it.
 #[inline]
 pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     let mut h = seed ^ K0 ^ (bytes.len() as u64).wrapping_mul(K1);
-    let mut chunks = bytes.chunks_exact(16);
+    let mut rest = bytes;
+    if rest.len() >= 32 {
+        let mut g = h ^ K1;
+        let mut blocks = rest.chunks_exact(32);
+        for c in &mut blocks {
+            h = mix(word(&c[..8]) ^ h, word(&c[8..16]) ^ K1 ^ h.rotate_left(32));
+            g = mix(word(&c[16..24]) ^ g, word(&c[24..32]) ^ K0 ^ g.rotate_left(32));
+        }
+        h = mix(h ^ K0, g ^ K1);
+        rest = blocks.remainder();
+    }
+    let mut chunks = rest.chunks_exact(16);
     for c in &mut chunks {
         h = mix(word(&c[..8]) ^ h, word(&c[8..]) ^ K1 ^ h.rotate_left(32));
     }
@@ -33,10 +45,7 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     let n = rest.len();
     if n >= 8 {
         // The first and the last eight bytes (overlapping when n < 16).
-        h = mix(
-            word(rest) ^ h,
-            word(&rest[n - 8..]) ^ K1 ^ h.rotate_left(32),
-        );
+        h = mix(word(rest) ^ h, word(&rest[n - 8..]) ^ K1 ^ h.rotate_left(32));
     } else if n > 0 {
         let mut buf = [0u8; 8];
         buf[..n].copy_from_slice(rest);
