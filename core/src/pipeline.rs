@@ -7,7 +7,7 @@ use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck, Enriche
 use crate::mapper::{Mapper, MapperError};
 use crate::protocol::{
     Line, Lines, Message, MessageKind, MetricMessage, ParseError, ParseErrorKind, ParseOptions,
-    Transport, is_event_or_service_check, parse_message, parse_metric,
+    Transport, is_event_or_service_check, parse_message, parse_metric_into,
 };
 
 /// Why a configuration cannot be used.
@@ -266,14 +266,15 @@ impl Processor {
         // Metrics straight from `parse_metric`: a `Message` is as large as
         // its largest variant (events), and moving it costs per metric.
         if !is_event_or_service_check(line) {
-            match parse_metric(line, &self.opts) {
-                Ok(m) => self.process_metric(m, line, sink),
+            let mut m = MetricMessage::default();
+            match parse_metric_into(line, &self.opts, &mut m) {
+                Ok(()) => self.process_metric(&m, line, sink),
                 Err(error) => self.parse_error(line, error, sink),
             }
             return;
         }
         match parse_message(line, &self.opts) {
-            Ok(Message::Metric(m)) => self.process_metric(m, line, sink),
+            Ok(Message::Metric(m)) => self.process_metric(&m, line, sink),
             Ok(Message::Event(e)) => {
                 self.stats.event_packets += 1;
                 sink.processed(Processed::Event(self.enricher.event(e)));
@@ -289,11 +290,11 @@ impl Processor {
     #[inline]
     fn process_metric<S: Sink + ?Sized>(
         &mut self,
-        m: MetricMessage<'_>,
+        m: &MetricMessage<'_>,
         line: &[u8],
         sink: &mut S,
     ) {
-        if let Some(error) = self.limits.check(&m, line) {
+        if let Some(error) = self.limits.check(m, line) {
             match error.kind {
                 ParseErrorKind::NameTooLong => self.stats.name_too_long += 1,
                 ParseErrorKind::TooManyTags => self.stats.too_many_tags += 1,
@@ -303,14 +304,14 @@ impl Processor {
             return;
         }
         self.stats.metric_packets += 1;
-        if sink.fast_path(&m) {
+        if sink.fast_path(m) {
             return;
         }
         let mapped = match self.mapper.as_mut() {
             Some(mapper) => mapper.map(m.name),
             None => None,
         };
-        let enriched = self.enricher.metric(&m, mapped);
+        let enriched = self.enricher.metric(m, mapped);
         if self.enricher.is_filtered(&enriched.name) {
             self.stats.filtered_points += m.values.len() as u64;
             return;

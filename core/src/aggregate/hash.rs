@@ -32,7 +32,10 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
         let mut blocks = rest.chunks_exact(32);
         for c in &mut blocks {
             h = mix(word(&c[..8]) ^ h, word(&c[8..16]) ^ K1 ^ h.rotate_left(32));
-            g = mix(word(&c[16..24]) ^ g, word(&c[24..32]) ^ K0 ^ g.rotate_left(32));
+            g = mix(
+                word(&c[16..24]) ^ g,
+                word(&c[24..32]) ^ K0 ^ g.rotate_left(32),
+            );
         }
         h = mix(h ^ K0, g ^ K1);
         rest = blocks.remainder();
@@ -45,7 +48,10 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
     let n = rest.len();
     if n >= 8 {
         // The first and the last eight bytes (overlapping when n < 16).
-        h = mix(word(rest) ^ h, word(&rest[n - 8..]) ^ K1 ^ h.rotate_left(32));
+        h = mix(
+            word(rest) ^ h,
+            word(&rest[n - 8..]) ^ K1 ^ h.rotate_left(32),
+        );
     } else if n > 0 {
         let mut buf = [0u8; 8];
         buf[..n].copy_from_slice(rest);

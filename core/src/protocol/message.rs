@@ -251,6 +251,22 @@ pub struct MetricMessage<'a> {
     pub origin: Origin<'a>,
 }
 
+/// An empty gauge named `""`: what [`parse_metric_into`](super::parse_metric_into)
+/// overwrites.
+impl Default for MetricMessage<'_> {
+    fn default() -> Self {
+        Self {
+            name: b"",
+            metric_type: MetricType::Gauge,
+            values: MetricValues::Single(0.0),
+            sample_rate: 1.0,
+            tags: RawTags::default(),
+            timestamp: None,
+            origin: Origin::default(),
+        }
+    }
+}
+
 /// Event priority (`p:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Priority {

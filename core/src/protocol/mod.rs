@@ -17,7 +17,7 @@ pub use message::{
 };
 pub use parse::{
     ParseOptions, is_event_or_service_check, parse_event, parse_message, parse_metric,
-    parse_service_check,
+    parse_metric_into, parse_service_check,
 };
 
 /// Parses every line of a packet: yields each non-empty line with its

@@ -90,6 +90,17 @@ pub fn parse_metric<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
 ) -> Result<MetricMessage<'a>, ParseError> {
+    let mut msg = MetricMessage::default();
+    parse_metric_into(line, opts, &mut msg).map(|()| msg)
+}
+
+/// [`parse_metric`] into `msg`, which the caller keeps: a message is 160
+/// bytes, and returning it by value copies it on every metric.
+pub fn parse_metric_into<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+    msg: &mut MetricMessage<'a>,
+) -> Result<(), ParseError> {
     let err = |k, part: &[u8]| ParseError::new(k, offset(line, part));
     let colon = match memchr::memchr2(b':', b'|', line) {
         Some(i) if line[i] == b':' => i,
@@ -142,7 +153,7 @@ pub fn parse_metric<'a>(
             })
         }
     };
-    let mut msg = MetricMessage {
+    *msg = MetricMessage {
         name,
         metric_type,
         values,
@@ -178,7 +189,7 @@ pub fn parse_metric<'a>(
             _ => {}
         }
     }
-    Ok(msg)
+    Ok(())
 }
 
 /// Applies a `c:`, `e:` or `card:` field; anything else is ignored.
