@@ -9,15 +9,7 @@
 /// Parses `s` as Go's `strconv.ParseFloat(s, 64)` does, `None` where Go
 /// returns an error (syntax or overflow to ±Inf).
 pub(crate) fn parse_float(s: &[u8]) -> Option<f64> {
-    // Fast path: plain integers, the overwhelming majority of statsd values.
-    // Up to 15 digits are exactly representable, so no rounding question.
-    if !s.is_empty() && s.len() <= 15 && s.iter().all(u8::is_ascii_digit) {
-        let mut n: u64 = 0;
-        for &b in s {
-            n = n * 10 + u64::from(b - b'0');
-        }
-        return Some(n as f64);
-    }
+    // Fast path: plain integers and decimals, nearly every statsd value.
     if let Some(v) = fast_decimal(s) {
         return Some(v);
     }
@@ -59,19 +51,24 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
     let mut digits = 0usize;
     let mut frac: Option<usize> = None;
     for (i, &b) in body.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                digits += 1;
-            }
-            b'.' if frac.is_none() => frac = Some(body.len() - i - 1),
-            _ => return None,
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa * 10 + u64::from(d);
+            digits += 1;
+        } else if b == b'.' && frac.is_none() {
+            frac = Some(body.len() - i - 1);
+        } else {
+            return None;
         }
     }
     if digits == 0 || digits > 15 {
         return None;
     }
-    let v = mantissa as f64 / POW10[frac.unwrap_or(0)];
+    // Integers (no division) are most values.
+    let v = match frac {
+        None | Some(0) => mantissa as f64,
+        Some(f) => mantissa as f64 / POW10[f],
+    };
     Some(if neg { -v } else { v })
 }
 
