@@ -130,7 +130,7 @@ impl ContextStore {
         let memos = self.memos.of(route.origin);
         let slot = route.slot as usize;
         if let Some(m) = memos.get(slot)
-            && m.route_generation == route.generation
+            && m.route_generation == route.generation.get()
         {
             let id = m.id;
             if self.meta[id as usize].generation == m.context_generation {
@@ -184,7 +184,7 @@ impl ContextStore {
         let old = std::mem::replace(
             &mut memos[slot],
             Memo {
-                route_generation: route.generation,
+                route_generation: route.generation.get(),
                 id,
                 context_generation: self.meta[id as usize].generation,
                 key,

@@ -16,6 +16,7 @@
 //! table, then the buffer: two dependent memory accesses, not three.
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -62,7 +63,8 @@ pub(crate) struct RouteRef {
     /// The worker's cache ([`RouteCache::origin`]).
     pub(crate) origin: u32,
     pub(crate) slot: u32,
-    pub(crate) generation: u64,
+    /// Never 0, so `Option<RouteRef>` is no larger than `RouteRef`.
+    pub(crate) generation: NonZeroU64,
 }
 
 /// A route: what packing a sample of a known context needs.
@@ -183,7 +185,7 @@ impl RouteCache {
             from: Some(RouteRef {
                 origin: self.origin,
                 slot: u32_at(b, NUMBER),
-                generation: u64_at(b, 16),
+                generation: NonZeroU64::new(u64_at(b, 16)).unwrap_or(NonZeroU64::MIN),
             }),
             sent_before,
         })
