@@ -80,6 +80,19 @@ fn find_short(needle: u8, s: &[u8]) -> Option<usize> {
     None
 }
 
+/// [`next_field`] for the optional fields after the first ones: tags are
+/// long, the others a few bytes.
+#[inline]
+fn next_optional_field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    if s.first() == Some(&b'#') {
+        return next_field(s);
+    }
+    match find_short(b'|', s) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
 /// Parses a metric line (`name:value|type|fields...`).
 ///
 /// Errors are those of splitting at the first `|` and then at the first
@@ -163,15 +176,7 @@ pub fn parse_metric_into<'a>(
         origin: Origin::default(),
     };
     while let Some(r) = rest {
-        // Tags are long; the other fields a few bytes.
-        let (field, next) = if r.first() == Some(&b'#') {
-            next_field(r)
-        } else {
-            match find_short(b'|', r) {
-                Some(i) => (&r[..i], Some(&r[i + 1..])),
-                None => (r, None),
-            }
-        };
+        let (field, next) = next_optional_field(r);
         rest = next;
         match field.first() {
             Some(b'#') => msg.tags = RawTags(&field[1..]),
@@ -377,15 +382,7 @@ pub fn parse_service_check<'a>(
         origin: Origin::default(),
     };
     while let Some(r) = rest {
-        // Tags are long; the other fields a few bytes.
-        let (field, next) = if r.first() == Some(&b'#') {
-            next_field(r)
-        } else {
-            match find_short(b'|', r) {
-                Some(i) => (&r[..i], Some(&r[i + 1..])),
-                None => (r, None),
-            }
-        };
+        let (field, next) = next_optional_field(r);
         rest = next;
         if let Some(v) = field.strip_prefix(b"d:") {
             if let Some(ts) = parse_int(v) {
