@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::enrich::{EnrichedEvent, EnrichedMetric, EnrichedServiceCheck, Enricher};
 use crate::mapper::{Mapper, MapperError};
 use crate::protocol::{
-    Line, Lines, Message, MessageKind, MetricMessage, ParseError, ParseErrorKind, ParseOptions,
-    Transport, is_event_or_service_check, parse_message, parse_metric_into,
+    Line, Message, MessageKind, MetricMessage, ParseError, ParseErrorKind, ParseOptions, Transport,
+    first_line, is_event_or_service_check, parse_message, parse_metric_into, parse_metric_stream,
 };
 
 /// Why a configuration cannot be used.
@@ -244,10 +244,28 @@ impl Processor {
         sink: &mut S,
     ) {
         let require_eol = self.requires_eol(transport);
-        for line in Lines::new(packet, require_eol) {
+        let mut m = MetricMessage::default();
+        let mut at = 0;
+        while at < packet.len() {
+            let rest = &packet[at..];
+            // Valid metric lines are parsed straight from the packet, the
+            // newline found by the field searches (one scan, not two).
+            // Everything else goes line by line, exactly as `Lines` splits.
+            if !matches!(rest[0], b'\n' | b'\r') && !is_event_or_service_check(rest) {
+                if let Ok(end) = parse_metric_stream(rest, &self.opts, &mut m) {
+                    if end.terminated || !require_eol {
+                        at += end.next;
+                        self.process_metric(&m, &rest[..end.len], sink);
+                        continue;
+                    }
+                }
+            }
+            let (line, len) = first_line(rest, require_eol);
+            at += len;
             match line {
-                Line::Message(l) => self.process_line(l, sink),
-                Line::Unterminated(l) => {
+                None => {}
+                Some(Line::Message(l)) => self.process_line(l, sink),
+                Some(Line::Unterminated(l)) => {
                     self.stats.unterminated_metric_errors += 1;
                     sink.processed(Processed::Error {
                         line: l,

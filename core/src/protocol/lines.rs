@@ -34,8 +34,32 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn trim_cr(s: &[u8]) -> &[u8] {
+/// The line without one trailing `\r`.
+pub(super) fn trim_cr(s: &[u8]) -> &[u8] {
     s.strip_suffix(b"\r").unwrap_or(s)
+}
+
+/// The first segment of `rest` (up to and including its `\n`, or all of
+/// it): the line it holds, `None` for an empty one, and its length.
+pub(crate) fn first_line(rest: &[u8], require_eol: bool) -> (Option<Line<'_>>, usize) {
+    match memchr(b'\n', rest) {
+        Some(i) => {
+            let line = trim_cr(&rest[..i]);
+            ((!line.is_empty()).then_some(Line::Message(line)), i + 1)
+        }
+        None => {
+            let line = trim_cr(rest);
+            // As the Agent's `nextMessage`: termination is checked before
+            // emptiness, so even a lone `\r` is counted.
+            if require_eol {
+                return (Some(Line::Unterminated(line)), rest.len());
+            }
+            (
+                (!line.is_empty()).then_some(Line::Message(line)),
+                rest.len(),
+            )
+        }
+    }
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -43,24 +67,10 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<Line<'a>> {
         while !self.rest.is_empty() {
-            match memchr(b'\n', self.rest) {
-                Some(i) => {
-                    let line = trim_cr(&self.rest[..i]);
-                    self.rest = &self.rest[i + 1..];
-                    if !line.is_empty() {
-                        return Some(Line::Message(line));
-                    }
-                }
-                None => {
-                    let line = trim_cr(self.rest);
-                    self.rest = &[];
-                    // As the Agent's `nextMessage`: termination is checked
-                    // before emptiness, so even a lone `\r` is counted.
-                    if self.require_eol {
-                        return Some(Line::Unterminated(line));
-                    }
-                    return (!line.is_empty()).then_some(Line::Message(line));
-                }
+            let (line, len) = first_line(self.rest, self.require_eol);
+            self.rest = &self.rest[len..];
+            if line.is_some() {
+                return line;
             }
         }
         None

@@ -10,11 +10,13 @@ mod parse;
 
 pub use error::{MessageKind, ParseError, ParseErrorKind};
 pub use framer::{FrameError, LengthPrefixedFramer, NewlineFramer};
+pub(crate) use lines::first_line;
 pub use lines::{Line, Lines};
 pub use message::{
     AlertType, CheckStatus, EventMessage, Message, MetricMessage, MetricType, MetricValues,
     MultiValues, Origin, Priority, RawTags, ServiceCheckMessage, TagIter, ValueIter,
 };
+pub(crate) use parse::parse_metric_stream;
 pub use parse::{
     ParseOptions, is_event_or_service_check, parse_event, parse_message, parse_metric,
     parse_metric_into, parse_service_check,

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::error::{ParseError, ParseErrorKind as K};
+use super::lines::trim_cr;
 use super::message::*;
 use super::number::{parse_float, parse_int, parse_uint};
 
@@ -80,19 +81,6 @@ fn find_short(needle: u8, s: &[u8]) -> Option<usize> {
     None
 }
 
-/// [`next_field`] for the optional fields after the first ones: tags are
-/// long, the others a few bytes.
-#[inline]
-fn next_optional_field(s: &[u8]) -> (&[u8], Option<&[u8]>) {
-    if s.first() == Some(&b'#') {
-        return next_field(s);
-    }
-    match find_short(b'|', s) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    }
-}
-
 /// Parses a metric line (`name:value|type|fields...`).
 ///
 /// Errors are those of splitting at the first `|` and then at the first
@@ -114,16 +102,102 @@ pub fn parse_metric_into<'a>(
     opts: &ParseOptions,
     msg: &mut MetricMessage<'a>,
 ) -> Result<(), ParseError> {
+    parse_fields::<false>(line, opts, msg).map(|_| ())
+}
+
+/// Where a metric parsed from the rest of a packet ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineEnd {
+    /// The line's length, without its `\n` and one `\r` before it.
+    pub(crate) len: usize,
+    /// Bytes consumed, the `\n` included.
+    pub(crate) next: usize,
+    /// Whether a `\n` ended it (else the packet did).
+    pub(crate) terminated: bool,
+}
+
+/// Parses the metric line at the start of `rest` (the rest of a packet),
+/// finding its end on the way: the newline search is folded into the
+/// field searches, so the line is scanned once. Only a valid metric is
+/// reported; on `Err` (whatever it says) the caller splits the line off
+/// and parses it with [`parse_metric_into`] for the exact error. A valid
+/// line gives what [`Lines`](super::Lines) and [`parse_metric_into`]
+/// give.
+pub(crate) fn parse_metric_stream<'a>(
+    rest: &'a [u8],
+    opts: &ParseOptions,
+    msg: &mut MetricMessage<'a>,
+) -> Result<LineEnd, ParseError> {
+    parse_fields::<true>(rest, opts, msg)
+}
+
+/// `(field, rest after its '|')`, or `(field, None)` when the line ends
+/// with the field; in `STREAM` mode a `\n` ends the line too (and one
+/// `\r` before it, or before the end, is dropped from the field).
+#[inline]
+fn split_field<const STREAM: bool>(s: &[u8], long: bool) -> (&[u8], Option<&[u8]>) {
+    if !STREAM {
+        let found = if long {
+            memchr(b'|', s)
+        } else {
+            find_short(b'|', s)
+        };
+        return match found {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+    }
+    let found = if long {
+        memchr::memchr2(b'|', b'\n', s)
+    } else {
+        find_short2(b'|', b'\n', s)
+    };
+    match found {
+        Some(i) if s[i] == b'|' => (&s[..i], Some(&s[i + 1..])),
+        Some(i) => (trim_cr(&s[..i]), None),
+        None => (trim_cr(s), None),
+    }
+}
+
+/// [`find_short`] for either of two bytes.
+#[inline]
+fn find_short2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&c| c == a || c == b) {
+        return Some(i);
+    }
+    if s.len() > SHORT {
+        return memchr::memchr2(a, b, &s[SHORT..]).map(|i| i + SHORT);
+    }
+    None
+}
+
+/// The metric parser, over a line (`STREAM` false) or over the rest of a
+/// packet whose first line it finds the end of (`STREAM` true; errors
+/// then only mean "not a valid metric", see [`parse_metric_stream`]).
+#[inline]
+fn parse_fields<'a, const STREAM: bool>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+    msg: &mut MetricMessage<'a>,
+) -> Result<LineEnd, ParseError> {
     let err = |k, part: &[u8]| ParseError::new(k, offset(line, part));
-    let colon = match memchr::memchr2(b':', b'|', line) {
+    let name_end = if STREAM {
+        memchr::memchr3(b':', b'|', b'\n', line)
+    } else {
+        memchr::memchr2(b':', b'|', line)
+    };
+    let colon = match name_end {
         Some(i) if line[i] == b':' => i,
         // A `|` before any `:`: the name-and-value field has no colon.
-        Some(_) => return Err(ParseError::new(K::MissingColon, 0)),
-        None => return Err(ParseError::new(K::MissingPipe, line.len())),
+        Some(i) if line[i] == b'|' => return Err(ParseError::new(K::MissingColon, 0)),
+        _ => return Err(ParseError::new(K::MissingPipe, line.len())),
     };
     let after_colon = &line[colon + 1..];
-    let Some(pipe) = find_short(b'|', after_colon) else {
-        return Err(ParseError::new(K::MissingPipe, line.len()));
+    let pipe = match split_field::<STREAM>(after_colon, false) {
+        (value, Some(_)) => value.len(),
+        (_, None) => return Err(ParseError::new(K::MissingPipe, line.len())),
     };
     let name = &line[..colon];
     let raw_value = &after_colon[..pipe];
@@ -134,10 +208,10 @@ pub fn parse_metric_into<'a>(
     if raw_value.is_empty() {
         return Err(ParseError::new(K::EmptyValue, colon + 1));
     }
-    let (type_field, mut rest) = match find_short(b'|', rest) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
+    let (type_field, mut rest) = split_field::<STREAM>(rest, false);
+    // The end of the last field seen: the end of the line once `rest` is
+    // `None`.
+    let mut last = type_field;
     let metric_type =
         MetricType::from_symbol(type_field).ok_or_else(|| err(K::InvalidType, type_field))?;
     let values = if metric_type == MetricType::Set {
@@ -176,8 +250,10 @@ pub fn parse_metric_into<'a>(
         origin: Origin::default(),
     };
     while let Some(r) = rest {
-        let (field, next) = next_optional_field(r);
+        // Tags are long; the other fields a few bytes.
+        let (field, next) = split_field::<STREAM>(r, r.first() == Some(&b'#'));
         rest = next;
+        last = field;
         match field.first() {
             Some(b'#') => msg.tags = RawTags(&field[1..]),
             Some(b'@') => {
@@ -194,7 +270,28 @@ pub fn parse_metric_into<'a>(
             _ => {}
         }
     }
-    Ok(())
+    let len = offset(line, last) + last.len();
+    if !STREAM {
+        return Ok(LineEnd {
+            len,
+            next: len,
+            terminated: true,
+        });
+    }
+    // `last` ended at a `\n` (perhaps after a `\r`) or at the packet's end.
+    let newline = line[len..].iter().position(|&b| b == b'\n');
+    Ok(match newline {
+        Some(i) => LineEnd {
+            len,
+            next: len + i + 1,
+            terminated: true,
+        },
+        None => LineEnd {
+            len,
+            next: line.len(),
+            terminated: false,
+        },
+    })
 }
 
 /// Applies a `c:`, `e:` or `card:` field; anything else is ignored.
@@ -382,7 +479,7 @@ pub fn parse_service_check<'a>(
         origin: Origin::default(),
     };
     while let Some(r) = rest {
-        let (field, next) = next_optional_field(r);
+        let (field, next) = split_field::<false>(r, r.first() == Some(&b'#'));
         rest = next;
         if let Some(v) = field.strip_prefix(b"d:") {
             if let Some(ts) = parse_int(v) {
