@@ -251,14 +251,14 @@ impl Processor {
             // Valid metric lines are parsed straight from the packet, the
             // newline found by the field searches (one scan, not two).
             // Everything else goes line by line, exactly as `Lines` splits.
-            if !matches!(rest[0], b'\n' | b'\r') && !is_event_or_service_check(rest) {
-                if let Ok(end) = parse_metric_stream(rest, &self.opts, &mut m) {
-                    if end.terminated || !require_eol {
-                        at += end.next;
-                        self.process_metric(&m, &rest[..end.len], sink);
-                        continue;
-                    }
-                }
+            if !matches!(rest[0], b'\n' | b'\r')
+                && !is_event_or_service_check(rest)
+                && let Ok(end) = parse_metric_stream(rest, &self.opts, &mut m)
+                && (end.terminated || !require_eol)
+            {
+                at += end.next;
+                self.process_metric(&m, &rest[..end.len], sink);
+                continue;
             }
             let (line, len) = first_line(rest, require_eol);
             at += len;
