@@ -28,6 +28,7 @@
 //! Names that are not valid UTF-8 are never mapped (they are cached as
 //! misses of their profile, like any other miss).
 
+mod case;
 mod compile;
 mod re2;
 mod template;

@@ -362,7 +362,7 @@ fn fold_orbit(c: char, out: &mut Vec<char>) {
         c => {
             let mut pending = vec![c];
             while let Some(x) = pending.pop() {
-                for mapped in [single(x.to_lowercase()), single(x.to_uppercase())]
+                for mapped in [super::case::lower(x), super::case::upper(x)]
                     .into_iter()
                     .flatten()
                 {
@@ -376,11 +376,6 @@ fn fold_orbit(c: char, out: &mut Vec<char>) {
             }
         }
     }
-}
-
-fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
-    let first = it.next()?;
-    it.next().is_none().then_some(first)
 }
 
 /// Adds `lo..=hi` to `ranges`, with its case variants when folding.
