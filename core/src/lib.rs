@@ -40,6 +40,7 @@
 pub mod aggregate;
 pub mod config;
 pub mod enrich;
+mod float;
 pub mod flush;
 pub mod mapper;
 pub mod output;
