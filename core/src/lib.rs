@@ -42,6 +42,7 @@ pub mod config;
 pub mod enrich;
 mod float;
 pub mod flush;
+mod json;
 pub mod mapper;
 pub mod output;
 pub mod payload;
