@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// (lower, upper) case mapping of a code point, as offsets.
+type Deltas = (i32, i32);
+
 /// Delta of a mapping that is not a single character.
 const NONE: i32 = i32::MIN;
 const MAX_CHAR: u32 = 0x10_FFFF;
@@ -27,7 +30,7 @@ fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
 
 /// (lower, upper) of code point `c` as deltas, `NONE` for no single
 /// character, (0, 0) for itself (and for surrogates).
-fn deltas(c: u32) -> (i32, i32) {
+fn deltas(c: u32) -> Deltas {
     let Some(ch) = char::from_u32(c) else {
         return (0, 0);
     };
@@ -39,7 +42,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     // Runs of code points whose deltas alternate between two pairs (the
     // same pair twice for a constant run): [lo, hi], even, odd (from lo).
-    let mut runs: Vec<(u32, u32, (i32, i32), (i32, i32))> = Vec::new();
+    let mut runs: Vec<(u32, u32, Deltas, Deltas)> = Vec::new();
     let mut c = 0;
     while c <= MAX_CHAR {
         let even = deltas(c);
@@ -63,7 +66,7 @@ fn main() {
         runs.push((c, hi, even, odd));
         c = hi + 1;
     }
-    let mut palette: BTreeMap<(i32, i32), usize> = BTreeMap::new();
+    let mut palette: BTreeMap<Deltas, usize> = BTreeMap::new();
     for &(_, _, even, odd) in &runs {
         for p in [even, odd] {
             let next = palette.len();

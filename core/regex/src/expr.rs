@@ -90,7 +90,12 @@ impl Expr {
 
     /// `(?:sub){min,max}` (`max` `None`: unbounded), lazy when not
     /// `greedy` (`{min,max}?`).
-    pub fn repeat(sub: Expr, min: u32, max: Option<u32>, greedy: bool) -> Expr {
+    pub fn repeat(
+        sub: Expr,
+        min: u32,
+        max: Option<u32>,
+        greedy: bool,
+    ) -> Expr {
         Expr(Hir::repetition(hir::Repetition {
             min,
             max,
@@ -107,9 +112,7 @@ impl Expr {
 
     /// `a|b|..`: the branches, leftmost first.
     pub fn alternate(branches: Vec<Expr>) -> Expr {
-        Expr(Hir::alternation(
-            branches.into_iter().map(|e| e.0).collect(),
-        ))
+        Expr(Hir::alternation(branches.into_iter().map(|e| e.0).collect()))
     }
 
     /// Test support: whether `pattern`, parsed with the given nest limit,

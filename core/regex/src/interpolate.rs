@@ -231,7 +231,8 @@ fn find_cap_ref(replacement: &[u8]) -> Option<CaptureRef<'_>> {
     // therefore be valid UTF-8. If we really cared, we could avoid this UTF-8
     // check via an unchecked conversion or by parsing the number straight from
     // &[u8].
-    let cap = core::str::from_utf8(&rep[i..cap_end]).expect("valid UTF-8 capture name");
+    let cap = core::str::from_utf8(&rep[i..cap_end])
+        .expect("valid UTF-8 capture name");
     Some(CaptureRef {
         cap: match cap.parse::<usize>() {
             Ok(i) => Ref::Number(i),
@@ -302,10 +303,7 @@ mod tests {
 
     macro_rules! c {
         ($name_or_number:expr, $pos:expr) => {
-            CaptureRef {
-                cap: $name_or_number.into(),
-                end: $pos,
-            }
+            CaptureRef { cap: $name_or_number.into(), end: $pos }
         };
     }
 

@@ -846,6 +846,9 @@ increase them as needed.
 */
 
 #![no_std]
+// dogstatsd copy: upstream's code as it is, not held to the workspace's
+// clippy settings (core/regex/README.md).
+#![allow(clippy::all)]
 // I'm not ideologically opposed to allowing non-safe code in this crate, but
 // IMO it needs really excellent justification. One likely place where this
 // could show up is if and when we support a non-std alloc mode. In that case,

@@ -46,10 +46,7 @@ impl<T, F> Pool<T, F> {
     /// Create a new pool. The given closure is used to create values in
     /// the pool when necessary.
     pub(crate) const fn new(create: F) -> Pool<T, F> {
-        Pool {
-            stack: Mutex::new(vec![]),
-            create,
-        }
+        Pool { stack: Mutex::new(vec![]), create }
     }
 }
 
@@ -62,10 +59,7 @@ impl<T: Send, F: Fn() -> T> Pool<T, F> {
             None => Box::new((self.create)()),
             Some(value) => value,
         };
-        PoolGuard {
-            pool: self,
-            value: Some(value),
-        }
+        PoolGuard { pool: self, value: Some(value) }
     }
 
     /// Puts a value back into the pool. Callers don't need to call this.
@@ -113,7 +107,9 @@ impl<'a, T: Send, F: Fn() -> T> core::ops::DerefMut for PoolGuard<'a, T, F> {
     }
 }
 
-impl<'a, T: Send + core::fmt::Debug, F: Fn() -> T> core::fmt::Debug for PoolGuard<'a, T, F> {
+impl<'a, T: Send + core::fmt::Debug, F: Fn() -> T> core::fmt::Debug
+    for PoolGuard<'a, T, F>
+{
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         f.debug_struct("PoolGuard")
             .field("pool", &self.pool)

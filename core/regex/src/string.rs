@@ -1,4 +1,7 @@
-use alloc::{borrow::Cow, boxed::Box, string::String, string::ToString, sync::Arc, vec, vec::Vec};
+use alloc::{
+    borrow::Cow, boxed::Box, string::String, string::ToString, sync::Arc, vec,
+    vec::Vec,
+};
 
 use crate::{
     error::Error,
@@ -405,7 +408,10 @@ impl Regex {
     /// assert_eq!(&caps["year"], "1931");
     /// ```
     #[inline]
-    pub fn captures_iter<'r, 'h>(&'r self, haystack: &'h str) -> CaptureMatches<'r, 'h> {
+    pub fn captures_iter<'r, 'h>(
+        &'r self,
+        haystack: &'h str,
+    ) -> CaptureMatches<'r, 'h> {
         CaptureMatches {
             haystack,
             re: self,
@@ -542,11 +548,7 @@ impl Regex {
     /// ```
     #[inline]
     pub fn split<'r, 'h>(&'r self, haystack: &'h str) -> Split<'r, 'h> {
-        Split {
-            haystack,
-            finder: self.find_iter(haystack),
-            last: 0,
-        }
+        Split { haystack, finder: self.find_iter(haystack), last: 0 }
     }
 
     /// Returns an iterator of at most `limit` substrings of the haystack
@@ -620,11 +622,12 @@ impl Regex {
     /// assert!(got.is_empty());
     /// ```
     #[inline]
-    pub fn splitn<'r, 'h>(&'r self, haystack: &'h str, limit: usize) -> SplitN<'r, 'h> {
-        SplitN {
-            splits: self.split(haystack),
-            limit,
-        }
+    pub fn splitn<'r, 'h>(
+        &'r self,
+        haystack: &'h str,
+        limit: usize,
+    ) -> SplitN<'r, 'h> {
+        SplitN { splits: self.split(haystack), limit }
     }
 
     /// Replaces the leftmost-first match in the given haystack with the
@@ -730,7 +733,11 @@ impl Regex {
     /// Using `NoExpand` may also be faster, since the replacement string won't
     /// need to be parsed for the `$` syntax.
     #[inline]
-    pub fn replace<'h, R: Replacer>(&self, haystack: &'h str, rep: R) -> Cow<'h, str> {
+    pub fn replace<'h, R: Replacer>(
+        &self,
+        haystack: &'h str,
+        rep: R,
+    ) -> Cow<'h, str> {
         self.replacen(haystack, 1, rep)
     }
 
@@ -818,7 +825,11 @@ impl Regex {
     /// ");
     /// ```
     #[inline]
-    pub fn replace_all<'h, R: Replacer>(&self, haystack: &'h str, rep: R) -> Cow<'h, str> {
+    pub fn replace_all<'h, R: Replacer>(
+        &self,
+        haystack: &'h str,
+        rep: R,
+    ) -> Cow<'h, str> {
         self.replacen(haystack, 0, rep)
     }
 
@@ -998,7 +1009,11 @@ impl Regex {
     /// assert_eq!(re.shortest_match_at(hay, 2), None);
     /// ```
     #[inline]
-    pub fn shortest_match_at(&self, haystack: &str, start: usize) -> Option<usize> {
+    pub fn shortest_match_at(
+        &self,
+        haystack: &str,
+        start: usize,
+    ) -> Option<usize> {
         let mut cache = self.pool.get();
         let mut slots = [None, None];
         let matched = self.pikevm.search(
@@ -1083,7 +1098,11 @@ impl Regex {
     /// assert_eq!(re.find_at(hay, 2), None);
     /// ```
     #[inline]
-    pub fn find_at<'h>(&self, haystack: &'h str, start: usize) -> Option<Match<'h>> {
+    pub fn find_at<'h>(
+        &self,
+        haystack: &'h str,
+        start: usize,
+    ) -> Option<Match<'h>> {
         let mut cache = self.pool.get();
         let mut slots = [None, None];
         let matched = self.pikevm.search(
@@ -1129,7 +1148,11 @@ impl Regex {
     /// assert!(re.captures_at(hay, 2).is_none());
     /// ```
     #[inline]
-    pub fn captures_at<'h>(&self, haystack: &'h str, start: usize) -> Option<Captures<'h>> {
+    pub fn captures_at<'h>(
+        &self,
+        haystack: &'h str,
+        start: usize,
+    ) -> Option<Captures<'h>> {
         let mut caps = Captures {
             haystack,
             slots: self.capture_locations(),
@@ -1480,11 +1503,7 @@ impl<'h> Match<'h> {
     /// Creates a new match from the given haystack and byte offsets.
     #[inline]
     fn new(haystack: &'h str, start: usize, end: usize) -> Match<'h> {
-        Match {
-            haystack,
-            start,
-            end,
-        }
+        Match { haystack, start, end }
     }
 
     /// Returns the byte offset of the start of the match in the haystack. The
@@ -1655,9 +1674,7 @@ impl<'h> Captures<'h> {
     /// ```
     #[inline]
     pub fn get(&self, i: usize) -> Option<Match<'h>> {
-        self.slots
-            .get(i)
-            .map(|(s, e)| Match::new(self.haystack, s, e))
+        self.slots.get(i).map(|(s, e)| Match::new(self.haystack, s, e))
     }
 
     /// Returns the `Match` associated with the capture group named `name`. If
@@ -1784,8 +1801,9 @@ impl<'h> Captures<'h> {
         assert_eq!(N, len, "asked for {N} groups, but must ask for {len}");
         let mut matched = self.iter().flatten();
         let whole_match = matched.next().expect("a match").as_str();
-        let group_matches =
-            [0; N].map(|_| matched.next().expect("too few matching groups").as_str());
+        let group_matches = [0; N].map(|_| {
+            matched.next().expect("too few matching groups").as_str()
+        });
         (whole_match, group_matches)
     }
 
