@@ -2,12 +2,15 @@
 //! library's tables.
 //!
 //! [`parse`] accepts exactly what `str::parse::<f64>` accepts and returns
-//! the same value (a test compares them on many inputs), but uses plain
-//! big-integer arithmetic instead of std's Eisel-Lemire tables (~10 KB of
-//! powers of five, plus their code), which were the second largest data
-//! in the wasm module. It is slower than std, and only runs where the
-//! callers' fast paths give up: values with more than 15 significant
-//! digits or with an exponent, and configuration.
+//! the same value (a test compares them on many inputs), without std's
+//! Eisel-Lemire tables (~10 KB of powers of five, plus their code), which
+//! were the second largest data in the wasm module. Up to 19 significant
+//! digits and a decimal exponent within ±27 (full-precision doubles as
+//! clients print them) take an allocation-free path in `u128` arithmetic,
+//! about as fast as std; anything longer takes plain big-integer
+//! arithmetic, which is slower. It only runs where the callers' own fast
+//! paths give up (the protocol parser's: more than 15 significant digits
+//! or an exponent), and for configuration.
 
 /// Most significant digits kept; beyond them only "some non-zero digit
 /// followed" matters (any tie needs fewer than 770 digits to express).
@@ -34,6 +37,81 @@ pub(crate) fn parse(s: &[u8]) -> Option<f64> {
 
 /// An unsigned decimal (syntax as in [`parse`]).
 fn decimal(s: &[u8]) -> Option<f64> {
+    short_decimal(s).or_else(|| long_decimal(s))
+}
+
+/// The common case, without allocating: at most 19 significant digits
+/// (a u64 `w`) times `10^e` for `|e| <= 27`, where `w * 5^e`, or
+/// `w * 2^k / 5^-e`, fits a u128 (`0.30000000000000004`, `6.02e23`,
+/// `1.2345678901234567e-9`). `None` for anything else, valid or not.
+fn short_decimal(s: &[u8]) -> Option<f64> {
+    let mut w: u64 = 0;
+    let mut digits = 0u32;
+    let mut frac = 0i64;
+    let mut dot = false;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'0'..=b'9' if digits < 19 => {
+                w = w * 10 + u64::from(b - b'0');
+                digits += u32::from(w != 0);
+                frac += i64::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let mut e10 = -frac;
+    if i < s.len() {
+        if s[i] | 0x20 != b'e' {
+            return None;
+        }
+        let (neg, rest) = match s.get(i + 1) {
+            Some(b'-') => (true, &s[i + 2..]),
+            Some(b'+') => (false, &s[i + 2..]),
+            _ => (false, &s[i + 1..]),
+        };
+        if rest.is_empty() || rest.len() > 4 || !rest.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let exp = rest.iter().fold(0i64, |e, &b| e * 10 + i64::from(b - b'0'));
+        e10 += if neg { -exp } else { exp };
+    }
+    if w == 0 {
+        // Zero (if there was a digit at all) or too many digits: the
+        // general path decides.
+        return None;
+    }
+    if w < 1 << 53 && (-22..=22).contains(&e10) {
+        // Clinger's fast path: w and 10^|e10| are exact doubles, so one
+        // IEEE multiplication or division rounds correctly.
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        let p = POW10[e10.unsigned_abs() as usize];
+        return Some(if e10 < 0 { w as f64 / p } else { w as f64 * p });
+    }
+    // 10^j = 5^j * 2^j, and 5^j fits a u64 up to j = 27.
+    let j = e10.unsigned_abs() as u32;
+    if j > 27 {
+        return None;
+    }
+    let five = u128::from(5u64.pow(j));
+    if e10 >= 0 {
+        return Some(round(u128::from(w) * five, e10, false));
+    }
+    // q = floor(w * 2^k / 5^j) with 62 or 63 bits (enough: rounding
+    // needs 54 and the remainder says whether anything was cut); the
+    // numerator stays under 2^127.
+    let k = 62 + five.ilog2() - w.ilog2();
+    let n = u128::from(w) << k;
+    Some(round(n / five, -i64::from(k) - i64::from(j), n % five != 0))
+}
+
+/// Any decimal, with big numbers.
+fn long_decimal(s: &[u8]) -> Option<f64> {
     let mut digits: Vec<u8> = Vec::new();
     // Value = 0.digits * 10^point.
     let mut point: i64 = 0;
@@ -471,6 +549,10 @@ mod tests {
             for v in [mid - 1, mid, mid + 1] {
                 check(&format!("{v}e-{k}"));
             }
+            // The allocation-free path: up to 19 digits, |exponent| <= 27.
+            let w = next() % 10u64.pow(1 + (next() % 19) as u32);
+            let e = (next() % 57) as i64 - 28;
+            check(&format!("{w}e{e}"));
             // And the value std formats (shortest round trip), nudged.
             let f = f64::from_bits(next());
             if f.is_finite() {
