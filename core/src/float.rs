@@ -107,7 +107,11 @@ fn short_decimal(s: &[u8]) -> Option<f64> {
     // numerator stays under 2^127.
     let k = 62 + five.ilog2() - w.ilog2();
     let n = u128::from(w) << k;
-    Some(round(n / five, -i64::from(k) - i64::from(j), n % five != 0))
+    Some(round(
+        n / five,
+        -i64::from(k) - i64::from(j),
+        !n.is_multiple_of(five),
+    ))
 }
 
 /// Any decimal, with big numbers.
