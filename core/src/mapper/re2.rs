@@ -1,6 +1,6 @@
 //! A front end for Go's regexp syntax (RE2 with Perl extensions, as
-//! `regexp.Compile` accepts it), emitting an equivalent `regex-lite`
-//! pattern.
+//! `regexp.Compile` accepts it), building an equivalent `regex-lite`
+//! expression.
 //!
 //! The Agent compiles mapping patterns with Go's `regexp`; `regex-lite`
 //! accepts a different language. Compiling the user's text directly would
@@ -9,10 +9,14 @@
 //! `\Q…\E`, octal `\012`, `[a[b]`, `[a&&b]`, `[\d-z]`, `(?ii)`, `(?P<1>x)`,
 //! duplicate group names) and read a few the same text differently (`\s`
 //! matching `\v`, `\<` being a word boundary). So the pattern is parsed
-//! here with Go's rules and error conditions, and re-emitted in a
-//! normalised form that means the same thing to `regex-lite`: every
-//! literal escaped, every class spelled out as ranges, case folding and
-//! flags resolved at parse time, no inline flags left.
+//! here with Go's rules and error conditions into a tree that means the
+//! same thing to `regex-lite`: every class spelled out as ranges, case
+//! folding and flags resolved at parse time. The tree becomes
+//! `regex-lite`'s expression directly ([`regex_lite::Expr`], core's copy of
+//! regex-lite, `core/regex`), so regex-lite's own parser is not linked in.
+//! Tests also emit it as normalised pattern text (every literal escaped,
+//! no inline flags left) and check that regex-lite parses that text into
+//! the very same expression.
 //!
 //! Known differences that remain (`regex-lite` has no Unicode tables):
 //! Unicode classes `\pL`, `\p{Greek}` are refused; case-insensitive
