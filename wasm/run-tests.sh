@@ -7,6 +7,7 @@
 #   WASM_BENCH=1 wasm/run-tests.sh   also run the throughput benchmark
 #
 # Size: the `wasm-release` profile (opt-level "s"), then `wasm-opt -Oz`
+# (plus --low-memory-unused --converge, see below)
 # from binaryen's npm package at the version pinned below (a current
 # binaryen compiled to wasm, run by Node; installed into the target
 # directory when missing). Never Debian's /usr/bin/wasm-opt: binaryen 108
