@@ -202,12 +202,11 @@ fn set_once<T>(
     Ok(())
 }
 
-/// Parses JSON text into a [`Value`], serde_json's message as the error.
-/// The one JSON parser instantiation of the configuration path (kept out
-/// of line so the wasm module holds it once).
-#[inline(never)]
+/// Parses JSON text into a [`Value`] as `serde_json::from_str` does, with
+/// its error messages, by way of core's small reader (`json.rs`: a
+/// fraction of serde_json's parser in the wasm module).
 pub fn parse_json(text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    crate::json::parse(text)
 }
 
 impl Config {

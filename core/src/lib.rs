@@ -40,7 +40,9 @@
 pub mod aggregate;
 pub mod config;
 pub mod enrich;
+mod float;
 pub mod flush;
+mod json;
 pub mod mapper;
 pub mod output;
 pub mod payload;

@@ -55,7 +55,7 @@ impl HistogramConfig {
             .collect();
         let mut ps: Vec<u32> = percentiles
             .iter()
-            .filter_map(|p| p.trim().parse::<f64>().ok())
+            .filter_map(|p| crate::float::parse(p.trim().as_bytes()))
             .filter(|q| (0.0..=1.0).contains(q))
             .map(|q| (q * 100.0 + 0.5) as u32)
             .collect();

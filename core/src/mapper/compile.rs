@@ -238,12 +238,15 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         config.pattern.clone()
     };
     // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`. The
-    // result is read with Go's syntax rules and re-emitted for regex-lite.
+    // result is read with Go's syntax rules and turned into regex-lite's
+    // expression.
     let anchored = format!("^{pattern}$");
     let compiled = re2::translate(&anchored).and_then(|translated| {
-        RegexBuilder::new(&translated.pattern)
+        // What regex-lite would parse the re-emitted text into, built
+        // directly (core/regex/README.md).
+        RegexBuilder::new(&anchored)
             .nest_limit(NEST_LIMIT)
-            .build()
+            .build_expr(translated.expr.clone())
             .map(|regex| (regex, translated))
             .map_err(|err| err.to_string())
     });

@@ -9,8 +9,10 @@
 //!   anchored by plain concatenation, `^` + pattern + `$`, so a regex with a
 //!   top-level alternation `a|b` means "starts with `a` or ends with `b`".
 //!   The anchored text is parsed with Go's regexp syntax and error rules
-//!   (the `re2` module) and re-emitted as an equivalent `regex-lite`
-//!   pattern, so the Agent's accept/refuse decisions and match semantics
+//!   (the `re2` module) and turned into the equivalent `regex-lite`
+//!   expression (built directly, `core/regex/README.md`; the same one
+//!   regex-lite would parse from the normalised pattern the tests emit),
+//!   so the Agent's accept/refuse decisions and match semantics
 //!   carry over (except Unicode classes such as `\pL`, refused here).
 //!   Wildcard mappings are then matched by a direct segment matcher (the
 //!   `wildcard` module) that gives the same captures as their regex, and
@@ -28,6 +30,7 @@
 //! Names that are not valid UTF-8 are never mapped (they are cached as
 //! misses of their profile, like any other miss).
 
+mod case;
 mod compile;
 mod re2;
 mod template;
