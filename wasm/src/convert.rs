@@ -209,7 +209,7 @@ impl PayloadTotals {
 }
 
 /// The `stats()` object's fields (the `Stats` type of the declarations).
-pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 22] {
+pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 23] {
     let w = &s.worker;
     let pr = &w.process;
     let pl = &s.pipelines;
@@ -232,6 +232,7 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
         ("contexts", pl.contexts),
         ("contextsExpired", pl.contexts_expired),
         ("contextLimitDropped", pl.context_limit_dropped),
+        ("unknownRouteDropped", pl.unknown_route_dropped),
         ("payloads", p.payloads),
         ("payloadBytes", p.bytes),
         ("payloadItemsDropped", p.dropped_items),

@@ -261,6 +261,9 @@ export interface Stats {
   contextsExpired: number;
   /** Samples of new contexts dropped at `dogstatsd_context_limit`. */
   contextLimitDropped: number;
+  /** Samples that arrived without their context's bytes for a route the
+   * aggregator never received with them (a lost batch; never expected). */
+  unknownRouteDropped: number;
   /** Payloads built by `flushPayloads`, and their body bytes. */
   payloads: number;
   payloadBytes: number;

@@ -113,6 +113,7 @@ test("bad input never throws: it is counted", () => {
   // Messages over a limit (the 200,000-byte name) are rejected and
   // counted apart from parse errors.
   assert.equal(st.nameTooLong, 1);
+  assert.equal(st.unknownRouteDropped, 0);
   assert.equal(
     st.metricParseErrors + st.eventParseErrors + st.serviceCheckParseErrors +
       st.tooManyTags + st.tagTooLong + st.nameTooLong,

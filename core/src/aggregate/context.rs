@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::batch::{PackedSample, SampleBatch};
+use super::hash::bytes_eq;
 use super::intern::{Interner, StrId};
 use super::inthash::IntBuild;
 use super::route_cache::RouteRef;
@@ -272,8 +273,8 @@ impl ContextStore {
         let Some(c) = self.contexts[id as usize].as_ref() else {
             return false;
         };
-        if self.strings.bytes(c.name) != batch.bytes(&s.name)
-            || self.strings.bytes(c.host) != batch.bytes(&s.host)
+        if !bytes_eq(self.strings.bytes(c.name), batch.bytes(&s.name))
+            || !bytes_eq(self.strings.bytes(c.host), batch.bytes(&s.host))
         {
             return false;
         }
@@ -281,10 +282,11 @@ impl ContextStore {
         // one interned string serves names, hosts and tags alike, so no
         // per-use hash can be kept with it.
         let mut sample_tags = batch.tags(&s.tags);
-        c.tags
-            .iter()
-            .all(|&t| sample_tags.next() == Some(self.strings.bytes(t)))
-            && sample_tags.next().is_none()
+        c.tags.iter().all(|&t| {
+            sample_tags
+                .next()
+                .is_some_and(|b| bytes_eq(b, self.strings.bytes(t)))
+        }) && sample_tags.next().is_none()
     }
 
     fn insert(
