@@ -102,7 +102,7 @@ pub fn parse_metric_into<'a>(
     opts: &ParseOptions,
     msg: &mut MetricMessage<'a>,
 ) -> Result<(), ParseError> {
-    parse_fields::<false>(line, opts, msg).map(|_| ())
+    parse_fields(line, opts, msg, false).map(|_| ())
 }
 
 /// Where a metric parsed from the rest of a packet ended.
@@ -128,15 +128,15 @@ pub(crate) fn parse_metric_stream<'a>(
     opts: &ParseOptions,
     msg: &mut MetricMessage<'a>,
 ) -> Result<LineEnd, ParseError> {
-    parse_fields::<true>(rest, opts, msg)
+    parse_fields(rest, opts, msg, true)
 }
 
 /// `(field, rest after its '|')`, or `(field, None)` when the line ends
-/// with the field; in `STREAM` mode a `\n` ends the line too (and one
-/// `\r` before it, or before the end, is dropped from the field).
+/// with the field; when `stream`, a `\n` ends the line too (and one `\r`
+/// before it, or before the end, is dropped from the field).
 #[inline]
-fn split_field<const STREAM: bool>(s: &[u8], long: bool) -> (&[u8], Option<&[u8]>) {
-    if !STREAM {
+fn split_field(s: &[u8], long: bool, stream: bool) -> (&[u8], Option<&[u8]>) {
+    if !stream {
         let found = if long {
             memchr(b'|', s)
         } else {
@@ -173,17 +173,21 @@ fn find_short2(a: u8, b: u8, s: &[u8]) -> Option<usize> {
     None
 }
 
-/// The metric parser, over a line (`STREAM` false) or over the rest of a
-/// packet whose first line it finds the end of (`STREAM` true; errors
+/// The metric parser, over a line (`stream` false) or over the rest of a
+/// packet whose first line it finds the end of (`stream` true; errors
 /// then only mean "not a valid metric", see [`parse_metric_stream`]).
-#[inline]
-fn parse_fields<'a, const STREAM: bool>(
+/// One function with a flag: on wasm one copy (the module counts every
+/// byte); natively inlined into both callers, so each is specialised on
+/// its constant flag (the streamed path is the hot one).
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+fn parse_fields<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
     msg: &mut MetricMessage<'a>,
+    stream: bool,
 ) -> Result<LineEnd, ParseError> {
     let err = |k, part: &[u8]| ParseError::new(k, offset(line, part));
-    let name_end = if STREAM {
+    let name_end = if stream {
         memchr::memchr3(b':', b'|', b'\n', line)
     } else {
         memchr::memchr2(b':', b'|', line)
@@ -195,7 +199,7 @@ fn parse_fields<'a, const STREAM: bool>(
         _ => return Err(ParseError::new(K::MissingPipe, line.len())),
     };
     let after_colon = &line[colon + 1..];
-    let pipe = match split_field::<STREAM>(after_colon, false) {
+    let pipe = match split_field(after_colon, false, stream) {
         (value, Some(_)) => value.len(),
         (_, None) => return Err(ParseError::new(K::MissingPipe, line.len())),
     };
@@ -208,7 +212,7 @@ fn parse_fields<'a, const STREAM: bool>(
     if raw_value.is_empty() {
         return Err(ParseError::new(K::EmptyValue, colon + 1));
     }
-    let (type_field, mut rest) = split_field::<STREAM>(rest, false);
+    let (type_field, mut rest) = split_field(rest, false, stream);
     // The end of the last field seen: the end of the line once `rest` is
     // `None`.
     let mut last = type_field;
@@ -251,7 +255,7 @@ fn parse_fields<'a, const STREAM: bool>(
     };
     while let Some(r) = rest {
         // Tags are long; the other fields a few bytes.
-        let (field, next) = split_field::<STREAM>(r, r.first() == Some(&b'#'));
+        let (field, next) = split_field(r, r.first() == Some(&b'#'), stream);
         rest = next;
         last = field;
         match field.first() {
@@ -271,7 +275,7 @@ fn parse_fields<'a, const STREAM: bool>(
         }
     }
     let len = offset(line, last) + last.len();
-    if !STREAM {
+    if !stream {
         return Ok(LineEnd {
             len,
             next: len,
@@ -479,7 +483,7 @@ pub fn parse_service_check<'a>(
         origin: Origin::default(),
     };
     while let Some(r) = rest {
-        let (field, next) = split_field::<false>(r, r.first() == Some(&b'#'));
+        let (field, next) = split_field(r, r.first() == Some(&b'#'), false);
         rest = next;
         if let Some(v) = field.strip_prefix(b"d:") {
             if let Some(ts) = parse_int(v) {
