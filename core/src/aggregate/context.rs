@@ -143,20 +143,16 @@ impl ContextStore {
             }
             if s.bare {
                 // The context expired since: bring it back from the
-                // memo's strings.
-                let m = &mut memos[slot];
-                let (key, name, host) = (m.key, m.name, m.host);
-                let tags = std::mem::take(&mut m.tags);
-                let found = self.resolve_ids(key, name, host, &tags, now);
-                let generation = found.map(|id| self.meta[id as usize].generation);
-                if let Some(m) = self.memos.of(route.origin).get_mut(slot) {
-                    m.tags = tags;
-                    if let (Some(id), Some(g)) = (found, generation) {
-                        m.id = id;
-                        m.context_generation = g;
-                    }
-                }
-                let id = found.ok_or(Unresolved::Limit)?;
+                // memo's strings. Cloning the tag ids allocates, but only
+                // here, when a bare route revives an expired context.
+                let m = &memos[slot];
+                let (key, name, host, tags) = (m.key, m.name, m.host, m.tags.clone());
+                let id = self
+                    .resolve_ids(key, name, host, &tags, now)
+                    .ok_or(Unresolved::Limit)?;
+                let generation = self.meta[id as usize].generation;
+                let m = &mut self.memos.of(route.origin)[slot];
+                (m.id, m.context_generation) = (id, generation);
                 return Ok(id);
             }
         }
