@@ -70,7 +70,7 @@ fn warm_up(server: &mut Server, corpus: &Corpus) {
 }
 
 /// The default corpus, or the shape `CONTEXTS`, `MAX_TAGS` and
-/// `METRICS_ONLY=1` ask for (`CONTEXTS=3000 MAX_TAGS=10` is the load
+/// `METRICS_ONLY=1` ask for (`ROUTE_CACHE` sets the route cache size) (`CONTEXTS=3000 MAX_TAGS=10` is the load
 /// generator's mix, as `examples/aggregate_timing.rs` runs it).
 fn corpus_config() -> CorpusConfig {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
@@ -87,8 +87,13 @@ fn corpus_config() -> CorpusConfig {
 fn main() {
     let corpus = generate(&corpus_config());
     let stage = std::env::args().nth(1).unwrap_or_default();
+    let route_cache = std::env::var("ROUTE_CACHE")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let cfg = Config {
         hostname: "bench".into(),
+        dogstatsd_route_cache_size: route_cache
+            .unwrap_or(Config::default().dogstatsd_route_cache_size),
         ..Config::default()
     };
     match stage.as_str() {

@@ -63,10 +63,10 @@ fn main() {
 
 fn run(label: &str, shape: &CorpusConfig, metrics_only: bool) {
     let corpus = generate(shape);
-    let cfg = Config {
-        dogstatsd_route_cache_size: env("ROUTE_CACHE").map_or(8192, |v| v as i64),
-        ..Config::default()
-    };
+    let mut cfg = Config::default();
+    if let Some(size) = env("ROUTE_CACHE") {
+        cfg.dogstatsd_route_cache_size = size as i64;
+    }
     let mut s = Server::new(&cfg).expect("config");
     for p in &corpus.packets {
         s.push(p, Transport::Udp, 1_700_000_001);

@@ -85,7 +85,8 @@ pub struct Config {
     pub dogstatsd_expiry_seconds: i64,
     /// Routes of recent name/tag strings each worker remembers, so a
     /// repeated message skips mapping, enrichment and tag hashing (this
-    /// project's key; ~0.5 KB each). Default 8192; 0 turns it off.
+    /// project's key; ~250 B each for 130-byte messages, twice that under
+    /// a context limit). Default 16384; 0 turns it off.
     pub dogstatsd_route_cache_size: i64,
     /// Idle context eviction in seconds. Default 20.
     pub dogstatsd_context_expiry_seconds: i64,
@@ -148,7 +149,7 @@ impl Default for Config {
             histogram_copy_to_distribution: false,
             histogram_copy_to_distribution_prefix: String::new(),
             dogstatsd_expiry_seconds: 300,
-            dogstatsd_route_cache_size: 8192,
+            dogstatsd_route_cache_size: 16384,
             dogstatsd_context_expiry_seconds: 20,
             dogstatsd_context_limit: 0,
             dogstatsd_buffer_size: 8192,
@@ -632,7 +633,7 @@ mod tests {
             histogram_copy_to_distribution: true,
             histogram_copy_to_distribution_prefix: "d.".into(),
             dogstatsd_expiry_seconds: 11,
-            dogstatsd_route_cache_size: 12,
+            dogstatsd_route_cache_size: 16384,
             dogstatsd_context_expiry_seconds: 13,
             dogstatsd_context_limit: 14,
             dogstatsd_buffer_size: 15,

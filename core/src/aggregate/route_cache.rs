@@ -9,10 +9,18 @@
 //! bytes come again. Entries are verified byte for byte, so a hash
 //! collision costs a miss, never a wrong route.
 //!
-//! Slots are reused first-in first-out: once warm, inserting copies into a
-//! slot's existing buffers and allocates nothing
-//! (`dogstatsd_route_cache_size` slots; 0 turns the cache off). Each
-//! slot's buffer sits in the hash table itself, so a lookup reads the
+//! The samples that fill a slot carry its [`RouteRef`], so their pipeline
+//! learns the route together with its bytes; later hits need only the
+//! reference. A cache that keeps route bytes (under a context limit, where
+//! a pipeline may refuse a context and need its bytes again later) also
+//! stores the routed name, host and tags; otherwise a slot holds just what
+//! verifying needs.
+//!
+//! `dogstatsd_route_cache_size` slots (0 turns the cache off), reused in
+//! CLOCK order: a slot hit since the hand last passed gets a second
+//! chance, so routes in steady use outlive one-off ones. Once warm,
+//! inserting copies into a slot's existing buffer and allocates nothing.
+//! Each slot's buffer sits in the hash table itself, so a lookup reads the
 //! table, then the buffer: two dependent memory accesses, not three.
 
 use std::collections::HashMap;
@@ -29,9 +37,10 @@ use super::inthash::IntBuild;
 ///
 /// ```text
 /// raw_hash key generation   (u64 each)
-/// pipeline raw_name raw_tags name host tags sent slot   (u32; sent: 1
-///                                           once the route went out)
-/// raw name | raw tags | name | host | packed tags
+/// pipeline raw_name raw_tags name host tags referenced slot   (u32;
+///            referenced: 1 when hit since the CLOCK hand last passed)
+/// raw name | raw tags | name | host | packed tags   (the last three
+///                                     empty unless route bytes are kept)
 /// ```
 #[derive(Debug, Default)]
 struct Slot(Vec<u8>);
@@ -39,8 +48,8 @@ struct Slot(Vec<u8>);
 const HEADER: usize = 3 * 8 + 8 * 4;
 /// Where the u32 lengths start.
 const LENS: usize = 3 * 8;
-/// The `sent` flag.
-const SENT: usize = LENS + 6 * 4;
+/// The CLOCK reference flag.
+const REFERENCED: usize = LENS + 6 * 4;
 /// The slot number.
 const NUMBER: usize = LENS + 7 * 4;
 
@@ -78,11 +87,14 @@ pub(crate) struct Route<'a> {
     pub(crate) host: &'a [u8],
     /// Tags packed as a batch stores them, canonical order.
     pub(crate) packed_tags: &'a [u8],
-    /// Set on routes the cache returns.
-    pub(crate) from: Option<RouteRef>,
-    /// Set on routes the cache returns when this filling of the slot was
-    /// returned before (its bytes already went to the pipeline).
-    pub(crate) sent_before: bool,
+}
+
+/// A cache hit: the route's reference, and its bytes when the cache keeps
+/// them (empty otherwise).
+#[derive(Debug)]
+pub(crate) struct Hit<'a> {
+    pub(crate) route: Route<'a>,
+    pub(crate) from: RouteRef,
 }
 
 /// Recent routes by (name, tag field).
@@ -93,7 +105,9 @@ pub(crate) struct RouteCache {
     /// The raw hash each slot number was filled under, for FIFO reuse.
     order: Vec<u64>,
     capacity: usize,
-    /// Next slot to (re)use once full.
+    /// Whether slots keep the routed name, host and tags.
+    keep_route_bytes: bool,
+    /// The CLOCK hand: next slot to consider for reuse once full.
     hand: usize,
     origin: u32,
     next_generation: u64,
@@ -139,12 +153,14 @@ impl Slot {
 static NEXT_ORIGIN: AtomicU32 = AtomicU32::new(0);
 
 impl RouteCache {
-    /// A cache of at most `capacity` routes (0 disables it).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A cache of at most `capacity` routes (0 disables it), keeping each
+    /// route's bytes or not.
+    pub(crate) fn new(capacity: usize, keep_route_bytes: bool) -> Self {
         Self {
             by_raw: HashMap::default(),
             order: Vec::new(),
             capacity,
+            keep_route_bytes,
             hand: 0,
             origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
             next_generation: 1,
@@ -154,7 +170,7 @@ impl RouteCache {
     }
 
     /// The route of a message with this name and tag field, if known.
-    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Route<'_>> {
+    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Hit<'_>> {
         if self.capacity == 0 {
             return None;
         }
@@ -173,57 +189,86 @@ impl RouteCache {
             return None;
         };
         self.hits += 1;
-        let sent = &mut slot.0[SENT..SENT + 4];
-        let sent_before = sent[0] == 1;
-        sent[0] = 1;
+        slot.0[REFERENCED] = 1;
         let b = &slot.0;
         let [_, _, name, host, packed_tags] = slot.parts();
-        Some(Route {
-            key: u64_at(b, 8),
-            pipeline: u32_at(b, LENS),
-            name,
-            host,
-            packed_tags,
-            from: Some(RouteRef {
+        Some(Hit {
+            route: Route {
+                key: u64_at(b, 8),
+                pipeline: u32_at(b, LENS),
+                name,
+                host,
+                packed_tags,
+            },
+            from: RouteRef {
                 origin: self.origin,
                 slot: u32_at(b, NUMBER),
                 generation: NonZeroU64::new(u64_at(b, 16)).unwrap_or(NonZeroU64::MIN),
-            }),
-            sent_before,
+            },
         })
     }
 
-    /// Remembers a route, replacing the oldest when full.
-    pub(crate) fn insert(&mut self, name: &[u8], tags: &[u8], route: Route<'_>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let raw_hash = raw_hash(name, tags);
-        let (index, mut slot) = if self.order.len() < self.capacity {
+    /// The slot filled under `raw_hash` if it is slot `i` (a later
+    /// colliding entry may have shadowed it, and is not slot `i`).
+    fn slot_mut(&mut self, raw_hash: u64, i: usize) -> Option<&mut Slot> {
+        self.by_raw
+            .get_mut(&raw_hash)
+            .filter(|s| s.number() == Some(i as u32))
+    }
+
+    /// The slot number to fill next, and its old buffer to reuse: a fresh
+    /// slot until full, then the first the CLOCK hand finds unreferenced
+    /// (clearing the flags it passes; after a whole turn every flag is
+    /// clear, so the search ends).
+    fn victim(&mut self, raw_hash: u64) -> (usize, Slot) {
+        if self.order.len() < self.capacity {
             self.order.push(raw_hash);
-            (self.order.len() - 1, Slot::default())
-        } else {
+            return (self.order.len() - 1, Slot::default());
+        }
+        let i = loop {
             let i = self.hand;
             self.hand = (self.hand + 1) % self.capacity;
-            let old = std::mem::replace(&mut self.order[i], raw_hash);
-            // The slot may have been shadowed by a later colliding entry,
-            // which is not this slot to take.
-            let mine = self
-                .by_raw
-                .get(&old)
-                .is_some_and(|s| s.number() == Some(i as u32));
-            let slot = if mine {
-                self.by_raw.remove(&old).unwrap_or_default()
-            } else {
-                Slot::default()
-            };
-            (i, slot)
+            match self.slot_mut(self.order[i], i) {
+                Some(s) if s.0[REFERENCED] == 1 => s.0[REFERENCED] = 0,
+                _ => break i,
+            }
         };
+        let old = std::mem::replace(&mut self.order[i], raw_hash);
+        let slot = match self.slot_mut(old, i) {
+            Some(_) => self.by_raw.remove(&old).unwrap_or_default(),
+            None => Slot::default(),
+        };
+        (i, slot)
+    }
+
+    /// Remembers a route, replacing one not hit lately when full, and
+    /// names this filling of its slot (`None` when the cache is off).
+    pub(crate) fn insert(
+        &mut self,
+        name: &[u8],
+        tags: &[u8],
+        route: Route<'_>,
+    ) -> Option<RouteRef> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let raw_hash = raw_hash(name, tags);
+        let (index, mut slot) = self.victim(raw_hash);
         let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX);
         let generation = self.next_generation;
         self.next_generation += 1;
+        let kept: [&[u8]; 3] = if self.keep_route_bytes {
+            [route.name, route.host, route.packed_tags]
+        } else {
+            [b"", b"", b""]
+        };
         let b = &mut slot.0;
         b.clear();
+        // Exact for a fresh slot: doubling growth would leave up to half
+        // of each slot unused, and there may be tens of thousands.
+        b.reserve_exact(
+            HEADER + name.len() + tags.len() + kept.iter().map(|k| k.len()).sum::<usize>(),
+        );
         for w in [raw_hash, route.key, generation] {
             b.extend_from_slice(&w.to_le_bytes());
         }
@@ -231,20 +276,25 @@ impl RouteCache {
             route.pipeline,
             len(name),
             len(tags),
-            len(route.name),
-            len(route.host),
-            len(route.packed_tags),
+            len(kept[0]),
+            len(kept[1]),
+            len(kept[2]),
             0,
             index as u32,
         ];
         for w in lens {
             b.extend_from_slice(&w.to_le_bytes());
         }
-        for part in [name, tags, route.name, route.host, route.packed_tags] {
+        for part in [name, tags].iter().chain(&kept) {
             b.extend_from_slice(part);
         }
         // A colliding older entry is simply shadowed.
         self.by_raw.insert(raw_hash, slot);
+        Some(RouteRef {
+            origin: self.origin,
+            slot: index as u32,
+            generation: NonZeroU64::new(generation).unwrap_or(NonZeroU64::MIN),
+        })
     }
 
     /// (hits, misses) so far.
@@ -264,38 +314,76 @@ mod tests {
             name,
             host: b"h",
             packed_tags: b"\x01\0\0\0a",
-            from: None,
-            sent_before: false,
         }
     }
 
     #[test]
-    fn hits_verify_bytes_and_slots_are_reused() {
-        let mut c = RouteCache::new(2);
-        c.insert(b"a", b"t:1", route(b"ns.a", 16));
-        let r = c.get(b"a", b"t:1").expect("hit");
+    fn hits_verify_bytes_and_name_the_filling_insert_returned() {
+        let mut c = RouteCache::new(4, true);
+        let filled = c.insert(b"a", b"t:1", route(b"ns.a", 16)).expect("on");
+        let hit = c.get(b"a", b"t:1").expect("hit");
+        let r = hit.route;
         assert_eq!(
             (r.name, r.host, r.pipeline, r.key),
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
         assert_eq!(r.packed_tags, b"\x01\0\0\0a");
-        let first = r.from.expect("cached routes are named");
-        assert!(!r.sent_before, "first hit of a filling");
-        assert!(c.get(b"a", b"t:1").expect("hit").sent_before);
-        assert_eq!(c.get(b"a", b"t:1").and_then(|r| r.from), Some(first));
+        assert_eq!(hit.from, filled);
         assert!(c.get(b"a", b"t:2").is_none());
         assert!(c.get(b"at", b":1").is_none(), "name/tags split matters");
-        c.insert(b"b", b"", route(b"b", 0));
-        c.insert(b"c", b"", route(b"c", 0));
-        assert!(c.get(b"a", b"t:1").is_none(), "oldest replaced");
-        assert!(c.get(b"b", b"").is_some());
-        let third = c.get(b"c", b"").and_then(|r| r.from).expect("hit");
-        assert_eq!(third.slot, first.slot, "slot reused");
-        assert_ne!(third.generation, first.generation, "new filling, new name");
-        assert_eq!(c.counts(), (5, 3));
-        assert_ne!(RouteCache::new(1).origin, c.origin);
-        let mut off = RouteCache::new(0);
-        off.insert(b"a", b"", route(b"a", 0));
+        assert_eq!(c.counts(), (1, 2));
+        assert_ne!(RouteCache::new(1, true).origin, c.origin);
+        let mut off = RouteCache::new(0, true);
+        assert!(off.insert(b"a", b"", route(b"a", 0)).is_none());
         assert!(off.get(b"a", b"").is_none());
+    }
+
+    #[test]
+    fn without_route_bytes_a_slot_keeps_only_what_verifying_needs() {
+        let mut c = RouteCache::new(2, false);
+        c.insert(b"a", b"t:1", route(b"ns.a", 16));
+        let r = c.get(b"a", b"t:1").expect("hit").route;
+        assert_eq!((r.key, r.pipeline), (16, 3));
+        assert!(r.name.is_empty() && r.host.is_empty() && r.packed_tags.is_empty());
+    }
+
+    #[test]
+    fn slots_are_reused_in_clock_order_with_a_second_chance_for_hits() {
+        let mut c = RouteCache::new(2, false);
+        let a = c.insert(b"a", b"", route(b"a", 1)).expect("on");
+        c.insert(b"b", b"", route(b"b", 2));
+        // `a` was hit, `b` was not: `c` takes b's slot.
+        assert!(c.get(b"a", b"").is_some());
+        let third = c.insert(b"c", b"", route(b"c", 3)).expect("on");
+        assert!(c.get(b"b", b"").is_none(), "the unreferenced slot went");
+        assert!(c.get(b"a", b"").is_some());
+        assert_ne!(third.slot, a.slot);
+        // Both referenced now: a whole turn clears them and the hand's
+        // first slot goes.
+        assert!(c.get(b"c", b"").is_some());
+        let fourth = c.insert(b"d", b"", route(b"d", 4)).expect("on");
+        assert_eq!(fourth.slot, a.slot, "slot reused");
+        assert_ne!(fourth.generation, a.generation, "new filling, new name");
+        assert!(c.get(b"a", b"").is_none());
+        assert!(c.get(b"c", b"").is_some() && c.get(b"d", b"").is_some());
+    }
+
+    #[test]
+    fn a_shadowed_slot_is_reused_without_evicting_its_shadow() {
+        // Two names that collide in the table cannot be made on purpose
+        // with a good hash; shadow by hand: fill slot 0, then make slot
+        // 1's entry take slot 0's key.
+        let mut c = RouteCache::new(2, false);
+        c.insert(b"a", b"", route(b"a", 1));
+        c.insert(b"b", b"", route(b"b", 2));
+        let (ha, hb) = (c.order[0], c.order[1]);
+        let slot_b = c.by_raw.remove(&hb).expect("b");
+        c.by_raw.insert(ha, slot_b);
+        c.order[1] = ha;
+        // Slot 0 is shadowed: reused without removing slot 1's entry.
+        let r = c.insert(b"c", b"", route(b"c", 3)).expect("on");
+        assert_eq!(r.slot, 0);
+        assert!(c.get(b"c", b"").is_some());
+        assert_eq!(c.by_raw.get(&ha).and_then(Slot::number), Some(1));
     }
 }

@@ -43,6 +43,13 @@ pub struct WorkerStats {
     pub route_cache_misses: u64,
 }
 
+/// Where [`Router::pack`] put a message's samples.
+struct Packed {
+    pipeline: usize,
+    /// Index of its first sample in that pipeline's batch.
+    first: usize,
+}
+
 /// Parses, enriches and routes packets for `pipelines` time samplers.
 #[derive(Debug)]
 pub struct Worker {
@@ -132,6 +139,7 @@ impl Worker {
                 scratch: Scratch::default(),
                 routes: RouteCache::new(
                     usize::try_from(cfg.dogstatsd_route_cache_size).unwrap_or(0),
+                    cfg.dogstatsd_context_limit > 0,
                 ),
                 pending: Flush::default(),
                 stats: WorkerStats::default(),
@@ -189,11 +197,13 @@ impl Sink for Router {
         {
             return false;
         }
-        let Some(r) = self.routes.get(m.name, m.tags.as_bytes()) else {
+        let Some(hit) = self.routes.get(m.name, m.tags.as_bytes()) else {
             return false;
         };
+        let r = hit.route;
         let batch = &mut self.batches[r.pipeline as usize];
-        let bare = r.sent_before && self.bare_routes;
+        // The samples that filled the slot carried its bytes.
+        let bare = self.bare_routes;
         let (name, host, tags) = if bare {
             (0..0, 0..0, 0..0)
         } else {
@@ -213,7 +223,7 @@ impl Sink for Router {
             member: 0..0,
             sample_rate: m.sample_rate,
             timestamp: self.now,
-            route: r.from,
+            route: Some(hit.from),
             bare,
         };
         push_values(batch, sample, m.values, &mut self.stats);
@@ -263,19 +273,19 @@ impl Router {
                 self.pack(m, prefix, SampleKind::Distribution, ts, host_hash);
             }
         } else {
-            let pipeline = self.pack(m, b"", sample_kind(m.metric_type), self.now, host_hash);
+            let packed = self.pack(m, b"", sample_kind(m.metric_type), self.now, host_hash);
             match (is_histogram, &copy_prefix) {
                 (true, Some(prefix)) => {
                     self.pack(m, prefix, SampleKind::Distribution, self.now, host_hash);
                 }
-                _ => self.remember(m, pipeline),
+                _ => self.remember(m, packed),
             }
         }
         self.copy_prefix = copy_prefix;
     }
 
     /// Packs every value of `m` (name prefixed by `extra_prefix`) into the
-    /// batch of the pipeline owning its context; returns that pipeline.
+    /// batch of the pipeline owning its context.
     fn pack(
         &mut self,
         m: &EnrichedMetric<'_>,
@@ -283,7 +293,7 @@ impl Router {
         kind: SampleKind,
         timestamp: i64,
         host_hash: u64,
-    ) -> usize {
+    ) -> Packed {
         let scratch = &self.scratch;
         let parts: [&[u8]; 3] = [extra_prefix, m.name.prefix, m.name.name];
         let name_hash = hash_parts(&parts, NAME_SEED);
@@ -297,6 +307,7 @@ impl Router {
             SampleBatch::pack_tag(&mut batch.arena, scratch.tag(i));
         }
         let tags = batch.range_since(tags_start);
+        let first = batch.samples.len();
         let sample = PackedSample {
             key,
             name,
@@ -311,31 +322,34 @@ impl Router {
             bare: false,
         };
         push_values(batch, sample, m.values, &mut self.stats);
-        pipeline
+        Packed { pipeline, first }
     }
 
-    /// Caches the route just taken by `m` (its last packed sample).
-    fn remember(&mut self, m: &EnrichedMetric<'_>, pipeline: usize) {
+    /// Caches the route just taken by `m`, and names it on the samples
+    /// that took it: their pipeline learns the route with its bytes, so
+    /// later samples of it can go bare.
+    fn remember(&mut self, m: &EnrichedMetric<'_>, packed: Packed) {
         if m.origin.cardinality.is_some() {
             return;
         }
-        let batch = &self.batches[pipeline];
+        let batch = &mut self.batches[packed.pipeline];
         let Some(s) = batch.samples.last() else {
             return;
         };
-        self.routes.insert(
+        let from = self.routes.insert(
             m.raw_name,
             m.raw_tags.as_bytes(),
             Route {
                 key: s.key,
-                pipeline: pipeline as u32,
+                pipeline: packed.pipeline as u32,
                 name: batch.bytes(&s.name),
                 host: batch.bytes(&s.host),
                 packed_tags: batch.bytes(&s.tags),
-                from: None,
-                sent_before: false,
             },
         );
+        for s in &mut batch.samples[packed.first..] {
+            s.route = from;
+        }
     }
 }
 
