@@ -633,7 +633,7 @@ mod tests {
             histogram_copy_to_distribution: true,
             histogram_copy_to_distribution_prefix: "d.".into(),
             dogstatsd_expiry_seconds: 11,
-            dogstatsd_route_cache_size: 16384,
+            dogstatsd_route_cache_size: 12,
             dogstatsd_context_expiry_seconds: 13,
             dogstatsd_context_limit: 14,
             dogstatsd_buffer_size: 15,

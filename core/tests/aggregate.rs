@@ -565,6 +565,63 @@ fn a_bare_route_brings_back_its_expired_context_on_any_pipeline_count() {
 }
 
 #[test]
+fn routes_of_several_workers_share_a_context_through_expiry_without_duplicates() {
+    // Two workers' cached routes name one context in one pipeline. It
+    // expires while both routes still name it (dormant), comes back
+    // through either route's bare samples, or is made anew from bytes by
+    // a third worker: every way, one context and one series.
+    use dogstatsd_core::aggregate::{FlushPlan, Pipeline, Worker};
+    let cfg = Config {
+        dogstatsd_route_cache_size: 8,
+        ..config()
+    };
+    let mut pipeline = Pipeline::new(&cfg, 1);
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::new(&cfg, 1).expect("config"))
+        .collect();
+    let send = |p: &mut Pipeline, w: &mut Worker, line: &str, now: i64| {
+        w.push(line.as_bytes(), Transport::Udp, now);
+        for b in w.batches_mut() {
+            p.add_batch(b);
+            b.clear();
+        }
+    };
+    let flush = |p: &mut Pipeline, now: i64| {
+        let mut out = Flush::default();
+        let plan: FlushPlan = p.plan(now, false);
+        p.flush(now, false, &plan, &mut out);
+        out
+    };
+    let mut t = T0;
+    for round in 0..4 {
+        // Round 0 fills both routes; later rounds find them cached, so
+        // after expiry every sample of workers 0 and 1 arrives bare.
+        for i in [0, 1, 0, 1] {
+            send(&mut pipeline, &mut workers[i], "x:2|g|#t:1", t);
+        }
+        if round == 3 {
+            // A worker whose cache never saw it: bytes, a fresh lookup
+            // while the others' routes may name a dormant twin.
+            send(&mut pipeline, &mut workers[2], "x:2|g|#t:1", t);
+        }
+        let f = flush(&mut pipeline, t + 10);
+        assert_eq!(series(&f, "x").len(), 1, "round {round}: {:?}", f.series);
+        assert_eq!(pipeline.stats().contexts, 1, "round {round}");
+        // Idle past the expiry: gone from the live set.
+        flush(&mut pipeline, t + 60);
+        assert_eq!(pipeline.stats().contexts, 0, "round {round}");
+        t += 100;
+        if round == 2 {
+            // Worker 2's bytes arrive first next round, before any bare
+            // sample: a new context while both routes name a dormant one.
+            send(&mut pipeline, &mut workers[2], "x:2|g|#t:1", t);
+        }
+    }
+    assert_eq!(pipeline.stats().unknown_route_dropped, 0);
+    assert!(workers[0].stats().route_cache_hits >= 6);
+}
+
+#[test]
 fn a_route_refused_under_the_context_limit_is_taken_once_room_comes_back() {
     // Under a limit, cached routes keep carrying their bytes: the
     // pipeline that refused `c` needs them to take it later.

@@ -36,28 +36,29 @@ struct Meta {
     last_seen: i64,
     /// When a count was last sampled ([`NOT_COUNTER`] if never).
     counter_seen: i64,
-    /// Bumped each time the id is freed, so memos of the old context miss.
+    /// Bumped each time the context expires (goes dormant or is freed),
+    /// so memos of it take the slow path and see what became of it.
     generation: u32,
+    /// Memos naming this context. An expired context that memos still
+    /// name stays, dormant, so a bare route can bring it back.
+    pins: u32,
 }
 
 const NOT_COUNTER: i64 = i64::MIN;
 
 /// A pipeline's memory of one worker route: which context its bytes
-/// were verified to be. It holds references to the context's strings:
-/// once a route's bytes reached the pipeline, the worker sends its
-/// samples bare (no bytes), so the pipeline must be able to bring the
-/// context back by itself after it expired.
-#[derive(Debug, Default)]
+/// were verified to be. Once a route's bytes reached the pipeline, the
+/// worker sends its samples bare (no bytes), so the memo pins its
+/// context: expiry leaves a pinned context dormant (out of the live set,
+/// strings kept) instead of freeing it, and a bare sample revives it.
+#[derive(Debug, Default, Clone, Copy)]
 struct Memo {
     /// 0 (never a real generation) for an empty memo.
     route_generation: u64,
-    id: ContextId,
-    context_generation: u32,
     /// The context hash the worker computed (before any probing).
     key: u64,
-    name: StrId,
-    host: StrId,
-    tags: Box<[StrId]>,
+    id: ContextId,
+    context_generation: u32,
 }
 
 /// Memos per worker route cache (by origin), per slot. A worker or two
@@ -128,31 +129,23 @@ impl ContextStore {
         let Some(route) = s.route else {
             return self.resolve_bytes(batch, s, now).ok_or(Unresolved::Limit);
         };
-        let memos = self.memos.of(route.origin);
         let slot = route.slot as usize;
-        if let Some(m) = memos.get(slot)
+        let memo = self.memos.of(route.origin).get(slot).copied();
+        if let Some(m) = memo
             && m.route_generation == route.generation.get()
         {
-            let id = m.id;
-            if self.meta[id as usize].generation == m.context_generation {
+            let meta = &mut self.meta[m.id as usize];
+            if meta.generation == m.context_generation {
                 // The route's bytes were verified to be this context
-                // before, and neither has changed since.
-                let meta = &mut self.meta[id as usize];
+                // before, and it has not expired since.
                 meta.last_seen = meta.last_seen.max(now);
-                return Ok(id);
+                return Ok(m.id);
             }
             if s.bare {
-                // The context expired since: bring it back from the
-                // memo's strings. Cloning the tag ids allocates, but only
-                // here, when a bare route revives an expired context.
-                let m = &memos[slot];
-                let (key, name, host, tags) = (m.key, m.name, m.host, m.tags.clone());
-                let id = self
-                    .resolve_ids(key, name, host, &tags, now)
-                    .ok_or(Unresolved::Limit)?;
-                let generation = self.meta[id as usize].generation;
-                let m = &mut self.memos.of(route.origin)[slot];
-                (m.id, m.context_generation) = (id, generation);
+                // Expired since: dormant, or live again through another
+                // route. Either way the memo's pin kept its identity.
+                let id = self.revive(m.id, m.key, now).ok_or(Unresolved::Limit)?;
+                self.remember(route, m.key, id);
                 return Ok(id);
             }
         }
@@ -164,17 +157,11 @@ impl ContextStore {
         Ok(id)
     }
 
-    /// Memoises that `route` is context `id`, holding its strings.
+    /// Memoises that `route` is context `id`, moving the slot's pin from
+    /// its old context (freed if that was its last pin and it is dormant).
     fn remember(&mut self, route: RouteRef, key: u64, id: ContextId) {
-        let Some(c) = self.contexts[id as usize].as_ref() else {
-            return;
-        };
-        let (name, host, tags) = (c.name, c.host, c.tags.clone());
-        for &t in [name, host].iter().chain(tags.iter()) {
-            self.strings.retain(t);
-        }
-        let memos = self.memos.of(route.origin);
         let slot = route.slot as usize;
+        let memos = self.memos.of(route.origin);
         if memos.len() <= slot {
             memos.resize_with(slot + 1, Memo::default);
         }
@@ -182,41 +169,55 @@ impl ContextStore {
             &mut memos[slot],
             Memo {
                 route_generation: route.generation.get(),
+                key,
                 id,
                 context_generation: self.meta[id as usize].generation,
-                key,
-                name,
-                host,
-                tags,
             },
         );
+        self.meta[id as usize].pins += 1;
         if old.route_generation != 0 {
-            for &t in [old.name, old.host].iter().chain(old.tags.iter()) {
-                self.strings.release(t);
-            }
+            self.unpin(old.id);
         }
     }
 
-    /// As [`resolve_bytes`](Self::resolve_bytes), from interned strings
-    /// (equal ids are equal bytes while they live).
-    fn resolve_ids(
-        &mut self,
-        mut key: u64,
-        name: StrId,
-        host: StrId,
-        tags: &[StrId],
-        now: i64,
-    ) -> Option<ContextId> {
+    fn unpin(&mut self, id: ContextId) {
+        let meta = &mut self.meta[id as usize];
+        meta.pins = meta.pins.saturating_sub(1);
+        if meta.pins == 0 && self.is_dormant(id) {
+            self.free(id);
+        }
+    }
+
+    /// Whether `id` holds a context that expired while pinned.
+    fn is_dormant(&self, id: ContextId) -> bool {
+        self.contexts[id as usize]
+            .as_ref()
+            .is_some_and(|c| self.by_key.get(&c.key) != Some(&id))
+    }
+
+    /// The live context with `id`'s identity, `key` being the hash the
+    /// worker computed for it: `id` itself if live, else an equal context
+    /// made live since, else `id` brought back to life (`None` at the
+    /// context limit).
+    fn revive(&mut self, id: ContextId, key: u64, now: i64) -> Option<ContextId> {
+        if !self.is_dormant(id) {
+            let meta = &mut self.meta[id as usize];
+            meta.last_seen = meta.last_seen.max(now);
+            return Some(id);
+        }
+        let c = self.contexts[id as usize].as_ref()?;
+        let mut key = key;
         for _ in 0..64 {
             match self.by_key.get(&key) {
-                Some(&id) => {
-                    let same = self.contexts[id as usize]
+                Some(&other) => {
+                    // Equal interned ids are equal bytes.
+                    let same = self.contexts[other as usize]
                         .as_ref()
-                        .is_some_and(|c| c.name == name && c.host == host && *c.tags == *tags);
+                        .is_some_and(|o| o.name == c.name && o.host == c.host && o.tags == c.tags);
                     if same {
-                        let meta = &mut self.meta[id as usize];
+                        let meta = &mut self.meta[other as usize];
                         meta.last_seen = meta.last_seen.max(now);
-                        return Some(id);
+                        return Some(other);
                     }
                     key = probe(key);
                 }
@@ -226,18 +227,14 @@ impl ContextStore {
         if self.limit > 0 && self.by_key.len() >= self.limit {
             return None;
         }
-        for &t in [name, host].iter().chain(tags.iter()) {
-            self.strings.retain(t);
+        if let Some(c) = self.contexts[id as usize].as_mut() {
+            c.key = key;
         }
-        Some(self.insert_context(
-            Context {
-                key,
-                name,
-                host,
-                tags: tags.into(),
-            },
-            now,
-        ))
+        self.by_key.insert(key, id);
+        let meta = &mut self.meta[id as usize];
+        meta.last_seen = now;
+        meta.counter_seen = NOT_COUNTER;
+        Some(id)
     }
 
     fn resolve_bytes(
@@ -324,6 +321,7 @@ impl ContextStore {
                     last_seen: now,
                     counter_seen: NOT_COUNTER,
                     generation: 0,
+                    pins: 0,
                 });
                 ContextId::try_from(self.contexts.len() - 1).unwrap_or(ContextId::MAX)
             }
@@ -363,29 +361,36 @@ impl ContextStore {
         }
     }
 
-    /// Drops contexts last seen before `cutoff`, unless zero-filled or
-    /// `in_use` says they hold data.
+    /// Expires contexts last seen before `cutoff`, unless zero-filled or
+    /// `in_use` says they hold data: freed, or dormant while memos pin
+    /// them.
     pub(crate) fn expire(&mut self, cutoff: i64, in_use: impl Fn(ContextId) -> bool) -> usize {
         let mut expired = 0;
         for id in 0..self.contexts.len() {
             let id = id as ContextId;
             let m = self.meta[id as usize];
-            let stale = self.contexts[id as usize].is_some()
-                && m.last_seen < cutoff
-                && m.counter_seen == NOT_COUNTER;
-            if stale && !in_use(id) {
-                self.remove(id);
+            let stale = m.last_seen < cutoff && m.counter_seen == NOT_COUNTER;
+            if stale && !self.is_dormant(id) && !in_use(id) {
+                let Some(c) = self.contexts[id as usize].as_ref() else {
+                    continue;
+                };
+                self.by_key.remove(&c.key);
+                let meta = &mut self.meta[id as usize];
+                meta.generation = meta.generation.wrapping_add(1);
+                if meta.pins == 0 {
+                    self.free(id);
+                }
                 expired += 1;
             }
         }
         expired
     }
 
-    fn remove(&mut self, id: ContextId) {
+    /// Frees an expired context (out of `by_key` already).
+    fn free(&mut self, id: ContextId) {
         let Some(c) = self.contexts[id as usize].take() else {
             return;
         };
-        self.by_key.remove(&c.key);
         self.strings.release(c.name);
         self.strings.release(c.host);
         for &t in c.tags.iter() {

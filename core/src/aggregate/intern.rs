@@ -97,13 +97,6 @@ impl Interner {
     }
 
     /// Drops a reference; the string is freed with its last one.
-    /// One more reference to a live string.
-    pub(crate) fn retain(&mut self, id: StrId) {
-        if let Some(Some(e)) = self.entries.get_mut(id as usize) {
-            e.refs += 1;
-        }
-    }
-
     pub(crate) fn release(&mut self, id: StrId) {
         let Some(slot) = self.entries.get_mut(id as usize) else {
             return;
