@@ -645,21 +645,22 @@ fn a_route_refused_under_the_context_limit_is_taken_once_room_comes_back() {
 
 #[test]
 fn a_reused_route_slot_is_a_new_route() {
-    // One slot: `a`, then `b`, then `a` again all fill slot 0 in turn.
+    // One slot: `a`, then `b`, then `a` again all fill slot 0 in turn (a
+    // full cache takes a route on its second miss).
     let cfg = Config {
         dogstatsd_route_cache_size: 1,
         ..config()
     };
     let mut s = server(&cfg);
-    for (i, line) in ["a:1|c", "a:1|c", "b:10|c", "b:10|c", "a:1|c", "a:1|c"]
-        .iter()
-        .enumerate()
-    {
+    let lines = [
+        "a:1|c", "a:1|c", "b:10|c", "b:10|c", "b:10|c", "a:1|c", "a:1|c", "a:1|c",
+    ];
+    for (i, line) in lines.iter().enumerate() {
         push(&mut s, line, T0 + i as i64);
     }
     let f = s.flush(T0 + 10, false);
-    assert_eq!(one(&f, "a"), 0.4);
-    assert_eq!(one(&f, "b"), 2.0);
+    assert_eq!(one(&f, "a"), 0.5);
+    assert_eq!(one(&f, "b"), 3.0);
     assert_eq!(s.stats().worker.route_cache_hits, 3);
 }
 

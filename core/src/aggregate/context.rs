@@ -36,8 +36,9 @@ struct Meta {
     last_seen: i64,
     /// When a count was last sampled ([`NOT_COUNTER`] if never).
     counter_seen: i64,
-    /// Bumped each time the context expires (goes dormant or is freed),
-    /// so memos of it take the slow path and see what became of it.
+    /// Bumped each time the context expires, revives or is freed, so
+    /// memos of it take the slow path and see what became of it. Odd
+    /// while dormant, even otherwise.
     generation: u32,
     /// Memos naming this context. An expired context that memos still
     /// name stays, dormant, so a bare route can bring it back.
@@ -190,9 +191,7 @@ impl ContextStore {
 
     /// Whether `id` holds a context that expired while pinned.
     fn is_dormant(&self, id: ContextId) -> bool {
-        self.contexts[id as usize]
-            .as_ref()
-            .is_some_and(|c| self.by_key.get(&c.key) != Some(&id))
+        self.meta[id as usize].generation % 2 == 1
     }
 
     /// The live context with `id`'s identity, `key` being the hash the
@@ -234,6 +233,7 @@ impl ContextStore {
         let meta = &mut self.meta[id as usize];
         meta.last_seen = now;
         meta.counter_seen = NOT_COUNTER;
+        meta.generation = meta.generation.wrapping_add(1);
         Some(id)
     }
 
@@ -375,10 +375,11 @@ impl ContextStore {
                     continue;
                 };
                 self.by_key.remove(&c.key);
-                let meta = &mut self.meta[id as usize];
-                meta.generation = meta.generation.wrapping_add(1);
-                if meta.pins == 0 {
+                if self.meta[id as usize].pins == 0 {
                     self.free(id);
+                } else {
+                    let meta = &mut self.meta[id as usize];
+                    meta.generation = meta.generation.wrapping_add(1);
                 }
                 expired += 1;
             }
@@ -397,7 +398,8 @@ impl ContextStore {
             self.strings.release(t);
         }
         let meta = &mut self.meta[id as usize];
-        meta.generation = meta.generation.wrapping_add(1);
+        // Even again: to the next even number.
+        meta.generation = (meta.generation | 1).wrapping_add(1);
         meta.counter_seen = NOT_COUNTER;
         self.free.push(id);
     }

@@ -18,8 +18,11 @@
 //!
 //! `dogstatsd_route_cache_size` slots (0 turns the cache off), reused in
 //! CLOCK order: a slot hit since the hand last passed gets a second
-//! chance, so routes in steady use outlive one-off ones. Once warm,
-//! inserting copies into a slot's existing buffer and allocates nothing.
+//! chance, so routes in steady use outlive one-off ones. Once full, the
+//! cache takes a route on its second miss within a while, so traffic of
+//! more distinct routes than slots (high cardinality) does not churn it.
+//! Once warm, inserting copies into a slot's existing buffer and
+//! allocates nothing.
 //! Each slot's buffer sits in the hash table itself, so a lookup reads the
 //! table, then the buffer: two dependent memory accesses, not three.
 
@@ -37,21 +40,18 @@ use super::inthash::IntBuild;
 ///
 /// ```text
 /// raw_hash key generation   (u64 each)
-/// pipeline raw_name raw_tags name host tags referenced slot   (u32;
-///            referenced: 1 when hit since the CLOCK hand last passed)
+/// pipeline raw_name raw_tags name host tags slot   (u32 each)
 /// raw name | raw tags | name | host | packed tags   (the last three
 ///                                     empty unless route bytes are kept)
 /// ```
 #[derive(Debug, Default)]
 struct Slot(Vec<u8>);
 
-const HEADER: usize = 3 * 8 + 8 * 4;
+const HEADER: usize = 3 * 8 + 7 * 4;
 /// Where the u32 lengths start.
 const LENS: usize = 3 * 8;
-/// The CLOCK reference flag.
-const REFERENCED: usize = LENS + 6 * 4;
 /// The slot number.
-const NUMBER: usize = LENS + 7 * 4;
+const NUMBER: usize = LENS + 6 * 4;
 
 // Byte by byte, not `copy_from_slice`: at wasm's opt-level "s" that
 // stays an out-of-line memcpy call (6 % of wasm push time).
@@ -102,8 +102,12 @@ pub(crate) struct Hit<'a> {
 pub(crate) struct RouteCache {
     /// Slots by the hash of their raw name and tags.
     by_raw: HashMap<u64, Slot, IntBuild>,
-    /// The raw hash each slot number was filled under, for FIFO reuse.
+    /// The raw hash each slot number was filled under, for reuse.
     order: Vec<u64>,
+    /// Per slot number, 1 when hit since the CLOCK hand last passed. Apart
+    /// from the slots, so the hand's sweep reads one small array instead
+    /// of a buffer per slot it passes.
+    referenced: Vec<u8>,
     capacity: usize,
     /// Whether slots keep the routed name, host and tags.
     keep_route_bytes: bool,
@@ -111,6 +115,13 @@ pub(crate) struct RouteCache {
     hand: usize,
     origin: u32,
     next_generation: u64,
+    /// Admission: a route is cached the second time it misses within a
+    /// while, so routes seen once (high cardinality, scans) neither cost
+    /// an insertion nor push out routes in use. One bit per hash bucket,
+    /// 8 buckets per slot; cleared once as many bits are set as there are
+    /// slots, so "a while" is about a cache's worth of distinct misses.
+    seen: Vec<u64>,
+    seen_set: usize,
     hits: u64,
     misses: u64,
 }
@@ -159,11 +170,14 @@ impl RouteCache {
         Self {
             by_raw: HashMap::default(),
             order: Vec::new(),
+            referenced: Vec::new(),
             capacity,
             keep_route_bytes,
             hand: 0,
             origin: NEXT_ORIGIN.fetch_add(1, Ordering::Relaxed),
             next_generation: 1,
+            seen: Vec::new(),
+            seen_set: 0,
             hits: 0,
             misses: 0,
         }
@@ -189,8 +203,11 @@ impl RouteCache {
             return None;
         };
         self.hits += 1;
-        slot.0[REFERENCED] = 1;
         let b = &slot.0;
+        let number = u32_at(b, NUMBER);
+        if let Some(r) = self.referenced.get_mut(number as usize) {
+            *r = 1;
+        }
         let [_, _, name, host, packed_tags] = slot.parts();
         Some(Hit {
             route: Route {
@@ -202,18 +219,34 @@ impl RouteCache {
             },
             from: RouteRef {
                 origin: self.origin,
-                slot: u32_at(b, NUMBER),
+                slot: number,
                 generation: NonZeroU64::new(u64_at(b, 16)).unwrap_or(NonZeroU64::MIN),
             },
         })
     }
 
-    /// The slot filled under `raw_hash` if it is slot `i` (a later
-    /// colliding entry may have shadowed it, and is not slot `i`).
-    fn slot_mut(&mut self, raw_hash: u64, i: usize) -> Option<&mut Slot> {
-        self.by_raw
-            .get_mut(&raw_hash)
-            .filter(|s| s.number() == Some(i as u32))
+    /// Whether a route missing now missed before, lately (then cached);
+    /// notes it otherwise. Until the cache is full every route is taken.
+    fn admit(&mut self, raw_hash: u64) -> bool {
+        if self.order.len() < self.capacity {
+            return true;
+        }
+        if self.seen.is_empty() {
+            self.seen = vec![0; self.capacity.div_ceil(8).max(1)];
+        }
+        // High bits: the table's bucket comes from the low ones.
+        let bit = (raw_hash >> 32) as usize % (self.seen.len() * 64);
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.seen[word] & mask != 0 {
+            return true;
+        }
+        if self.seen_set >= self.capacity {
+            self.seen.fill(0);
+            self.seen_set = 0;
+        }
+        self.seen[word] |= mask;
+        self.seen_set += 1;
+        false
     }
 
     /// The slot number to fill next, and its old buffer to reuse: a fresh
@@ -223,19 +256,26 @@ impl RouteCache {
     fn victim(&mut self, raw_hash: u64) -> (usize, Slot) {
         if self.order.len() < self.capacity {
             self.order.push(raw_hash);
+            self.referenced.push(0);
             return (self.order.len() - 1, Slot::default());
         }
         let i = loop {
             let i = self.hand;
             self.hand = (self.hand + 1) % self.capacity;
-            match self.slot_mut(self.order[i], i) {
-                Some(s) if s.0[REFERENCED] == 1 => s.0[REFERENCED] = 0,
-                _ => break i,
+            if self.referenced[i] == 0 {
+                break i;
             }
+            self.referenced[i] = 0;
         };
         let old = std::mem::replace(&mut self.order[i], raw_hash);
-        let slot = match self.slot_mut(old, i) {
-            Some(_) => self.by_raw.remove(&old).unwrap_or_default(),
+        let slot = match self.by_raw.remove(&old) {
+            Some(s) if s.number() == Some(i as u32) => s,
+            Some(shadow) => {
+                // A later colliding entry shadowed slot `i`: not this
+                // slot's to take.
+                self.by_raw.insert(old, shadow);
+                Slot::default()
+            }
             None => Slot::default(),
         };
         (i, slot)
@@ -253,6 +293,9 @@ impl RouteCache {
             return None;
         }
         let raw_hash = raw_hash(name, tags);
+        if !self.admit(raw_hash) {
+            return None;
+        }
         let (index, mut slot) = self.victim(raw_hash);
         let len = |b: &[u8]| u32::try_from(b.len()).unwrap_or(u32::MAX);
         let generation = self.next_generation;
@@ -279,7 +322,6 @@ impl RouteCache {
             len(kept[0]),
             len(kept[1]),
             len(kept[2]),
-            0,
             index as u32,
         ];
         for w in lens {
@@ -290,6 +332,7 @@ impl RouteCache {
         }
         // A colliding older entry is simply shadowed.
         self.by_raw.insert(raw_hash, slot);
+        self.referenced[index] = 0;
         Some(RouteRef {
             origin: self.origin,
             slot: index as u32,
@@ -338,6 +381,50 @@ mod tests {
         assert!(off.get(b"a", b"").is_none());
     }
 
+    /// Inserts `name` into a full cache: the first try only notes it.
+    fn admitted(c: &mut RouteCache, name: &'static [u8], key: u64) -> RouteRef {
+        assert!(
+            c.insert(name, b"", route(name, key)).is_none(),
+            "first miss: noted"
+        );
+        c.insert(name, b"", route(name, key))
+            .expect("second miss: cached")
+    }
+
+    #[test]
+    fn a_full_cache_takes_a_route_on_its_second_miss_within_a_while() {
+        let mut c = RouteCache::new(4, false);
+        for (i, name) in [b"a", b"b", b"c", b"d"].into_iter().enumerate() {
+            assert!(
+                c.insert(name, b"", route(name, i as u64)).is_some(),
+                "not full yet"
+            );
+        }
+        // One-off routes do not displace cached ones.
+        for i in 0..3u64 {
+            let name = format!("once{i}");
+            assert!(c.insert(name.as_bytes(), b"", route(b"x", i)).is_none());
+        }
+        for name in [b"a", b"b", b"c", b"d"] {
+            assert!(c.get(name, b"").is_some());
+        }
+        assert!(
+            c.insert(b"once1", b"", route(b"x", 1)).is_some(),
+            "seen lately"
+        );
+        // Once a cache's worth of routes was noted, notes start over.
+        let mut c = RouteCache::new(4, false);
+        for (i, name) in [b"a", b"b", b"c", b"d"].into_iter().enumerate() {
+            c.insert(name, b"", route(name, i as u64));
+        }
+        assert!(c.insert(b"old", b"", route(b"x", 0)).is_none());
+        for i in 0..4u64 {
+            let name = format!("new{i}");
+            c.insert(name.as_bytes(), b"", route(b"x", i));
+        }
+        assert!(c.insert(b"old", b"", route(b"x", 0)).is_none(), "forgotten");
+    }
+
     #[test]
     fn without_route_bytes_a_slot_keeps_only_what_verifying_needs() {
         let mut c = RouteCache::new(2, false);
@@ -354,14 +441,14 @@ mod tests {
         c.insert(b"b", b"", route(b"b", 2));
         // `a` was hit, `b` was not: `c` takes b's slot.
         assert!(c.get(b"a", b"").is_some());
-        let third = c.insert(b"c", b"", route(b"c", 3)).expect("on");
+        let third = admitted(&mut c, b"c", 3);
         assert!(c.get(b"b", b"").is_none(), "the unreferenced slot went");
         assert!(c.get(b"a", b"").is_some());
         assert_ne!(third.slot, a.slot);
         // Both referenced now: a whole turn clears them and the hand's
         // first slot goes.
         assert!(c.get(b"c", b"").is_some());
-        let fourth = c.insert(b"d", b"", route(b"d", 4)).expect("on");
+        let fourth = admitted(&mut c, b"d", 4);
         assert_eq!(fourth.slot, a.slot, "slot reused");
         assert_ne!(fourth.generation, a.generation, "new filling, new name");
         assert!(c.get(b"a", b"").is_none());
@@ -381,7 +468,7 @@ mod tests {
         c.by_raw.insert(ha, slot_b);
         c.order[1] = ha;
         // Slot 0 is shadowed: reused without removing slot 1's entry.
-        let r = c.insert(b"c", b"", route(b"c", 3)).expect("on");
+        let r = admitted(&mut c, b"c", 3);
         assert_eq!(r.slot, 0);
         assert!(c.get(b"c", b"").is_some());
         assert_eq!(c.by_raw.get(&ha).and_then(Slot::number), Some(1));
