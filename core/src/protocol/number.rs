@@ -47,27 +47,45 @@ fn fast_decimal(s: &[u8]) -> Option<f64> {
     if body.is_empty() || body.len() > 16 {
         return None;
     }
+    // Integer digits, then at most one `.` and fraction digits: two tight
+    // loops instead of one with a branch per byte for the dot.
     let mut mantissa: u64 = 0;
-    let mut digits = 0usize;
-    let mut frac: Option<usize> = None;
-    for (i, &b) in body.iter().enumerate() {
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
         let d = b.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa * 10 + u64::from(d);
-            digits += 1;
-        } else if b == b'.' && frac.is_none() {
-            frac = Some(body.len() - i - 1);
-        } else {
+        if d >= 10 {
+            break;
+        }
+        mantissa = mantissa * 10 + u64::from(d);
+        i += 1;
+    }
+    let int_digits = i;
+    let mut frac = 0;
+    if i < body.len() {
+        if body[i] != b'.' {
             return None;
         }
+        i += 1;
+        let start = i;
+        while let Some(&b) = body.get(i) {
+            let d = b.wrapping_sub(b'0');
+            if d >= 10 {
+                return None;
+            }
+            mantissa = mantissa * 10 + u64::from(d);
+            i += 1;
+        }
+        frac = i - start;
     }
+    let digits = int_digits + frac;
     if digits == 0 || digits > 15 {
         return None;
     }
     // Integers (no division) are most values.
-    let v = match frac {
-        None | Some(0) => mantissa as f64,
-        Some(f) => mantissa as f64 / POW10[f],
+    let v = if frac == 0 {
+        mantissa as f64
+    } else {
+        mantissa as f64 / POW10[frac]
     };
     Some(if neg { -v } else { v })
 }
