@@ -83,7 +83,7 @@ fn flush() -> Flush {
             timestamp: 1_700_000_003,
             hostname: "web-1".into(),
             message: "replica lag".into(),
-            tags: vec!["env:prod".into()],
+            tags: ["env:prod"].into(),
             container_id: None,
         }],
         events: vec![Event {
@@ -95,7 +95,7 @@ fn flush() -> Flush {
             priority: "normal",
             source_type: String::new(),
             alert_type: "info",
-            tags: vec!["env:prod".into()],
+            tags: ["env:prod"].into(),
             container_id: None,
         }],
     }

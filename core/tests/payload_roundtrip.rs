@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dogstatsd_core::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries};
+use dogstatsd_core::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries, TagList};
 use dogstatsd_core::payload::{
     PayloadLimits, decode_check_runs, decode_events, decode_series_v2, decode_sketches,
     encode_check_runs, encode_events, encode_series_v2, encode_sketches,
@@ -137,7 +137,7 @@ fn checks_and_events_roundtrip() {
             timestamp: 17,
             hostname: "h".into(),
             message: "line\nbreak \"quoted\" é".into(),
-            tags: vec!["b:2".into(), "a:1".into()],
+            tags: ["b:2", "a:1"].into(),
             container_id: None,
         },
         ServiceCheck {
@@ -146,7 +146,7 @@ fn checks_and_events_roundtrip() {
             timestamp: 5,
             hostname: String::new(),
             message: String::new(),
-            tags: Vec::new(),
+            tags: TagList::new(),
             container_id: None,
         },
     ];
@@ -166,7 +166,7 @@ fn checks_and_events_roundtrip() {
             priority: "low",
             source_type: "jenkins".into(),
             alert_type: "error",
-            tags: vec!["x".into()],
+            tags: ["x"].into(),
             container_id: None,
         },
         Event {
@@ -178,7 +178,7 @@ fn checks_and_events_roundtrip() {
             priority: "normal",
             source_type: String::new(),
             alert_type: "info",
-            tags: Vec::new(),
+            tags: TagList::new(),
             container_id: None,
         },
     ];

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dogstatsd_core::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries};
+use dogstatsd_core::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries, TagList};
 use dogstatsd_core::payload::{
     Endpoint, PayloadEncoder, PayloadLimits, encode_check_runs, encode_events, encode_series_v1,
     encode_series_v2, encode_sketches,
@@ -50,7 +50,7 @@ fn event(title: &str, source: &str) -> Event {
         priority: "normal",
         source_type: source.into(),
         alert_type: "info",
-        tags: Vec::new(),
+        tags: TagList::new(),
         container_id: None,
     }
 }
@@ -62,7 +62,7 @@ fn check(name: &str, ts: i64, tags: &[&str]) -> ServiceCheck {
         timestamp: ts,
         hostname: "h".into(),
         message: String::new(),
-        tags: tags.iter().map(|s| s.to_string()).collect(),
+        tags: tags.into(),
         container_id: None,
     }
 }

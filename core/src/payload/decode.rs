@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries};
+use crate::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries, TagList};
 use crate::sketch::{AgentSketch, Bin};
 
 /// Why a body could not be decoded.
@@ -332,14 +332,9 @@ fn str_field(o: &Value, key: &str) -> String {
         .to_string()
 }
 
-fn string_list(v: Option<&Value>) -> Vec<String> {
+fn string_list(v: Option<&Value>) -> TagList {
     v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
 }
 

@@ -1,6 +1,6 @@
 //! JSON items: check runs (`/api/v1/check_run`) and events (`/intake/`).
 
-use crate::flush::{Event, ServiceCheck};
+use crate::flush::{Event, ServiceCheck, TagList};
 use crate::output::json_str;
 
 /// Appends one check-run object; a timestamp of 0 becomes `now`.
@@ -21,7 +21,7 @@ pub(super) fn write_check(out: &mut Vec<u8>, c: &ServiceCheck, now: i64) {
     out.push(b'}');
 }
 
-fn string_array_or_null(out: &mut Vec<u8>, items: &[String]) {
+fn string_array_or_null(out: &mut Vec<u8>, items: &TagList) {
     if items.is_empty() {
         out.extend_from_slice(b"null");
         return;

@@ -67,7 +67,7 @@ pub fn sample_flush(tag: &str, n: usize) -> Flush {
         priority: "normal",
         source_type: String::new(),
         alert_type: "info",
-        tags: vec!["env:test".to_string()],
+        tags: ["env:test"].into(),
         container_id: None,
     });
     f.service_checks.push(ServiceCheck {
@@ -76,7 +76,7 @@ pub fn sample_flush(tag: &str, n: usize) -> Flush {
         timestamp: 1_700_000_002,
         hostname: "host-a".to_string(),
         message: "warn".to_string(),
-        tags: vec!["env:test".to_string()],
+        tags: ["env:test"].into(),
         container_id: None,
     });
     f
