@@ -512,7 +512,9 @@ pub mod de {
             Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "t" | "yes" | "y" | "on" => Ok(true),
                 "false" | "0" | "f" | "no" | "n" | "off" | "" => Ok(false),
-                _ => Err(format!("expected a boolean, got {s:?}")),
+                // Quoted by hand, not `{s:?}`: its escaping tables cost the
+                // wasm module a kilobyte.
+                _ => Err(format!("expected a boolean, got \"{s}\"")),
             },
             v => Err(format!("expected a boolean, got {}", describe(v))),
         }
@@ -532,7 +534,7 @@ pub mod de {
             Value::String(s) => s
                 .trim()
                 .parse()
-                .map_err(|_| format!("expected an integer, got {s:?}")),
+                .map_err(|_| format!("expected an integer, got \"{s}\"")),
             v => Err(format!("expected an integer, got {}", describe(v))),
         }
     }

@@ -18,7 +18,7 @@ pub enum ConfigError {
     #[error("dogstatsd_mapper_profiles: {0}")]
     Mapper(#[from] MapperError),
     /// An unknown transport in `dogstatsd_eol_required`.
-    #[error("dogstatsd_eol_required: unknown transport {0:?} (expected udp, uds or named_pipe)")]
+    #[error("dogstatsd_eol_required: unknown transport \"{0}\" (expected udp, uds or named_pipe)")]
     EolTransport(String),
     /// A value out of range.
     #[error("{key}: {reason}")]
