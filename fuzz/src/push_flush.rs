@@ -132,7 +132,8 @@ pub enum Op {
 #[derive(Debug, Arbitrary)]
 pub struct Scenario {
     config: SmallConfig,
-    /// 1 + this % 4 pipelines.
+    /// 1 + this % 4 pipelines, fed by 1 + (this / 4) % 2 workers taking
+    /// packets in turn (workers' route caches naming the same contexts).
     pipelines: u8,
     /// Route-cache size of the server under test (the reference has none).
     route_cache: u8,
@@ -293,21 +294,25 @@ const TRANSPORTS: &[Transport] = &[
 
 /// The server under test, as its parts.
 struct Parts {
-    worker: Worker,
+    workers: Vec<Worker>,
+    /// The worker taking the next packet.
+    turn: usize,
     pipelines: Vec<Pipeline>,
+    /// Events, service checks and timestamped series in arrival order
+    /// (drained from whichever worker took them).
+    pending: Flush,
 }
 
 impl Parts {
     fn push(&mut self, packet: &[u8], transport: Transport, now: i64) -> (u32, u32) {
-        let counts = self.worker.push(packet, transport, now);
-        let routed: usize = self.worker.batches_mut().iter().map(|b| b.len()).sum();
+        let turn = self.turn % self.workers.len();
+        self.turn += 1;
+        let worker = &mut self.workers[turn];
+        let counts = worker.push(packet, transport, now);
+        worker.drain_into(&mut self.pending);
+        let routed: usize = worker.batches_mut().iter().map(|b| b.len()).sum();
         let before: u64 = self.pipelines.iter().map(|p| p.stats().samples).sum();
-        for (batch, pipeline) in self
-            .worker
-            .batches_mut()
-            .iter_mut()
-            .zip(&mut self.pipelines)
-        {
+        for (batch, pipeline) in worker.batches_mut().iter_mut().zip(&mut self.pipelines) {
             pipeline.add_batch(batch);
             batch.clear();
         }
@@ -330,9 +335,7 @@ impl Parts {
         for p in &mut self.pipelines {
             p.flush(now, all, &plan, &mut aggregated);
         }
-        let mut pending = Flush::default();
-        self.worker.drain_into(&mut pending);
-        (aggregated, pending)
+        (aggregated, std::mem::take(&mut self.pending))
     }
 }
 
@@ -359,11 +362,16 @@ pub fn check_scenario(s: &Scenario) {
     // One pipeline: the output must not depend on how contexts are sharded.
     let mut reference =
         Server::with_pipelines(&reference_cfg, 1).expect("the fuzz config is valid");
+    let workers = 1 + usize::from(s.pipelines / 4 % 2);
     let mut parts = Parts {
-        worker: Worker::new(&tested_cfg, pipelines).expect("the fuzz config is valid"),
+        workers: (0..workers)
+            .map(|_| Worker::new(&tested_cfg, pipelines).expect("the fuzz config is valid"))
+            .collect(),
+        turn: 0,
         pipelines: (0..pipelines)
             .map(|_| Pipeline::new(&tested_cfg, pipelines))
             .collect(),
+        pending: Flush::default(),
     };
     let mut now: i64 = 1_700_000_000;
     let mut text = String::new();
