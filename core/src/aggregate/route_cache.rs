@@ -39,7 +39,7 @@ use super::inthash::IntBuild;
 /// needs):
 ///
 /// ```text
-/// raw_hash key generation   (u64 each)
+/// key generation   (u64 each)
 /// pipeline raw_name raw_tags name host tags slot   (u32 each)
 /// raw name | raw tags | name | host | packed tags   (the last three
 ///                                     empty unless route bytes are kept)
@@ -47,9 +47,9 @@ use super::inthash::IntBuild;
 #[derive(Debug, Default)]
 struct Slot(Vec<u8>);
 
-const HEADER: usize = 3 * 8 + 7 * 4;
+const HEADER: usize = 2 * 8 + 7 * 4;
 /// Where the u32 lengths start.
-const LENS: usize = 3 * 8;
+const LENS: usize = 2 * 8;
 /// The slot number.
 const NUMBER: usize = LENS + 6 * 4;
 
@@ -211,7 +211,7 @@ impl RouteCache {
         let [_, _, name, host, packed_tags] = slot.parts();
         Some(Hit {
             route: Route {
-                key: u64_at(b, 8),
+                key: u64_at(b, 0),
                 pipeline: u32_at(b, LENS),
                 name,
                 host,
@@ -220,7 +220,7 @@ impl RouteCache {
             from: RouteRef {
                 origin: self.origin,
                 slot: number,
-                generation: NonZeroU64::new(u64_at(b, 16)).unwrap_or(NonZeroU64::MIN),
+                generation: NonZeroU64::new(u64_at(b, 8)).unwrap_or(NonZeroU64::MIN),
             },
         })
     }
@@ -312,7 +312,7 @@ impl RouteCache {
         b.reserve_exact(
             HEADER + name.len() + tags.len() + kept.iter().map(|k| k.len()).sum::<usize>(),
         );
-        for w in [raw_hash, route.key, generation] {
+        for w in [route.key, generation] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         let lens = [
