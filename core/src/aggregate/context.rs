@@ -3,8 +3,10 @@
 //! A sample arrives with its context hash computed by the worker. A known
 //! context is found by that hash and verified byte for byte (so a hash
 //! collision never merges two contexts); only a new context interns
-//! strings. Contexts idle for `dogstatsd_context_expiry_seconds` are
-//! dropped by the sampler.
+//! strings. Contexts idle for `dogstatsd_context_expiry_seconds` leave the
+//! live set when the sampler expires them: freed, or kept dormant (strings
+//! and all, not counted) while a worker's cached route still names them,
+//! since that route's samples come without bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
