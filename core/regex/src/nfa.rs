@@ -88,9 +88,7 @@ impl NFA {
         // dogstatsd: a scan of `cap_index_to_name` instead of a name map
         // (its `HashMap` was the module's last SipHash user, see README.md).
         // Later groups of a repeated name win, as with the map's inserts.
-        self.cap_index_to_name
-            .iter()
-            .rposition(|n| n.as_deref() == Some(name))
+        self.cap_index_to_name.iter().rposition(|n| n.as_deref() == Some(name))
     }
 
     /*
