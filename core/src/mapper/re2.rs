@@ -101,6 +101,8 @@ pub(crate) fn translate(source: &str) -> Result<Translated, String> {
     })
 }
 
+#[cold]
+#[inline(never)]
 fn error(what: &str, at: &str) -> String {
     format!("error parsing regexp: {what}: `{at}`")
 }
