@@ -196,11 +196,19 @@ fn set_once<T>(
     read: fn(&Value) -> Result<T, String>,
 ) -> Result<(), String> {
     if *seen & (1 << bit) != 0 {
-        return Err(format!("duplicate field `{name}`"));
+        return Err(duplicate(name));
     }
     *seen |= 1 << bit;
     *field = read(v)?;
     Ok(())
+}
+
+/// `set_once`'s error, out of line: not formatted again in every
+/// instantiation (wasm size).
+#[cold]
+#[inline(never)]
+fn duplicate(name: &str) -> String {
+    format!("duplicate field `{name}`")
 }
 
 /// Parses JSON text into a [`Value`] as `serde_json::from_str` does, with
@@ -479,20 +487,28 @@ pub mod de {
         }
     }
 
+    /// `expected {what}, got {describe(v)}`, out of line (one formatting
+    /// call for all the readers; wasm size).
+    #[cold]
+    #[inline(never)]
+    fn expected(what: &str, v: &Value) -> String {
+        format!("expected {what}, got {}", describe(v))
+    }
+
     pub(crate) fn object<'v>(
         v: &'v Value,
         what: &str,
     ) -> Result<&'v serde_json::Map<String, Value>, String> {
         match v {
             Value::Object(m) => Ok(m),
-            v => Err(format!("expected {what}, got {}", describe(v))),
+            v => Err(expected(what, v)),
         }
     }
 
     pub(crate) fn array<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], String> {
         match v {
             Value::Array(a) => Ok(a),
-            v => Err(format!("expected {what}, got {}", describe(v))),
+            v => Err(expected(what, v)),
         }
     }
 
@@ -500,7 +516,7 @@ pub mod de {
     pub(crate) fn strict_string(v: &Value) -> Result<String, String> {
         match v {
             Value::String(s) => Ok(s.clone()),
-            v => Err(format!("expected a string, got {}", describe(v))),
+            v => Err(expected("a string", v)),
         }
     }
 
@@ -516,7 +532,7 @@ pub mod de {
                 // wasm module a kilobyte.
                 _ => Err(format!("expected a boolean, got \"{s}\"")),
             },
-            v => Err(format!("expected a boolean, got {}", describe(v))),
+            v => Err(expected("a boolean", v)),
         }
     }
 
@@ -535,7 +551,7 @@ pub mod de {
                 .trim()
                 .parse()
                 .map_err(|_| format!("expected an integer, got \"{s}\"")),
-            v => Err(format!("expected an integer, got {}", describe(v))),
+            v => Err(expected("an integer", v)),
         }
     }
 
@@ -546,7 +562,7 @@ pub mod de {
             Value::Null => Ok(String::new()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            v => Err(format!("expected a string, got {}", describe(v))),
+            v => Err(expected("a string", v)),
         }
     }
 
@@ -573,7 +589,7 @@ pub mod de {
                     .collect()
             }
             Value::String(s) => Ok(s.split_whitespace().map(String::from).collect()),
-            v => Err(format!("expected a list of strings, got {}", describe(v))),
+            v => Err(expected("a list of strings", v)),
         }
     }
 

@@ -317,7 +317,7 @@ impl<'a> Iterator for TagIter<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let end = *self.ends.next()? as usize;
-        let tag = &self.buf[self.start..end];
+        let tag = crate::text::substr(self.buf, self.start..end);
         self.start = end;
         Some(tag)
     }

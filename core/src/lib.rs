@@ -51,3 +51,4 @@ pub mod protocol;
 pub mod server;
 pub mod sketch;
 mod sort;
+mod text;

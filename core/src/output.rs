@@ -2,8 +2,6 @@
 //! (`../spec/interface.md`), written into caller-owned buffers. The `parse`
 //! and `aggregate` commands and the wasm shell all print through here.
 
-use std::io::Write as _;
-
 use crate::enrich::EnrichedMetric;
 use crate::flush::{Event, Flush, Series, ServiceCheck, SketchSeries};
 use crate::protocol::{MetricValues, ParseError};
@@ -39,7 +37,11 @@ fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
             b'\t' => b"\\t",
             0..=0x1f => {
                 out.extend_from_slice(&bytes[start..i]);
-                let _ = write!(out, "\\u{b:04x}");
+                // `\u00XX`, lowercase hex (b < 0x20).
+                let hex = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(hex[usize::from(b >> 4)]);
+                out.push(hex[usize::from(b & 0xf)]);
                 start = i + 1;
                 continue;
             }
@@ -50,6 +52,30 @@ fn escape(out: &mut Vec<u8>, bytes: &[u8]) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `n` in decimal, as `write!(out, "{n}")` would (without the
+/// formatting machinery or, for `to_string`, an allocation).
+pub(crate) fn json_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `n` in decimal, as `write!(out, "{n}")` would.
+pub(crate) fn json_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    json_u64(out, n.unsigned_abs());
 }
 
 /// Appends a number; non-finite values as the strings `"NaN"`, `"+Inf"`,
@@ -117,9 +143,7 @@ pub fn write_metric(out: &mut Vec<u8>, m: &EnrichedMetric<'_>) {
     json_opt_str(out, m.origin.container_id);
     out.extend_from_slice(b",\"timestamp\":");
     match m.timestamp {
-        Some(t) => {
-            let _ = write!(out, "{t}");
-        }
+        Some(t) => json_i64(out, t),
         None => out.extend_from_slice(b"null"),
     }
     if let Some(card) = m.cardinality {
@@ -139,15 +163,20 @@ pub fn write_event(out: &mut Vec<u8>, e: &Event) {
     json_str(out, e.title.as_bytes());
     out.extend_from_slice(b",\"text\":");
     json_str(out, e.text.as_bytes());
-    let _ = write!(out, ",\"timestamp\":{}", e.timestamp);
+    out.extend_from_slice(b",\"timestamp\":");
+    json_i64(out, e.timestamp);
     out.extend_from_slice(b",\"hostname\":");
     json_str(out, e.hostname.as_bytes());
     out.extend_from_slice(b",\"aggregation_key\":");
     json_str(out, e.aggregation_key.as_bytes());
-    let _ = write!(out, ",\"priority\":\"{}\"", e.priority);
+    out.extend_from_slice(b",\"priority\":\"");
+    out.extend_from_slice(e.priority.as_bytes());
+    out.push(b'"');
     out.extend_from_slice(b",\"source_type\":");
     json_str(out, e.source_type.as_bytes());
-    let _ = write!(out, ",\"alert_type\":\"{}\"", e.alert_type);
+    out.extend_from_slice(b",\"alert_type\":\"");
+    out.extend_from_slice(e.alert_type.as_bytes());
+    out.push(b'"');
     out.extend_from_slice(b",\"tags\":");
     json_tags(out, e.tags.iter().map(|t| t.as_bytes()));
     if let Some(id) = &e.container_id {
@@ -161,11 +190,10 @@ pub fn write_event(out: &mut Vec<u8>, e: &Event) {
 pub fn write_service_check(out: &mut Vec<u8>, s: &ServiceCheck) {
     out.extend_from_slice(b"{\"kind\":\"service_check\",\"name\":");
     json_str(out, s.name.as_bytes());
-    let _ = write!(
-        out,
-        ",\"status\":{},\"timestamp\":{}",
-        s.status, s.timestamp
-    );
+    out.extend_from_slice(b",\"status\":");
+    json_u64(out, s.status.into());
+    out.extend_from_slice(b",\"timestamp\":");
+    json_i64(out, s.timestamp);
     out.extend_from_slice(b",\"hostname\":");
     json_str(out, s.hostname.as_bytes());
     out.extend_from_slice(b",\"message\":");
@@ -183,13 +211,13 @@ pub fn write_service_check(out: &mut Vec<u8>, s: &ServiceCheck) {
 pub fn write_series(out: &mut Vec<u8>, s: &Series) {
     out.extend_from_slice(b"{\"kind\":\"series\",\"metric\":");
     json_str(out, s.metric.as_bytes());
-    let _ = write!(
-        out,
-        ",\"type\":\"{}\",\"interval\":{},\"timestamp\":{},\"value\":",
-        s.series_type.name(),
-        s.interval,
-        s.timestamp
-    );
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(s.series_type.name().as_bytes());
+    out.extend_from_slice(b"\",\"interval\":");
+    json_u64(out, s.interval.into());
+    out.extend_from_slice(b",\"timestamp\":");
+    json_i64(out, s.timestamp);
+    out.extend_from_slice(b",\"value\":");
     json_f64(out, s.value);
     out.extend_from_slice(b",\"tags\":");
     json_tags(out, s.tags.iter().map(|t| t.as_bytes()));
@@ -203,13 +231,15 @@ pub fn write_series(out: &mut Vec<u8>, s: &Series) {
 pub fn write_sketch(out: &mut Vec<u8>, s: &SketchSeries) {
     out.extend_from_slice(b"{\"kind\":\"sketch\",\"metric\":");
     json_str(out, s.metric.as_bytes());
-    let _ = write!(out, ",\"timestamp\":{}", s.timestamp);
+    out.extend_from_slice(b",\"timestamp\":");
+    json_i64(out, s.timestamp);
     out.extend_from_slice(b",\"tags\":");
     json_tags(out, s.tags.iter().map(|t| t.as_bytes()));
     out.extend_from_slice(b",\"host\":");
     json_str(out, s.host.as_bytes());
     let k = &s.sketch;
-    let _ = write!(out, ",\"count\":{}", k.count());
+    out.extend_from_slice(b",\"count\":");
+    json_u64(out, k.count());
     for (name, v) in [
         ("sum", k.sum()),
         ("min", k.min()),
@@ -219,7 +249,9 @@ pub fn write_sketch(out: &mut Vec<u8>, s: &SketchSeries) {
         ("p95", k.quantile(0.95)),
         ("p99", k.quantile(0.99)),
     ] {
-        let _ = write!(out, ",\"{name}\":");
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
         json_f64(out, v);
     }
     out.push(b'}');
@@ -287,5 +319,26 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "1.0 0.25 \"NaN\" \"+Inf\" \"-Inf\" "
         );
+    }
+
+    #[test]
+    fn integers_as_display_writes_them() {
+        for n in [0, 1, -1, 9, 10, -10, 1_700_000_000, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            json_i64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [0, 7, 100, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            json_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn control_characters_as_lowercase_unicode_escapes() {
+        let mut out = Vec::new();
+        json_str(&mut out, b"a\x00\x1f\x0b\x1b\n");
+        assert_eq!(out, br#""a\u0000\u001f\u000b\u001b\n""#);
     }
 }

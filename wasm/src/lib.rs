@@ -302,9 +302,13 @@ fn type_error(msg: &str) -> JsValue {
 
 /// Parses JSON that this crate wrote.
 fn parse_own_json(bytes: &[u8]) -> Result<JsValue, JsValue> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| JsValue::from(JsError::new(&format!("internal: output not UTF-8: {e}"))))?;
-    JSON::parse(text)
+    JSON::parse(std::str::from_utf8(bytes).map_err(|_| not_utf8())?)
+}
+
+/// Core's writers replace invalid UTF-8, so this is never thrown. (No
+/// `Utf8Error` in the message: its `Display` is not linked then.)
+fn not_utf8() -> JsValue {
+    JsError::new("internal: output not UTF-8").into()
 }
 
 /// The bytes of a `Uint8Array` (a Node `Buffer` is one) or an
@@ -435,8 +439,7 @@ impl DogStatsD {
         let flush = self.server.flush(now, all);
         let mut out = Vec::new();
         output::write_flush(&mut out, &flush);
-        // The writers replace invalid UTF-8, so this never fails.
-        String::from_utf8(out).map_err(|e| JsError::new(&format!("internal: {e}")).into())
+        String::from_utf8(out).map_err(|_| not_utf8())
     }
 
     /// Flushes like [`flush`](Self::flush) but returns the intake

@@ -861,12 +861,10 @@ impl SparseSet {
         }
 
         let index = self.len();
+        // dogstatsd: no formatted values in the message (wasm size).
         assert!(
             index < self.capacity(),
-            "{:?} exceeds capacity of {:?} when inserting {:?}",
-            index,
-            self.capacity(),
-            id,
+            "sparse set index exceeds capacity when inserting"
         );
         self.dense[index] = id;
         // OK because we don't permit the capacity to be set higher than

@@ -11,7 +11,7 @@ mod context;
 mod hash;
 mod histogram;
 mod intern;
-mod inthash;
+pub(crate) mod inthash;
 mod route_cache;
 mod sampler;
 mod schedule;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::batch::{SampleBatch, SampleKind};
 use super::context::{ContextId, ContextStore, Unresolved};
 use super::histogram::{Histogram, HistogramConfig};
-use super::inthash::IntBuild;
+use super::inthash::{BytesBuild, IntBuild};
 use crate::flush::{Flush, Series, SeriesType, SketchSeries};
 use crate::sketch::AgentSketch;
 
@@ -29,7 +29,7 @@ pub fn bucket_start(t: i64) -> i64 {
 enum MetricState {
     Counter(f64),
     Gauge(f64),
-    Set(Box<HashSet<Box<[u8]>>>),
+    Set(Box<HashSet<Box<[u8]>, BytesBuild>>),
     Histogram(Box<Histogram>),
 }
 
@@ -261,7 +261,7 @@ impl TimeSampler {
         self.spare.truncate(4);
         self.last_cutoff = zero_fill_cutoff;
         let expiry_cutoff = now.saturating_sub(self.cfg.context_expiry);
-        let in_use: HashSet<ContextId> = self
+        let in_use: HashSet<ContextId, IntBuild> = self
             .buckets
             .iter()
             .flat_map(|b| b.series.keys().chain(b.sketches.keys()).copied())

@@ -229,7 +229,7 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         {
             return Err(MappingErrorKind::WildcardCharacters(pattern.clone()));
         }
-        if pattern.contains("**") {
+        if pattern.as_bytes().windows(2).any(|w| w == b"**") {
             return Err(MappingErrorKind::WildcardConsecutiveStars(pattern.clone()));
         }
         wildcard = Some(Wildcard::new(pattern));

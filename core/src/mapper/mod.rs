@@ -40,6 +40,7 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
+use crate::aggregate::inthash::BytesBuild;
 use crate::config::MapperProfileConfig;
 
 pub use compile::MappingErrorKind;
@@ -115,7 +116,7 @@ pub struct Mapper {
     /// that byte, and `*` profiles. Index 256 is for the empty name.
     candidates: Box<[Box<[u32]>]>,
     /// Raw name → result of its profile (`None` = not mapped).
-    cache: LruCache<Vec<u8>, Option<Mapping>>,
+    cache: LruCache<Vec<u8>, Option<Mapping>, BytesBuild>,
     hits: u64,
     misses: u64,
 }
@@ -148,9 +149,15 @@ impl Mapper {
         Ok(Self {
             profiles,
             candidates,
-            // `sparse`: the map grows with use instead of reserving the
-            // whole capacity up front.
-            cache: LruCache::sparse(capacity),
+            // Unbounded then resized, as `LruCache::sparse` (which has no
+            // hasher argument) does: the map grows with use instead of
+            // reserving the whole capacity up front. Core's byte hasher,
+            // not SipHash: faster, and no SipHash is linked into wasm.
+            cache: {
+                let mut cache = LruCache::unbounded_with_hasher(BytesBuild::default());
+                cache.resize(capacity);
+                cache
+            },
             hits: 0,
             misses: 0,
         })

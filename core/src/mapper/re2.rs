@@ -30,6 +30,8 @@ use std::fmt::Write as _;
 
 use regex_lite::Expr;
 
+use crate::text::{find, substr};
+
 /// Go's limit on `{n,m}` counts.
 const MAX_REPEAT: i64 = 1000;
 /// Nesting limit, for group depth and for the height of the parsed tree.
@@ -99,6 +101,8 @@ pub(crate) fn translate(source: &str) -> Result<Translated, String> {
     })
 }
 
+#[cold]
+#[inline(never)]
 fn error(what: &str, at: &str) -> String {
     format!("error parsing regexp: {what}: `{at}`")
 }
@@ -588,7 +592,7 @@ fn parse_count(s: &str) -> Option<(i64, usize)> {
 fn parse_repeat(s: &str) -> Option<(i64, i64, usize)> {
     let body = s.strip_prefix('{')?;
     let (mut min, len) = parse_count(body)?;
-    let mut rest = &body[len..];
+    let mut rest = substr(body, len..);
     let max;
     if let Some(after) = rest.strip_prefix(',') {
         if after.starts_with('}') {
@@ -600,7 +604,7 @@ fn parse_repeat(s: &str) -> Option<(i64, i64, usize)> {
                 min = -1;
             }
             max = m;
-            rest = &after[len..];
+            rest = substr(after, len..);
         }
     } else {
         max = min;
@@ -632,7 +636,7 @@ enum PerlGroup {
 
 impl Parser<'_> {
     fn rest(&self) -> &str {
-        &self.src[self.pos..]
+        substr(self.src, self.pos..)
     }
 
     fn peek(&self) -> Option<char> {
@@ -715,7 +719,10 @@ impl Parser<'_> {
                             || max > MAX_REPEAT
                             || (max >= 0 && min > max)
                         {
-                            return Err(error("invalid repeat count", &self.src[start..self.pos]));
+                            return Err(error(
+                                "invalid repeat count",
+                                substr(self.src, start..self.pos),
+                            ));
                         }
                         self.repeat(&mut items, min, max, true, start, last_repeat)?;
                         repeat = Some(start);
@@ -772,13 +779,13 @@ impl Parser<'_> {
         if let Some(previous) = last_repeat {
             return Err(error(
                 "invalid nested repetition operator",
-                &self.src[previous..self.pos],
+                substr(self.src, previous..self.pos),
             ));
         }
         let Some(sub) = items.pop() else {
             return Err(error(
                 "missing argument to repetition operator",
-                &self.src[start..self.pos],
+                substr(self.src, start..self.pos),
             ));
         };
         let node = Node::Repeat {
@@ -789,7 +796,10 @@ impl Parser<'_> {
             counted,
         };
         if counted && (min >= 2 || max >= 2) && !repeat_is_valid(&node, MAX_REPEAT) {
-            return Err(error("invalid repeat count", &self.src[start..self.pos]));
+            return Err(error(
+                "invalid repeat count",
+                substr(self.src, start..self.pos),
+            ));
         }
         if node.height() > MAX_HEIGHT {
             return Err(error("expression nests too deeply", self.src));
@@ -821,7 +831,7 @@ impl Parser<'_> {
         self.flags = inner;
         let body = self.parse_alternation()?;
         if self.peek() != Some(')') {
-            return Err(error("missing closing )", &self.src[start..]));
+            return Err(error("missing closing )", substr(self.src, start..)));
         }
         self.bump();
         self.flags = outer;
@@ -849,9 +859,9 @@ impl Parser<'_> {
             let Some(end) = t.find('>') else {
                 return Err(error("invalid named capture", t));
             };
-            let name = &t[name_start..end];
+            let name = substr(t, name_start..end);
             if !is_valid_capture_name(name) {
-                return Err(error("invalid named capture", &t[..=end]));
+                return Err(error("invalid named capture", substr(t, ..=end)));
             }
             self.names.push(Some(name.to_owned()));
             self.pos += end + 1;
@@ -893,7 +903,7 @@ impl Parser<'_> {
         }
         Err(error(
             "invalid or unsupported Perl syntax",
-            &self.src[start..self.pos],
+            substr(self.src, start..self.pos),
         ))
     }
 
@@ -910,9 +920,9 @@ impl Parser<'_> {
             Some('Q') => {
                 self.pos += 2;
                 let src = self.src;
-                let text = &src[self.pos..];
-                let (literal, consumed) = match text.find(r"\E") {
-                    Some(end) => (&text[..end], end + 2),
+                let text = substr(src, self.pos..);
+                let (literal, consumed) = match find(text, r"\E") {
+                    Some(end) => (substr(text, ..end), end + 2),
                     None => (text, text.len()),
                 };
                 self.pos += consumed;
@@ -926,7 +936,7 @@ impl Parser<'_> {
                 let end = start + 2 + chars.next().map_or(0, char::len_utf8);
                 return Err(error(
                     "Unicode character classes are not supported by this implementation",
-                    &self.src[start..end],
+                    substr(self.src, start..end),
                 ));
             }
             Some(c) => {
@@ -960,7 +970,7 @@ impl Parser<'_> {
         let Some(c) = self.bump() else {
             return Err(error("trailing backslash at end of expression", ""));
         };
-        let invalid = |p: &Self| error("invalid escape sequence", &p.src[start..p.pos]);
+        let invalid = |p: &Self| error("invalid escape sequence", substr(p.src, start..p.pos));
         if c.is_ascii() && !c.is_ascii_alphanumeric() {
             return Ok(u32::from(c));
         }
@@ -1041,17 +1051,17 @@ impl Parser<'_> {
         loop {
             match self.peek() {
                 Some(']') if !first => break,
-                None => return Err(error("missing closing ]", &self.src[start..])),
+                None => return Err(error("missing closing ]", substr(self.src, start..))),
                 _ => {}
             }
             first = false;
             let t = self.rest();
             if t.len() > 2
                 && t.starts_with("[:")
-                && let Some(end) = t[2..].find(":]")
+                && let Some(end) = find(substr(t, 2..), ":]")
             {
-                let whole = &t[..end + 4];
-                let name = &t[2..end + 2];
+                let whole = substr(t, ..end + 4);
+                let name = substr(t, 2..end + 2);
                 let (name, group_negated) = match name.strip_prefix('^') {
                     Some(n) => (n, true),
                     None => (name, false),
@@ -1065,10 +1075,10 @@ impl Parser<'_> {
             }
             if t.starts_with(r"\p") || t.starts_with(r"\P") {
                 // `\p` and the character after it, which may be multi-byte.
-                let end = 2 + t[2..].chars().next().map_or(0, char::len_utf8);
+                let end = 2 + substr(t, 2..).chars().next().map_or(0, char::len_utf8);
                 return Err(error(
                     "Unicode character classes are not supported by this implementation",
-                    &t[..end],
+                    substr(t, ..end),
                 ));
             }
             if let Some(group) = t
@@ -1084,13 +1094,13 @@ impl Parser<'_> {
             let lo = self.parse_class_char(start)?;
             let mut hi = lo;
             let t = self.rest();
-            if t.len() >= 2 && t.starts_with('-') && !t[1..].starts_with(']') {
+            if t.len() >= 2 && t.starts_with('-') && !substr(t, 1..).starts_with(']') {
                 self.bump();
                 hi = self.parse_class_char(start)?;
                 if hi < lo {
                     return Err(error(
                         "invalid character class range",
-                        &self.src[range_start..self.pos],
+                        substr(self.src, range_start..self.pos),
                     ));
                 }
             }
@@ -1106,7 +1116,7 @@ impl Parser<'_> {
 
     fn parse_class_char(&mut self, class_start: usize) -> Result<u32, String> {
         match self.peek() {
-            None => Err(error("missing closing ]", &self.src[class_start..])),
+            None => Err(error("missing closing ]", substr(self.src, class_start..))),
             Some('\\') => self.parse_escape(),
             Some(c) => {
                 self.bump();

@@ -21,6 +21,8 @@
 
 use regex_lite::Captures;
 
+use crate::text::substr;
+
 /// The groups of one match: `regex-lite` captures, or the stars of a
 /// wildcard match.
 pub(crate) trait Groups<'h> {
@@ -64,8 +66,8 @@ impl Template {
         let mut literal_len = 0;
         let mut rest = template;
         while let Some(dollar) = rest.find('$') {
-            literal.push_str(&rest[..dollar]);
-            rest = &rest[dollar + 1..];
+            literal.push_str(substr(rest, ..dollar));
+            rest = substr(rest, dollar + 1..);
             if let Some(after) = rest.strip_prefix('$') {
                 literal.push('$');
                 rest = after;
@@ -169,7 +171,7 @@ fn split_reference(text: &str) -> Option<(&str, &str)> {
     if end == 0 {
         return None;
     }
-    let (name, after) = body.split_at(end);
+    let (name, after) = (substr(body, ..end), substr(body, end..));
     if braced {
         let after = after.strip_prefix('}')?;
         Some((name, after))

@@ -1,7 +1,7 @@
 //! JSON items: check runs (`/api/v1/check_run`) and events (`/intake/`).
 
 use crate::flush::{Event, ServiceCheck, TagList};
-use crate::output::json_str;
+use crate::output::{json_i64, json_str, json_u64};
 
 /// Appends one check-run object; a timestamp of 0 becomes `now`.
 pub(super) fn write_check(out: &mut Vec<u8>, c: &ServiceCheck, now: i64) {
@@ -11,9 +11,9 @@ pub(super) fn write_check(out: &mut Vec<u8>, c: &ServiceCheck, now: i64) {
     json_str(out, c.hostname.as_bytes());
     out.extend_from_slice(b",\"timestamp\":");
     let ts = if c.timestamp == 0 { now } else { c.timestamp };
-    out.extend_from_slice(ts.to_string().as_bytes());
+    json_i64(out, ts);
     out.extend_from_slice(b",\"status\":");
-    out.extend_from_slice(c.status.to_string().as_bytes());
+    json_u64(out, c.status.into());
     out.extend_from_slice(b",\"message\":");
     json_str(out, c.message.as_bytes());
     out.extend_from_slice(b",\"tags\":");
@@ -52,7 +52,7 @@ pub(super) fn write_event(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(b",\"msg_text\":");
     json_str(out, e.text.as_bytes());
     out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(e.timestamp.to_string().as_bytes());
+    json_i64(out, e.timestamp);
     optional(out, "priority", e.priority);
     out.extend_from_slice(b",\"host\":");
     json_str(out, e.hostname.as_bytes());

@@ -69,7 +69,8 @@ mod sketches;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use crate::aggregate::inthash::BytesBuild;
 
 use crate::flush::{Event, Flush, Series, SeriesType, ServiceCheck, SketchSeries};
 
@@ -538,7 +539,7 @@ fn group_by<K: Eq + std::hash::Hash>(
     const SKIP: u32 = u32::MAX;
     // A fixed-key hasher: no OS randomness (wasm32-unknown-unknown has
     // none), and the keys are our own flush, not attacker-chosen.
-    let mut group_of: HashMap<K, u32, BuildHasherDefault<DefaultHasher>> = HashMap::default();
+    let mut group_of: HashMap<K, u32, BytesBuild> = HashMap::default();
     let mut ids = Vec::new();
     let mut sizes: Vec<u32> = Vec::new();
     for k in keys {

@@ -2,7 +2,7 @@
 
 use super::proto;
 use crate::flush::{Series, SeriesType};
-use crate::output::{json_f64, json_str};
+use crate::output::{json_f64, json_i64, json_str, json_u64};
 
 /// `Origin.origin_product` for the Agent.
 const ORIGIN_PRODUCT_AGENT: u64 = 10;
@@ -114,7 +114,7 @@ pub(super) fn write_v1(out: &mut Vec<u8>, all: &[Series], points: &[u32]) {
             out.push(b',');
         }
         out.push(b'[');
-        out.extend_from_slice(p.timestamp.to_string().as_bytes());
+        json_i64(out, p.timestamp);
         out.push(b',');
         json_f64(out, p.value);
         out.push(b']');
@@ -144,6 +144,6 @@ pub(super) fn write_v1(out: &mut Vec<u8>, all: &[Series], points: &[u32]) {
     out.extend_from_slice(b",\"type\":\"");
     out.extend_from_slice(first.series_type.name().as_bytes());
     out.extend_from_slice(b"\",\"interval\":");
-    out.extend_from_slice(first.interval.to_string().as_bytes());
+    json_u64(out, first.interval.into());
     out.push(b'}');
 }
