@@ -23,6 +23,7 @@
 //! more distinct routes than slots (high cardinality) does not churn it.
 //! Once warm, inserting copies into a slot's existing buffer and
 //! allocates nothing.
+//!
 //! Each slot's buffer sits in the hash table itself, so a lookup reads the
 //! table, then the buffer: two dependent memory accesses, not three.
 
@@ -181,6 +182,11 @@ impl RouteCache {
             hits: 0,
             misses: 0,
         }
+    }
+
+    /// Whether hits carry the routed name, host and tags.
+    pub(crate) fn keeps_route_bytes(&self) -> bool {
+        self.keep_route_bytes
     }
 
     /// The route of a message with this name and tag field, if known.

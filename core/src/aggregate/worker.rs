@@ -61,10 +61,6 @@ pub struct Worker {
 #[derive(Debug)]
 struct Router {
     batches: Vec<SampleBatch>,
-    /// Send a cached route's samples bare (without bytes) once its bytes
-    /// went out. Off under a context limit: a pipeline that refused a new
-    /// context must get its bytes again to take it later.
-    bare_routes: bool,
     copy_prefix: Option<Vec<u8>>,
     scratch: Scratch,
     routes: RouteCache,
@@ -130,13 +126,15 @@ impl Worker {
                 batches: (0..pipelines.max(1))
                     .map(|_| SampleBatch::default())
                     .collect(),
-                bare_routes: cfg.dogstatsd_context_limit <= 0,
                 copy_prefix: cfg.histogram_copy_to_distribution.then(|| {
                     cfg.histogram_copy_to_distribution_prefix
                         .as_bytes()
                         .to_vec()
                 }),
                 scratch: Scratch::default(),
+                // Under a context limit a pipeline that refused a new
+                // context must get its bytes again to take it later, so
+                // cached routes keep their bytes and send them every time.
                 routes: RouteCache::new(
                     usize::try_from(cfg.dogstatsd_route_cache_size).unwrap_or(0),
                     cfg.dogstatsd_context_limit > 0,
@@ -197,13 +195,14 @@ impl Sink for Router {
         {
             return false;
         }
+        // The samples that filled a slot carried its bytes; a cache that
+        // keeps them is one whose routes must send them every time.
+        let bare = !self.routes.keeps_route_bytes();
         let Some(hit) = self.routes.get(m.name, m.tags.as_bytes()) else {
             return false;
         };
         let r = hit.route;
         let batch = &mut self.batches[r.pipeline as usize];
-        // The samples that filled the slot carried its bytes.
-        let bare = self.bare_routes;
         let (name, host, tags) = if bare {
             (0..0, 0..0, 0..0)
         } else {
