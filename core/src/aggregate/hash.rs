@@ -2,22 +2,41 @@
 //!
 //! Not cryptographic and not DoS-resistant on its own: contexts are always
 //! verified byte for byte after a hash match, so a collision costs a probe,
-//! never a wrong aggregate.
+//! never a wrong aggregate. The route cache alone trusts a hash: a 128-bit
+//! fingerprint, two 64-bit hashes of the same bytes under two seeds
+//! ([`hash_seeded`]); its module says why that is safe.
 
 const K0: u64 = 0x9E37_79B9_7F4A_7C15;
 const K1: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
+/// Folds the 128-bit product of `a` and `b` to 64 bits.
 #[inline]
 fn mix(a: u64, b: u64) -> u64 {
-    if cfg!(target_arch = "wasm32") {
-        // wasm32 has no 64×64→128 multiply (it is a libcall, ~4 % of wasm
-        // push time): one 64-bit multiply, its high half folded down.
-        let r = (a ^ b.rotate_left(32)).wrapping_mul(b | 1);
-        r ^ (r >> 32)
+    let (lo, hi) = if cfg!(target_arch = "wasm32") {
+        mul_wide(a, b)
     } else {
         let r = u128::from(a) * u128::from(b);
-        (r as u64) ^ ((r >> 64) as u64)
-    }
+        (r as u64, (r >> 64) as u64)
+    };
+    lo ^ hi
+}
+
+/// The 128-bit product of `a` and `b` (low, high) from four 32×32→64
+/// multiplies. wasm32 has no 64×64→128 multiply and makes `u128`'s a
+/// libcall (~4 % of wasm push time); a cheaper one-multiply mix there had
+/// structured collisions (inputs differing in two chosen bits hashed
+/// equal under every seed), which the route cache's fingerprints cannot
+/// afford. Same result as the `u128` product on every target.
+#[inline]
+fn mul_wide(a: u64, b: u64) -> (u64, u64) {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let (a0, a1, b0, b1) = (a & LOW, a >> 32, b & LOW, b >> 32);
+    let (p00, p01, p10, p11) = (a0 * b0, a0 * b1, a1 * b0, a1 * b1);
+    // At most 3 × (2^32 - 1): no overflow.
+    let mid = (p00 >> 32) + (p01 & LOW) + (p10 & LOW);
+    let lo = (p00 & LOW) | (mid << 32);
+    let hi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+    (lo, hi)
 }
 
 #[inline]
@@ -32,39 +51,59 @@ fn word(c: &[u8]) -> u64 {
 /// depend on the state, so no chosen word zeroes it.
 #[inline]
 pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
-    let mut h = seed ^ K0 ^ (bytes.len() as u64).wrapping_mul(K1);
+    let [h] = hash_seeded(bytes, [seed]);
+    h
+}
+
+/// [`hash_bytes`] under each of `N` seeds, in one pass: the seeds' chains
+/// do not wait on each other, so two seeds (a 128-bit fingerprint) cost
+/// little more than one.
+#[inline]
+pub(crate) fn hash_seeded<const N: usize>(bytes: &[u8], seeds: [u64; N]) -> [u64; N] {
+    let len = (bytes.len() as u64).wrapping_mul(K1);
+    let mut h = seeds.map(|s| s ^ K0 ^ len);
     let mut rest = bytes;
     if rest.len() >= 32 {
-        let mut g = h ^ K1;
+        let mut g = h.map(|h| h ^ K1);
         let mut blocks = rest.chunks_exact(32);
         for c in &mut blocks {
-            h = mix(word(&c[..8]) ^ h, word(&c[8..16]) ^ K1 ^ h.rotate_left(32));
-            g = mix(
-                word(&c[16..24]) ^ g,
-                word(&c[24..32]) ^ K0 ^ g.rotate_left(32),
-            );
+            let w = [word(&c[..8]), word(&c[8..16])];
+            let v = [word(&c[16..24]), word(&c[24..32])];
+            for (h, g) in h.iter_mut().zip(&mut g) {
+                *h = mix(w[0] ^ *h, w[1] ^ K1 ^ h.rotate_left(32));
+                *g = mix(v[0] ^ *g, v[1] ^ K0 ^ g.rotate_left(32));
+            }
         }
-        h = mix(h ^ K0, g ^ K1);
+        for (h, g) in h.iter_mut().zip(g) {
+            *h = mix(*h ^ K0, g ^ K1);
+        }
         rest = blocks.remainder();
     }
     let mut chunks = rest.chunks_exact(16);
     for c in &mut chunks {
-        h = mix(word(&c[..8]) ^ h, word(&c[8..]) ^ K1 ^ h.rotate_left(32));
+        let w = [word(&c[..8]), word(&c[8..])];
+        for h in &mut h {
+            *h = mix(w[0] ^ *h, w[1] ^ K1 ^ h.rotate_left(32));
+        }
     }
     let rest = chunks.remainder();
     let n = rest.len();
-    if n >= 8 {
+    let tail = if n >= 8 {
         // The first and the last eight bytes (overlapping when n < 16).
-        h = mix(
-            word(rest) ^ h,
-            word(&rest[n - 8..]) ^ K1 ^ h.rotate_left(32),
-        );
+        Some([word(rest), word(&rest[n - 8..])])
     } else if n > 0 {
         let mut buf = [0u8; 8];
         buf[..n].copy_from_slice(rest);
-        h = mix(u64::from_le_bytes(buf) ^ h, K1 ^ h.rotate_left(32));
+        Some([u64::from_le_bytes(buf), 0])
+    } else {
+        None
+    };
+    if let Some(w) = tail {
+        for h in &mut h {
+            *h = mix(w[0] ^ *h, w[1] ^ K1 ^ h.rotate_left(32));
+        }
     }
-    mix(h, K0)
+    h.map(|h| mix(h, K0))
 }
 
 /// `a == b` for byte strings. `==` on slices calls `memcmp`, which on
@@ -164,6 +203,34 @@ mod tests {
                     assert!(!eq(a, &b), "len {len}, byte {i}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_wide_multiply_is_the_u128_product() {
+        let mut x = 0x1234_5678_9ABC_DEF0u64;
+        let edges = [0, 1, u64::MAX, 1 << 32, (1 << 32) - 1, 1 << 63];
+        for i in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, b) = if i < 36 {
+                (edges[i / 6], edges[i % 6])
+            } else {
+                (x, x.rotate_left(23) ^ K0)
+            };
+            let r = u128::from(a) * u128::from(b);
+            assert_eq!(mul_wide(a, b), (r as u64, (r >> 64) as u64), "{a} * {b}");
+        }
+    }
+
+    #[test]
+    fn seeded_lanes_are_the_one_seed_hashes() {
+        for len in 0..200usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
+            let [a, b] = hash_seeded(&bytes, [5, 9]);
+            assert_eq!((a, b), (hash_bytes(&bytes, 5), hash_bytes(&bytes, 9)));
+            assert_ne!(a, b);
         }
     }
 
