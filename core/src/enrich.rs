@@ -151,7 +151,14 @@ impl Enricher {
         raw: RawTags<'a>,
         origin: &Origin<'a>,
     ) -> (&'a [u8], Tags<'a>, Option<&'a [u8]>) {
-        let special = scan_special(raw.iter());
+        // Most fields hold no special tag: one vectorised search proves it,
+        // and then no tag is looked at, here or when the tags are copied.
+        let own_special = raw.may_have_special();
+        let special = if own_special {
+            scan_special(raw.iter())
+        } else {
+            Special::default()
+        };
         let hostname = if !h_field.is_empty() {
             h_field
         } else {
@@ -160,7 +167,7 @@ impl Enricher {
         let keep_card_tag = origin.cardinality.is_some();
         let tags = Tags {
             own: raw,
-            filter: true,
+            filter: own_special,
             mapped: &[],
             extra: &self.extra_tags,
             keep_card_tag,
@@ -200,7 +207,7 @@ fn scan_special<'a>(tags: impl Iterator<Item = &'a [u8]>) -> Special<'a> {
 }
 
 /// True for the tags enrichment consumes (`host:`, `dd.internal.*`).
-fn is_special(tag: &[u8], keep_card_tag: bool) -> bool {
+pub(crate) fn is_special(tag: &[u8], keep_card_tag: bool) -> bool {
     match tag.first() {
         Some(b'h') => tag.starts_with(HOST),
         Some(b'd') => {
@@ -299,6 +306,28 @@ impl<'a> Tags<'a> {
             .filter(move |t| !filter || !is_special(t, keep))
             .chain(self.extra.iter().map(|t| t.as_bytes()))
     }
+
+    /// The parts of tags with nothing mapped (events and service checks):
+    /// the own tag field, which of its tags to drop, and the extra tags.
+    pub(crate) fn unmapped(&self) -> Option<UnmappedTags<'a>> {
+        self.mapped.is_empty().then_some(UnmappedTags {
+            own: self.own,
+            drop_special: self.filter.then_some(self.keep_card_tag),
+            extra: self.extra,
+        })
+    }
+}
+
+/// [`Tags`] with nothing mapped, in parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnmappedTags<'a> {
+    /// The tag field as received.
+    pub(crate) own: RawTags<'a>,
+    /// Whether special tags of `own` are dropped (when some may be there),
+    /// and if so whether `dd.internal.card:` is kept.
+    pub(crate) drop_special: Option<bool>,
+    /// Extra tags, after the own ones.
+    pub(crate) extra: &'a [String],
 }
 
 /// A metric message after enrichment.

@@ -4,12 +4,18 @@
 //! Flushing is not the per-message hot path (one flush every 10-15 s), so
 //! these own their strings; series tags are shared with the context store.
 //! Events and service checks are buffered one per message, so each keeps
-//! its tags in one [`TagList`] (two allocations, not one per tag).
+//! its tags in one [`TagList`] (one allocation, not one per tag).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::enrich::{EnrichedEvent, EnrichedServiceCheck, Tags};
+
+mod tag_list;
+
 use crate::sketch::AgentSketch;
+use tag_list::push_lossy;
+pub use tag_list::{TagIter, TagList};
 
 /// An owned text field, as [`String::from_utf8_lossy`] reads it; empty
 /// ones (most optional fields) allocate nothing.
@@ -147,18 +153,40 @@ impl Flush {
 
 impl From<&EnrichedEvent<'_>> for Event {
     fn from(e: &EnrichedEvent<'_>) -> Self {
-        Self {
-            title: text(&e.msg.title),
-            text: text(&e.msg.text),
-            timestamp: e.msg.timestamp,
-            hostname: text(e.hostname),
-            aggregation_key: text(e.msg.aggregation_key),
-            priority: e.msg.priority.name(),
-            source_type: text(e.msg.source_type),
-            alert_type: e.msg.alert_type.name(),
-            tags: tag_list(&e.tags),
-            container_id: e.msg.origin.container_id.map(text),
-        }
+        event(e, text(&e.msg.title), text(&e.msg.text))
+    }
+}
+
+/// By value: a title or text the parser unescaped (a `\n`) is already
+/// owned, and becomes the field without a second allocation.
+impl From<EnrichedEvent<'_>> for Event {
+    fn from(mut e: EnrichedEvent<'_>) -> Self {
+        let title = owned_text(std::mem::take(&mut e.msg.title));
+        let text = owned_text(std::mem::take(&mut e.msg.text));
+        event(&e, title, text)
+    }
+}
+
+fn event(e: &EnrichedEvent<'_>, title: String, text_field: String) -> Event {
+    Event {
+        title,
+        text: text_field,
+        timestamp: e.msg.timestamp,
+        hostname: text(e.hostname),
+        aggregation_key: text(e.msg.aggregation_key),
+        priority: e.msg.priority.name(),
+        source_type: text(e.msg.source_type),
+        alert_type: e.msg.alert_type.name(),
+        tags: tag_list(&e.tags),
+        container_id: e.msg.origin.container_id.map(text),
+    }
+}
+
+/// [`text`], reusing an owned buffer when it is UTF-8.
+fn owned_text(b: Cow<'_, [u8]>) -> String {
+    match b {
+        Cow::Owned(v) => String::from_utf8(v).unwrap_or_else(|e| text(e.as_bytes())),
+        Cow::Borrowed(b) => text(b),
     }
 }
 
@@ -176,250 +204,12 @@ impl From<&EnrichedServiceCheck<'_>> for ServiceCheck {
     }
 }
 
-/// An owned tag list in two allocations: every tag back to back in one
-/// `String`, and where each one ends. Events and service checks are
-/// buffered until a flush; a `Vec<String>` would cost an allocation per
-/// tag (20 and more on busy hosts). No allocation when empty.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TagList {
-    /// All tags, concatenated.
-    buf: String,
-    /// End offset in `buf` of each tag (the next one starts there).
-    ends: Vec<u32>,
-}
-
-impl TagList {
-    /// An empty list.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An empty list with room for `tags` tags of `bytes` bytes in total.
-    pub fn with_capacity(tags: usize, bytes: usize) -> Self {
-        Self {
-            buf: String::with_capacity(bytes),
-            ends: Vec::with_capacity(tags),
-        }
-    }
-
-    /// Number of tags.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// True when there is no tag (an empty tag still counts).
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Tag `i`, if there are more than `i`.
-    pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1] as usize,
-        };
-        Some(&self.buf[start..end])
-    }
-
-    /// The tags in order.
-    pub fn iter(&self) -> TagIter<'_> {
-        TagIter {
-            buf: &self.buf,
-            ends: self.ends.iter(),
-            start: 0,
-        }
-    }
-
-    /// Appends a tag.
-    pub fn push(&mut self, tag: &str) {
-        self.buf.push_str(tag);
-        self.ends.push(end_offset(self.buf.len()));
-    }
-
-    /// Appends a tag given as bytes, invalid UTF-8 replaced as
-    /// [`String::from_utf8_lossy`] does, without an intermediate copy.
-    pub fn push_lossy(&mut self, tag: &[u8]) {
-        push_lossy(&mut self.buf, tag);
-        self.ends.push(end_offset(self.buf.len()));
-    }
-
-    /// Tags given as bytes, each read as [`String::from_utf8_lossy`]
-    /// reads it. The iterator is walked twice (sizes, then bytes): two
-    /// exactly-sized allocations and one UTF-8 validation for the whole
-    /// list; one more allocation when some tag is not UTF-8.
-    pub fn from_lossy<'a, I>(tags: I) -> Self
-    where
-        I: IntoIterator<Item = &'a [u8]>,
-        I::IntoIter: Clone,
-    {
-        let tags = tags.into_iter();
-        let (mut n, mut bytes) = (0, 0);
-        let mut raw = Vec::new();
-        let mut ends = Vec::new();
-        // One loop run twice (sizes, then bytes), not two loops: the tag
-        // iterator is inlined once, which keeps the size-optimised wasm
-        // build 700 B smaller and costs nothing natively (callgrind).
-        for sizing in [true, false] {
-            if !sizing {
-                raw.reserve_exact(bytes);
-                ends.reserve_exact(n);
-            }
-            for t in tags.clone() {
-                if sizing {
-                    n += 1;
-                    bytes += t.len();
-                } else {
-                    raw.extend_from_slice(t);
-                    ends.push(end_offset(raw.len()));
-                }
-            }
-        }
-        // When the whole list is UTF-8 and every tag ends on a character
-        // boundary, each tag is UTF-8 by itself.
-        let raw = match String::from_utf8(raw) {
-            Ok(buf) if ends.iter().all(|&e| buf.is_char_boundary(e as usize)) => {
-                return Self { buf, ends };
-            }
-            Ok(buf) => buf.into_bytes(),
-            Err(e) => e.into_bytes(),
-        };
-        let mut buf = String::with_capacity(raw.len());
-        let mut start = 0;
-        for end in &mut ends {
-            let raw_end = *end as usize;
-            push_lossy(&mut buf, &raw[start..raw_end]);
-            start = raw_end;
-            *end = end_offset(buf.len());
-        }
-        Self { buf, ends }
-    }
-
-    /// The tags of a slice, in exactly-sized buffers.
-    fn from_slice<S: AsRef<str>>(tags: &[S]) -> Self {
-        let bytes = tags.iter().map(|t| t.as_ref().len()).sum();
-        let mut list = Self::with_capacity(tags.len(), bytes);
-        list.extend(tags);
-        list
-    }
-}
-
-/// Iterator over a [`TagList`]'s tags.
-#[derive(Debug, Clone)]
-pub struct TagIter<'a> {
-    buf: &'a str,
-    ends: std::slice::Iter<'a, u32>,
-    start: usize,
-}
-
-impl<'a> Iterator for TagIter<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let end = *self.ends.next()? as usize;
-        let tag = crate::text::substr(self.buf, self.start..end);
-        self.start = end;
-        Some(tag)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.ends.size_hint()
-    }
-}
-
-impl ExactSizeIterator for TagIter<'_> {}
-
-impl std::iter::FusedIterator for TagIter<'_> {}
-
-impl<'a> IntoIterator for &'a TagList {
-    type Item = &'a str;
-    type IntoIter = TagIter<'a>;
-
-    fn into_iter(self) -> TagIter<'a> {
-        self.iter()
-    }
-}
-
-impl std::fmt::Debug for TagList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<S: AsRef<str>> PartialEq<[S]> for TagList {
-    fn eq(&self, other: &[S]) -> bool {
-        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
-    }
-}
-
-impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for TagList {
-    fn eq(&self, other: &[S; N]) -> bool {
-        *self == other[..]
-    }
-}
-
-impl<S: AsRef<str>> PartialEq<Vec<S>> for TagList {
-    fn eq(&self, other: &Vec<S>) -> bool {
-        *self == other[..]
-    }
-}
-
-impl<S: AsRef<str>> Extend<S> for TagList {
-    fn extend<I: IntoIterator<Item = S>>(&mut self, tags: I) {
-        for t in tags {
-            self.push(t.as_ref());
-        }
-    }
-}
-
-impl<S: AsRef<str>> FromIterator<S> for TagList {
-    fn from_iter<I: IntoIterator<Item = S>>(tags: I) -> Self {
-        let mut list = Self::new();
-        list.extend(tags);
-        list
-    }
-}
-
-impl From<Vec<String>> for TagList {
-    fn from(tags: Vec<String>) -> Self {
-        Self::from_slice(&tags)
-    }
-}
-
-impl<S: AsRef<str>> From<&[S]> for TagList {
-    fn from(tags: &[S]) -> Self {
-        Self::from_slice(tags)
-    }
-}
-
-impl<S: AsRef<str>, const N: usize> From<[S; N]> for TagList {
-    fn from(tags: [S; N]) -> Self {
-        Self::from_slice(&tags)
-    }
-}
-
-fn end_offset(len: usize) -> u32 {
-    u32::try_from(len).expect("tag list under 4 GiB")
-}
-
-/// Appends `b` as [`String::from_utf8_lossy`] reads it.
-fn push_lossy(buf: &mut String, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) => buf.push_str(s),
-        Err(_) => {
-            for chunk in b.utf8_chunks() {
-                buf.push_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    buf.push(char::REPLACEMENT_CHARACTER);
-                }
-            }
-        }
-    }
-}
-
-/// Enriched tags as owned text.
+/// Enriched tags as owned text. The usual event or check (UTF-8 tags,
+/// nothing mapped) copies its tag field in one piece.
 fn tag_list(tags: &Tags<'_>) -> TagList {
-    TagList::from_lossy(tags.iter())
+    tags.unmapped()
+        .and_then(TagList::from_unmapped)
+        .unwrap_or_else(|| TagList::from_lossy(tags.iter()))
 }
 
 #[cfg(test)]
@@ -576,5 +366,138 @@ mod tests {
 
         let e = enricher.event(parse_event(b"_e{1,0}:t|", &opts).expect("event"));
         assert_eq!(Event::from(&e).tags, ["z:extra"]);
+    }
+
+    /// Pieces of tag fields: separators, the special prefixes (and near
+    /// misses), UTF-8 and not.
+    const PIECES: [&[u8]; 14] = [
+        b",",
+        b",",
+        b"env:prod",
+        b"host:",
+        b"web-1",
+        b"myhost:x",
+        b"dd.internal.card:",
+        b"dd.internal.entity_id:",
+        b"dd.internal.jmx_check_name:",
+        b"dd.internal.other:",
+        b"h",
+        b"d",
+        "\u{e9}".as_bytes(),
+        b"\xc3",
+    ];
+
+    fn join(pieces: &[usize]) -> Vec<u8> {
+        pieces.iter().flat_map(|&i| PIECES[i].to_vec()).collect()
+    }
+
+    proptest::proptest! {
+        /// The enriched tags an event or check buffers, through the fast
+        /// path (field copied whole) or not, are the naive reading: the
+        /// field split on `,` less `host:` and `dd.internal.` special tags,
+        /// then the extra tags, each read as `from_utf8_lossy` reads it.
+        /// The list built by pushing the same tags is equal, field by
+        /// field, and hashes the same.
+        #[test]
+        fn buffered_tags_match_a_naive_reading(
+            field in proptest::collection::vec(0..PIECES.len(), 0..12),
+            extra in proptest::collection::vec(0..PIECES.len() - 1, 0..4),
+            h_field in proptest::bool::ANY,
+            card in proptest::bool::ANY,
+        ) {
+            use std::hash::{BuildHasher, RandomState};
+            let field = join(&field);
+            // Extra tags are UTF-8 (configuration), and may hold a `,`.
+            let extra: Vec<String> = extra
+                .iter()
+                .map(|&i| String::from_utf8(PIECES[i].to_vec()).unwrap())
+                .collect();
+            let cfg = Config {
+                hostname: "h".into(),
+                dogstatsd_tags: extra,
+                dogstatsd_origin_detection_client: true,
+                ..Config::default()
+            };
+            let enricher = Enricher::new(&cfg);
+            let opts = ParseOptions { origin_fields: true, ..ParseOptions::default() };
+            let mut want: Vec<String> = Vec::new();
+            if !field.is_empty() {
+                for t in field.split(|&b| b == b',') {
+                    let special = t.starts_with(b"host:")
+                        || t.starts_with(b"dd.internal.entity_id:")
+                        || t.starts_with(b"dd.internal.jmx_check_name:")
+                        || (!card && t.starts_with(b"dd.internal.card:"));
+                    if !special {
+                        want.push(String::from_utf8_lossy(t).into_owned());
+                    }
+                }
+            }
+            let mut extras = cfg.dogstatsd_tags.clone();
+            crate::sort::sort(&mut extras);
+            extras.dedup();
+            want.extend(extras);
+
+            let mut fields = Vec::new();
+            if h_field {
+                fields.extend_from_slice(b"h:x|");
+            }
+            if card {
+                fields.extend_from_slice(b"card:high|");
+            }
+            fields.extend_from_slice(b"#");
+            fields.extend_from_slice(&field);
+            let line = [&b"_sc|c|0|"[..], &fields].concat();
+            let sc = enricher.service_check(parse_service_check(&line, &opts).unwrap());
+            let got = ServiceCheck::from(&sc).tags;
+            let pushed: TagList = want.iter().collect();
+            proptest::prop_assert_eq!(got.iter().collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert_eq!(&got, &pushed);
+            proptest::prop_assert_eq!(&got, &TagList::from_lossy(sc.tags.iter()));
+            let hasher = RandomState::new();
+            proptest::prop_assert_eq!(hasher.hash_one(&got), hasher.hash_one(&pushed));
+            check(&got, &want);
+
+            let line = [&b"_e{1,1}:t|x|"[..], &fields].concat();
+            let ev = enricher.event(parse_event(&line, &opts).unwrap());
+            proptest::prop_assert_eq!(&Event::from(ev).tags, &pushed);
+        }
+    }
+
+    /// A tag with a `,` (an extra tag, a decoded payload) switches the list
+    /// to kept ends, wherever it comes; equal tags are still equal lists.
+    #[test]
+    fn tags_holding_a_comma_keep_their_ends() {
+        let tags = ["a", "b,c", "", ",", "d"];
+        let want: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        for first in 0..tags.len() {
+            let mut list = TagList::new();
+            for t in &tags[first..] {
+                list.push(t);
+            }
+            check(&list, &want[first..]);
+            let raw: Vec<&[u8]> = tags[first..].iter().map(|t| t.as_bytes()).collect();
+            assert_eq!(TagList::from_lossy(raw), list);
+        }
+    }
+
+    /// Taking an event by value reuses an unescaped title or text; the
+    /// result is the same as by reference.
+    #[test]
+    fn events_by_value_equal_events_by_reference() {
+        let enricher = Enricher::new(&Config::default());
+        let opts = ParseOptions::default();
+        for line in [
+            &b"_e{4,6}:a\\nb|c\\nd\\n|#x"[..],
+            b"_e{3,2}:a\\n|\\\\",
+            b"_e{5,3}:\\n\xffx|\xc3\\n|k:key",
+            b"_e{2,0}:ti|",
+        ] {
+            let e = enricher.event(parse_event(line, &opts).expect("event"));
+            let by_ref = Event::from(&e);
+            assert_eq!(Event::from(e), by_ref);
+        }
+        let e = enricher.event(parse_event(b"_e{4,3}:a\\nb|\\n\xff|", &opts).unwrap());
+        let ev = Event::from(e);
+        assert_eq!((&*ev.title, &*ev.text), ("a\nb", "\n\u{fffd}"));
     }
 }

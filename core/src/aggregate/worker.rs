@@ -238,7 +238,7 @@ impl Sink for Router {
             }
             Processed::Event(e) => {
                 self.counts.accepted += 1;
-                self.pending.events.push(Event::from(&e));
+                self.pending.events.push(Event::from(e));
             }
             Processed::ServiceCheck(sc) => {
                 self.counts.accepted += 1;

@@ -336,22 +336,23 @@ fn parse_local_data<'a>(raw: &'a [u8], origin: &mut Origin<'a>) {
 }
 
 /// Replaces every two-byte `\n` escape with a newline; borrows when there
-/// is none.
+/// is none. (Escapes cannot overlap, so left-to-right matches are all of
+/// them.)
 fn unescape_newlines(s: &[u8]) -> Cow<'_, [u8]> {
-    if !s.windows(2).any(|w| w == b"\\n") {
+    let mut escapes = memchr::memchr_iter(b'\\', s)
+        .filter(|&i| s.get(i + 1) == Some(&b'n'))
+        .peekable();
+    if escapes.peek().is_none() {
         return Cow::Borrowed(s);
     }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' && s.get(i + 1) == Some(&b'n') {
-            out.push(b'\n');
-            i += 2;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
+    let mut out = Vec::with_capacity(s.len() - 1);
+    let mut start = 0;
+    for at in escapes {
+        out.extend_from_slice(&s[start..at]);
+        out.push(b'\n');
+        start = at + 2;
     }
+    out.extend_from_slice(&s[start..]);
     Cow::Owned(out)
 }
 
@@ -409,7 +410,11 @@ pub fn parse_event<'a>(
     }
     // Everything after the text is fields; a failing field keeps the
     // previous value and never rejects the event.
-    for field in remainder.split(|&b| b == b'|') {
+    // Split with one vectorised search, not byte by byte (tags are long).
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'|', remainder).chain(std::iter::once(remainder.len())) {
+        let field = &remainder[start..end];
+        start = end + 1;
         if let Some(v) = field.strip_prefix(b"d:") {
             if let Some(ts) = parse_int(v) {
                 ev.timestamp = ts;
@@ -448,8 +453,8 @@ pub fn parse_service_check<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
 ) -> Result<ServiceCheckMessage<'a>, ParseError> {
-    let pipes = line.iter().filter(|&&b| b == b'|').count();
-    if pipes < 2 || line.len() < 4 {
+    let two_pipes = memchr::memchr_iter(b'|', line).nth(1).is_some();
+    if !two_pipes || line.len() < 4 {
         return Err(ParseError::new(K::ServiceCheckFormat, 0));
     }
     // The 4th byte is dropped unchecked, as in the Agent.
