@@ -91,10 +91,23 @@ pub(crate) fn hash_seeded<const N: usize>(bytes: &[u8], seeds: [u64; N]) -> [u64
     let tail = if n >= 8 {
         // The first and the last eight bytes (overlapping when n < 16).
         Some([word(rest), word(&rest[n - 8..])])
+    } else if n >= 4 {
+        // The first and the last four (overlapping when n < 8): every
+        // byte, and the length is already mixed in.
+        let w = |at: usize| {
+            u64::from(u32::from_le_bytes([
+                rest[at],
+                rest[at + 1],
+                rest[at + 2],
+                rest[at + 3],
+            ]))
+        };
+        Some([w(0) | (w(n - 4) << 32), 0])
     } else if n > 0 {
-        let mut buf = [0u8; 8];
-        buf[..n].copy_from_slice(rest);
-        Some([u64::from_le_bytes(buf), 0])
+        // First, middle and last: every byte of one to three. Not a
+        // `copy_from_slice` into a buffer, which is a memcpy call.
+        let b = |at: usize| u64::from(rest[at]);
+        Some([b(0) | (b(n / 2) << 8) | (b(n - 1) << 16), 0])
     } else {
         None
     };
