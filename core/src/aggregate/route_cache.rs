@@ -44,15 +44,17 @@ use super::inthash::IntBuild;
 struct Slot {
     /// The fingerprint's second half.
     check: u64,
-    key: u64,
     generation: NonZeroU64,
     pipeline: u32,
     number: u32,
 }
 
-/// A route's name, host and packed tags, kept when hits must carry them.
+/// A route's context hash, name, host and packed tags, kept when hits
+/// must carry them. Bare samples need none of it (their pipeline knows
+/// the route), so the table entry stays at 32 bytes, two to a cache line.
 #[derive(Debug, Default)]
 struct Kept {
+    key: u64,
     /// name | host | packed tags.
     bytes: Vec<u8>,
     name: u32,
@@ -81,8 +83,8 @@ pub(crate) struct Route<'a> {
     pub(crate) packed_tags: &'a [u8],
 }
 
-/// A cache hit: the route's reference, and its bytes when the cache keeps
-/// them (empty otherwise).
+/// A cache hit: the route's reference, and its key and bytes when the
+/// cache keeps them (0 and empty otherwise).
 #[derive(Debug)]
 pub(crate) struct Hit<'a> {
     pub(crate) route: Route<'a>,
@@ -176,17 +178,17 @@ impl RouteCache {
         if let Some(r) = self.referenced.get_mut(number) {
             *r = 1;
         }
-        let (name, host, packed_tags) = match self.kept.get(number) {
+        let (key, name, host, packed_tags) = match self.kept.get(number) {
             Some(k) if self.keep_route_bytes => {
                 let (name, rest) = k.bytes.split_at(k.name as usize);
                 let (host, tags) = rest.split_at(k.host as usize);
-                (name, host, tags)
+                (k.key, name, host, tags)
             }
-            _ => (&[][..], &[][..], &[][..]),
+            _ => (0, &[][..], &[][..], &[][..]),
         };
         Some(Hit {
             route: Route {
-                key: slot.key,
+                key,
                 pipeline: slot.pipeline,
                 name,
                 host,
@@ -284,10 +286,10 @@ impl RouteCache {
                 k.bytes.extend_from_slice(part);
             }
             (k.name, k.host) = (len(route.name), len(route.host));
+            k.key = route.key;
         }
         let slot = Slot {
             check,
-            key: route.key,
             generation,
             pipeline: route.pipeline,
             number: number as u32,
@@ -407,12 +409,17 @@ mod tests {
     }
 
     #[test]
-    fn without_route_bytes_a_slot_keeps_only_what_verifying_needs() {
+    fn without_route_bytes_a_slot_keeps_only_what_bare_samples_need() {
         let mut c = RouteCache::new(2, false);
-        c.insert(b"a", b"t:1", route(b"ns.a", 16));
-        let r = c.get(b"a", b"t:1").expect("hit").route;
-        assert_eq!((r.key, r.pipeline), (16, 3));
+        let filled = c.insert(b"a", b"t:1", route(b"ns.a", 16));
+        let hit = c.get(b"a", b"t:1").expect("hit");
+        assert_eq!(Some(hit.from), filled);
+        let r = hit.route;
+        assert_eq!((r.key, r.pipeline), (0, 3));
         assert!(r.name.is_empty() && r.host.is_empty() && r.packed_tags.is_empty());
+        assert!(c.kept.is_empty());
+        // Two table entries to a cache line.
+        assert_eq!(std::mem::size_of::<(u64, Slot)>(), 32);
     }
 
     #[test]
