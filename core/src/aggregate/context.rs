@@ -45,6 +45,10 @@ struct Meta {
     /// Memos naming this context. An expired context that memos still
     /// name stays, dormant, so a bare route can bring it back.
     pins: u32,
+    /// Where the sampler last found this context's value in a bucket
+    /// ([`Slots`](super::slots::Slots)): read with the fields above, so
+    /// finding the value costs no hash lookup.
+    slot_hint: u32,
 }
 
 const NOT_COUNTER: i64 = i64::MIN;
@@ -324,6 +328,7 @@ impl ContextStore {
                     counter_seen: NOT_COUNTER,
                     generation: 0,
                     pins: 0,
+                    slot_hint: u32::MAX,
                 });
                 ContextId::try_from(self.contexts.len() - 1).unwrap_or(ContextId::MAX)
             }
@@ -354,6 +359,12 @@ impl ContextStore {
     /// True when some context is zero-filled.
     pub(crate) fn has_counters(&self) -> bool {
         self.meta.iter().any(|m| m.counter_seen != NOT_COUNTER)
+    }
+
+    /// Where `id`'s value was last found in a bucket (a hint).
+    #[inline]
+    pub(crate) fn slot_hint(&mut self, id: ContextId) -> &mut u32 {
+        &mut self.meta[id as usize].slot_hint
     }
 
     /// Keeps a context alive (counter zero-fill does this).

@@ -15,6 +15,7 @@ pub(crate) mod inthash;
 mod route_cache;
 mod sampler;
 mod schedule;
+mod slots;
 mod worker;
 
 pub use batch::SampleBatch;

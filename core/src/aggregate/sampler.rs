@@ -1,13 +1,14 @@
 //! The time sampler: 10-second buckets of per-context aggregates for the
 //! contexts of one shard, flushed when closed (spec §9.2–§9.8).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::batch::{SampleBatch, SampleKind};
 use super::context::{ContextId, ContextStore, Unresolved};
 use super::histogram::{Histogram, HistogramConfig};
 use super::inthash::{BytesBuild, IntBuild};
+use super::slots::Slots;
 use crate::flush::{Flush, Series, SeriesType, SketchSeries};
 use crate::sketch::AgentSketch;
 
@@ -36,8 +37,8 @@ enum MetricState {
 #[derive(Debug, Default)]
 struct Bucket {
     start: i64,
-    series: HashMap<ContextId, MetricState, IntBuild>,
-    sketches: HashMap<ContextId, AgentSketch, IntBuild>,
+    series: Slots<MetricState>,
+    sketches: Slots<AgentSketch>,
 }
 
 /// Settings a sampler needs.
@@ -128,9 +129,10 @@ impl TimeSampler {
         }
     }
 
-    fn bucket(&mut self, start: i64) -> &mut Bucket {
+    /// The index of the bucket starting at `start`, opened if need be.
+    fn bucket(&mut self, start: i64) -> usize {
         // Almost always the newest bucket.
-        let i = match self.buckets.iter().rposition(|b| b.start == start) {
+        match self.buckets.iter().rposition(|b| b.start == start) {
             Some(i) => i,
             None => {
                 let mut b = self.spare.pop().unwrap_or_default();
@@ -138,8 +140,7 @@ impl TimeSampler {
                 self.buckets.push(b);
                 self.buckets.len() - 1
             }
-        };
-        &mut self.buckets[i]
+        }
     }
 
     /// Aggregates every sample of `batch` into the bucket of its timestamp.
@@ -166,14 +167,18 @@ impl TimeSampler {
                 self.stats.non_finite_dropped += 1;
                 continue;
             }
-            let bucket = self.bucket(start);
+            let i = self.bucket(start);
+            let bucket = &mut self.buckets[i];
+            let hint = self.contexts.slot_hint(id);
             match s.kind {
                 SampleKind::Distribution => {
-                    let sketch = bucket.sketches.entry(id).or_default();
+                    let sketch = bucket
+                        .sketches
+                        .get_or_insert_with(id, hint, AgentSketch::default);
                     sketch.insert_sampled(s.value, s.sample_rate);
                 }
                 kind => {
-                    let state = bucket.series.entry(id).or_insert_with(|| match kind {
+                    let state = bucket.series.get_or_insert_with(id, hint, || match kind {
                         SampleKind::Count => MetricState::Counter(0.0),
                         SampleKind::Gauge => MetricState::Gauge(0.0),
                         SampleKind::Set => MetricState::Set(Box::default()),
@@ -264,7 +269,7 @@ impl TimeSampler {
         let in_use: HashSet<ContextId, IntBuild> = self
             .buckets
             .iter()
-            .flat_map(|b| b.series.keys().chain(b.sketches.keys()).copied())
+            .flat_map(|b| b.series.ids().chain(b.sketches.ids()))
             .collect();
         let expired = self
             .contexts
@@ -281,7 +286,9 @@ impl TimeSampler {
                 // Agent, a context that became another type in this bucket
                 // is left alone instead of being fed a 0 (a gauge would
                 // read 0).
-                b.series.entry(id).or_insert(MetricState::Counter(0.0));
+                let hint = self.contexts.slot_hint(id);
+                b.series
+                    .get_or_insert_with(id, hint, || MetricState::Counter(0.0));
                 self.contexts.touch(id, b.start);
             } else {
                 expired.push(id);
@@ -291,12 +298,7 @@ impl TimeSampler {
 
     fn emit(&self, b: &mut Bucket, out: &mut Flush) {
         let interval = BUCKET_SECONDS as f64;
-        let mut ids: Vec<ContextId> = b.series.keys().copied().collect();
-        crate::sort::sort(&mut ids);
-        for id in ids {
-            let Some(state) = b.series.get_mut(&id) else {
-                continue;
-            };
+        for (id, mut state) in b.series.drain_sorted() {
             let name = self.contexts.name(id);
             let tags = self.contexts.sorted_tags(id);
             let host = self.contexts.host(id);
@@ -311,7 +313,7 @@ impl TimeSampler {
                     host: Arc::clone(&host),
                 });
             };
-            match state {
+            match &mut state {
                 // `0|c|@0` sums to NaN and flushes nothing (spec §14.5).
                 MetricState::Counter(v) if v.is_nan() => {}
                 MetricState::Counter(v) => push(name.to_string(), SeriesType::Rate, *v / interval),
@@ -331,12 +333,7 @@ impl TimeSampler {
                 }
             }
         }
-        let mut ids: Vec<ContextId> = b.sketches.keys().copied().collect();
-        crate::sort::sort(&mut ids);
-        for id in ids {
-            let Some(sketch) = b.sketches.remove(&id) else {
-                continue;
-            };
+        for (id, sketch) in b.sketches.drain_sorted() {
             out.sketches.push(SketchSeries {
                 metric: self.contexts.name(id).to_string(),
                 timestamp: b.start,
