@@ -419,7 +419,7 @@ mod tests {
         assert!(r.name.is_empty() && r.host.is_empty() && r.packed_tags.is_empty());
         assert!(c.kept.is_empty());
         // Two table entries to a cache line.
-        assert_eq!(std::mem::size_of::<(u64, Slot)>(), 32);
+        assert_eq!(size_of::<(u64, Slot)>(), 32);
     }
 
     #[test]
