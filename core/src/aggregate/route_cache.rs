@@ -10,7 +10,7 @@
 //!
 //! Entries are known by a 128-bit fingerprint of those bytes, not by the
 //! bytes: a hit is one table access, where comparing bytes read a second,
-//! cold allocation per message (about a fifth of a sample's cost at 10k
+//! cold allocation per message (about a sixth of a sample's cost at 10k
 //! contexts). Two different (name, tags) pairs share a fingerprint with
 //! odds of about 2^-128, far below those of the Agent, which keys its
 //! contexts by a 64-bit hash and checks nothing. A deliberate collision
