@@ -23,7 +23,11 @@ pub(crate) type ContextId = u32;
 /// A context's identity.
 #[derive(Debug)]
 struct Context {
+    /// Where `by_key` holds it: the worker's hash, re-mixed past
+    /// colliding contexts.
     key: u64,
+    /// The worker's hash, where a search for an equal context starts.
+    hash: u64,
     name: StrId,
     host: StrId,
     /// Unique tags in canonical order (by hash), as samples carry them,
@@ -62,8 +66,6 @@ const NOT_COUNTER: i64 = i64::MIN;
 struct Memo {
     /// 0 (never a real generation) for an empty memo.
     route_generation: u64,
-    /// The context hash the worker computed (before any probing).
-    key: u64,
     id: ContextId,
     context_generation: u32,
 }
@@ -151,8 +153,8 @@ impl ContextStore {
             if s.bare {
                 // Expired since: dormant, or live again through another
                 // route. Either way the memo's pin kept its identity.
-                let id = self.revive(m.id, m.key, now).ok_or(Unresolved::Limit)?;
-                self.remember(route, m.key, id);
+                let id = self.revive(m.id, now).ok_or(Unresolved::Limit)?;
+                self.remember(route, id);
                 return Ok(id);
             }
         }
@@ -160,13 +162,13 @@ impl ContextStore {
             return Err(Unresolved::UnknownRoute);
         }
         let id = self.resolve_bytes(batch, s, now).ok_or(Unresolved::Limit)?;
-        self.remember(route, s.key, id);
+        self.remember(route, id);
         Ok(id)
     }
 
     /// Memoises that `route` is context `id`, moving the slot's pin from
     /// its old context (freed if that was its last pin and it is dormant).
-    fn remember(&mut self, route: RouteRef, key: u64, id: ContextId) {
+    fn remember(&mut self, route: RouteRef, id: ContextId) {
         let slot = route.slot as usize;
         let memos = self.memos.of(route.origin);
         if memos.len() <= slot {
@@ -176,7 +178,6 @@ impl ContextStore {
             &mut memos[slot],
             Memo {
                 route_generation: route.generation.get(),
-                key,
                 id,
                 context_generation: self.meta[id as usize].generation,
             },
@@ -200,18 +201,17 @@ impl ContextStore {
         self.meta[id as usize].generation % 2 == 1
     }
 
-    /// The live context with `id`'s identity, `key` being the hash the
-    /// worker computed for it: `id` itself if live, else an equal context
-    /// made live since, else `id` brought back to life (`None` at the
-    /// context limit).
-    fn revive(&mut self, id: ContextId, key: u64, now: i64) -> Option<ContextId> {
+    /// The live context with `id`'s identity: `id` itself if live, else an
+    /// equal context made live since, else `id` brought back to life
+    /// (`None` at the context limit).
+    fn revive(&mut self, id: ContextId, now: i64) -> Option<ContextId> {
         if !self.is_dormant(id) {
             let meta = &mut self.meta[id as usize];
             meta.last_seen = meta.last_seen.max(now);
             return Some(id);
         }
         let c = self.contexts[id as usize].as_ref()?;
-        let mut key = key;
+        let mut key = c.hash;
         for _ in 0..64 {
             match self.by_key.get(&key) {
                 Some(&other) => {
@@ -304,6 +304,7 @@ impl ContextStore {
             .collect();
         let ctx = Context {
             key,
+            hash: s.key,
             name: self.strings.acquire(batch.bytes(&s.name)),
             host: self.strings.acquire(batch.bytes(&s.host)),
             tags,
