@@ -23,10 +23,9 @@ pub(crate) type ContextId = u32;
 /// A context's identity.
 #[derive(Debug)]
 struct Context {
-    /// Where `by_key` holds it: the worker's hash, re-mixed past
-    /// colliding contexts.
-    key: u64,
-    /// The worker's hash, where a search for an equal context starts.
+    /// The worker's hash: where `by_key` holds it, unless a colliding
+    /// context was there first (then a re-mix of it, see [`probe`]), and
+    /// where a search for an equal context starts.
     hash: u64,
     name: StrId,
     host: StrId,
@@ -113,6 +112,11 @@ pub(crate) struct ContextStore {
     memos: Memos,
     /// Most live contexts (0: no limit).
     limit: usize,
+}
+
+/// The places a context of worker hash `hash` may be held, in order.
+fn chain(hash: u64) -> impl Iterator<Item = u64> {
+    std::iter::successors(Some(hash), |&k| Some(probe(k))).take(65)
 }
 
 fn probe(key: u64) -> u64 {
@@ -232,9 +236,6 @@ impl ContextStore {
         if self.limit > 0 && self.by_key.len() >= self.limit {
             return None;
         }
-        if let Some(c) = self.contexts[id as usize].as_mut() {
-            c.key = key;
-        }
         self.by_key.insert(key, id);
         let meta = &mut self.meta[id as usize];
         meta.last_seen = now;
@@ -303,17 +304,16 @@ impl ContextStore {
             .map(|tag| self.strings.acquire(tag))
             .collect();
         let ctx = Context {
-            key,
             hash: s.key,
             name: self.strings.acquire(batch.bytes(&s.name)),
             host: self.strings.acquire(batch.bytes(&s.host)),
             tags,
         };
-        Some(self.insert_context(ctx, now))
+        Some(self.insert_context(ctx, key, now))
     }
 
-    fn insert_context(&mut self, ctx: Context, now: i64) -> ContextId {
-        let key = ctx.key;
+    /// Stores `ctx` under `key` in `by_key`.
+    fn insert_context(&mut self, ctx: Context, key: u64, now: i64) -> ContextId {
         let id = match self.free.pop() {
             Some(id) => {
                 self.contexts[id as usize] = Some(ctx);
@@ -388,7 +388,8 @@ impl ContextStore {
                 let Some(c) = self.contexts[id as usize].as_ref() else {
                     continue;
                 };
-                self.by_key.remove(&c.key);
+                let hash = c.hash;
+                self.unhold(id, hash);
                 if self.meta[id as usize].pins == 0 {
                     self.free(id);
                 } else {
@@ -399,6 +400,37 @@ impl ContextStore {
             }
         }
         expired
+    }
+
+    /// Takes `id` (worker hash `hash`) out of `by_key`. It is held at its
+    /// hash or, past colliding contexts, at a re-mix of it; lookups stop
+    /// at the first empty place of a chain, so contexts held further down
+    /// the chain move up into the gap, or they could not be found again
+    /// (and would be made a second time).
+    fn unhold(&mut self, id: ContextId, hash: u64) {
+        // 65 places: `resolve_bytes` re-mixes at most 64 times.
+        let Some(mut gap) = chain(hash).find(|k| self.by_key.get(k) == Some(&id)) else {
+            return;
+        };
+        self.by_key.remove(&gap);
+        let mut next = probe(gap);
+        // Bounded like every chain walk here; a run of held places past
+        // a gap is almost always empty.
+        for _ in 0..64 {
+            let Some(&other) = self.by_key.get(&next) else {
+                break;
+            };
+            let Some(o) = self.contexts[other as usize].as_ref() else {
+                break;
+            };
+            // Moves up only if its own chain reaches the gap before here.
+            if chain(o.hash).take_while(|&k| k != next).any(|k| k == gap) {
+                self.by_key.remove(&next);
+                self.by_key.insert(gap, other);
+                gap = next;
+            }
+            next = probe(next);
+        }
     }
 
     /// Frees an expired context (out of `by_key` already).
@@ -450,5 +482,57 @@ impl ContextStore {
         crate::sort::sort(&mut tags);
         tags.dedup();
         tags.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::batch::SampleKind;
+
+    /// A gauge sample of `name` on host `h`, no tags, claiming `key`.
+    fn sample(batch: &mut SampleBatch, key: u64, name: &str) -> PackedSample {
+        let name = batch.push_bytes(&[name.as_bytes()]);
+        let host = batch.push_bytes(&[b"h"]);
+        let tags = batch.range_since(batch.arena.len());
+        PackedSample {
+            key,
+            name,
+            host,
+            tags,
+            kind: SampleKind::Gauge,
+            value: 1.0,
+            member: 0..0,
+            sample_rate: 1.0,
+            timestamp: 0,
+            route: None,
+            bare: false,
+        }
+    }
+
+    #[test]
+    fn colliding_contexts_stay_apart_and_expire_from_where_they_are_held() {
+        let mut store = ContextStore::new(0);
+        let mut batch = SampleBatch::default();
+        // Same worker hash, other bytes: b is held at a re-mix of 7.
+        let a = sample(&mut batch, 7, "a");
+        let b = sample(&mut batch, 7, "b");
+        let ida = store.resolve(&batch, &a, 0).expect("a");
+        let idb = store.resolve(&batch, &b, 0).expect("b");
+        assert_ne!(ida, idb);
+        assert_eq!(store.resolve(&batch, &b, 1), Ok(idb));
+        assert_eq!(store.len(), 2);
+        store.touch(ida, 100);
+        assert_eq!(store.expire(50, |_| false), 1, "b only");
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.resolve(&batch, &a, 101), Ok(ida), "a still held at 7");
+        let again = store.resolve(&batch, &b, 102).expect("b again");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.name(again).as_ref(), "b");
+        // Now a expires: b, held past it, is still found (no second b).
+        store.touch(again, 200);
+        assert_eq!(store.expire(150, |_| false), 1, "a only");
+        assert_eq!(store.resolve(&batch, &b, 201), Ok(again));
+        assert_eq!(store.len(), 1);
     }
 }
