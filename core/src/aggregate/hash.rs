@@ -122,7 +122,7 @@ pub(crate) fn hash_seeded<const N: usize>(bytes: &[u8], seeds: [u64; N]) -> [u64
 /// `a == b` for byte strings. `==` on slices calls `memcmp`, which on
 /// wasm32 is compiler-builtins' byte-by-byte loop, so there it compares a
 /// word at a time; elsewhere the platform's vectorised `memcmp` is faster
-/// on the route cache's ~100-250-byte name and tag fields.
+/// on the context store's name, host and tag bytes.
 #[inline]
 pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if cfg!(target_arch = "wasm32") {

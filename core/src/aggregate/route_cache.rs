@@ -179,12 +179,13 @@ impl RouteCache {
             *r = 1;
         }
         let (key, name, host, packed_tags) = match self.kept.get(number) {
-            Some(k) if self.keep_route_bytes => {
+            // Filled only when route bytes are kept.
+            Some(k) => {
                 let (name, rest) = k.bytes.split_at(k.name as usize);
                 let (host, tags) = rest.split_at(k.host as usize);
                 (k.key, name, host, tags)
             }
-            _ => (0, &[][..], &[][..], &[][..]),
+            None => (0, &[][..], &[][..], &[][..]),
         };
         Some(Hit {
             route: Route {
