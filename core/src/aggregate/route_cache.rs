@@ -12,8 +12,10 @@
 //! bytes: a hit is one table access, where comparing bytes read a second,
 //! cold allocation per message (about a sixth of a sample's cost at 10k
 //! contexts). Two different (name, tags) pairs share a fingerprint with
-//! odds of about 2^-128, far below those of the Agent, which keys its
-//! contexts by a 64-bit hash and checks nothing. A deliberate collision
+//! odds of about 2^-128 (the hash keeps a 128-bit state, taking in each
+//! multiply's whole product and both its factors: no input is lost to a
+//! zero factor or a swapped pair of words), far below those of the Agent,
+//! which keys its contexts by a 64-bit hash and checks nothing. A deliberate collision
 //! would gain a client nothing: it could send the other context's name
 //! and tags itself. Past this cache, contexts are still compared byte for
 //! byte.
@@ -35,7 +37,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::hash::hash_seeded;
+use super::hash::hash128;
 use super::inthash::IntBuild;
 
 /// A route as the table holds it, beside the first half of its
@@ -122,16 +124,12 @@ pub(crate) struct RouteCache {
     misses: u64,
 }
 
-const NAME_SEEDS: [u64; 2] = [0x05EE_D0FC_4C4E, 0x5EED_2F1A_6E12];
-const TAGS_SEEDS: [u64; 2] = [0x2F7E_8261_2700, 0x7A65_09B3_E5D4];
+const FINGERPRINT_SEED: u64 = 0x05EE_D0FC_4C4E;
 
-/// The 128-bit fingerprint of a message's raw name and tag field. Name
-/// and tags are hashed apart, each with its length, so where one ends is
-/// part of what is fingerprinted.
+/// The 128-bit fingerprint of a message's raw name and tag field, with
+/// both lengths, so where the name ends is part of what is fingerprinted.
 fn fingerprint(name: &[u8], tags: &[u8]) -> [u64; 2] {
-    let n = hash_seeded(name, NAME_SEEDS);
-    let t = hash_seeded(tags, TAGS_SEEDS);
-    [n[0] ^ t[0].rotate_left(29), n[1] ^ t[1].rotate_left(29)]
+    hash128(name, tags, FINGERPRINT_SEED)
 }
 
 /// Caches are numbered so pipelines can tell their routes apart.
