@@ -360,6 +360,12 @@ fn push_values(
     stats: &mut WorkerStats,
 ) {
     match values {
+        // Nearly every message: no iterator, nothing kept across a loop.
+        MetricValues::Single(v) => {
+            sample.value = v;
+            batch.samples.push(sample);
+            stats.samples += 1;
+        }
         MetricValues::Set(member) => {
             sample.member = batch.push_bytes(&[member]);
             batch.samples.push(sample);
