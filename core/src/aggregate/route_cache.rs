@@ -74,23 +74,31 @@ pub(crate) struct RouteRef {
     pub(crate) generation: NonZeroU64,
 }
 
-/// A route: what packing a sample of a known context needs.
+/// A route: its pipeline, context hash and bytes.
 #[derive(Debug)]
 pub(crate) struct Route<'a> {
-    pub(crate) key: u64,
     pub(crate) pipeline: u32,
+    pub(crate) bytes: RouteBytes<'a>,
+}
+
+/// A cache hit: the route's pipeline and reference (its key and bytes,
+/// when kept, come from [`RouteCache::kept`]). Small, so a hit returns it
+/// in registers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hit {
+    pub(crate) pipeline: u32,
+    pub(crate) from: RouteRef,
+}
+
+/// A route's context hash and bytes: what packing a sample of a known
+/// context needs.
+#[derive(Debug)]
+pub(crate) struct RouteBytes<'a> {
+    pub(crate) key: u64,
     pub(crate) name: &'a [u8],
     pub(crate) host: &'a [u8],
     /// Tags packed as a batch stores them, canonical order.
     pub(crate) packed_tags: &'a [u8],
-}
-
-/// A cache hit: the route's reference, and its key and bytes when the
-/// cache keeps them (0 and empty otherwise).
-#[derive(Debug)]
-pub(crate) struct Hit<'a> {
-    pub(crate) route: Route<'a>,
-    pub(crate) from: RouteRef,
 }
 
 /// Recent routes by (name, tag field).
@@ -156,13 +164,8 @@ impl RouteCache {
         }
     }
 
-    /// Whether hits carry the routed name, host and tags.
-    pub(crate) fn keeps_route_bytes(&self) -> bool {
-        self.keep_route_bytes
-    }
-
     /// The route of a message with this name and tag field, if known.
-    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Hit<'_>> {
+    pub(crate) fn get(&mut self, name: &[u8], tags: &[u8]) -> Option<Hit> {
         if self.capacity == 0 {
             return None;
         }
@@ -172,32 +175,30 @@ impl RouteCache {
             return None;
         };
         self.hits += 1;
-        let number = slot.number as usize;
-        if let Some(r) = self.referenced.get_mut(number) {
+        if let Some(r) = self.referenced.get_mut(slot.number as usize) {
             *r = 1;
         }
-        let (key, name, host, packed_tags) = match self.kept.get(number) {
-            // Filled only when route bytes are kept.
-            Some(k) => {
-                let (name, rest) = k.bytes.split_at(k.name as usize);
-                let (host, tags) = rest.split_at(k.host as usize);
-                (k.key, name, host, tags)
-            }
-            None => (0, &[][..], &[][..], &[][..]),
-        };
         Some(Hit {
-            route: Route {
-                key,
-                pipeline: slot.pipeline,
-                name,
-                host,
-                packed_tags,
-            },
+            pipeline: slot.pipeline,
             from: RouteRef {
                 origin: self.origin,
                 slot: slot.number,
                 generation: slot.generation,
             },
+        })
+    }
+
+    /// The context hash and bytes of the route `hit` found, when this
+    /// cache keeps them (then its hits must carry them).
+    pub(crate) fn kept(&self, hit: Hit) -> Option<RouteBytes<'_>> {
+        let k = self.kept.get(hit.from.slot as usize)?;
+        let (name, rest) = k.bytes.split_at(k.name as usize);
+        let (host, packed_tags) = rest.split_at(k.host as usize);
+        Some(RouteBytes {
+            key: k.key,
+            name,
+            host,
+            packed_tags,
         })
     }
 
@@ -264,6 +265,7 @@ impl RouteCache {
         tags: &[u8],
         route: Route<'_>,
     ) -> Option<RouteRef> {
+        let Route { pipeline, bytes } = route;
         if self.capacity == 0 {
             return None;
         }
@@ -280,17 +282,17 @@ impl RouteCache {
             // Exact for a fresh slot: doubling growth would leave up to
             // half of each unused, and there may be tens of thousands.
             k.bytes
-                .reserve_exact(route.name.len() + route.host.len() + route.packed_tags.len());
-            for part in [route.name, route.host, route.packed_tags] {
+                .reserve_exact(bytes.name.len() + bytes.host.len() + bytes.packed_tags.len());
+            for part in [bytes.name, bytes.host, bytes.packed_tags] {
                 k.bytes.extend_from_slice(part);
             }
-            (k.name, k.host) = (len(route.name), len(route.host));
-            k.key = route.key;
+            (k.name, k.host) = (len(bytes.name), len(bytes.host));
+            k.key = bytes.key;
         }
         let slot = Slot {
             check,
             generation,
-            pipeline: route.pipeline,
+            pipeline,
             number: number as u32,
         };
         // An older entry under the same key is simply shadowed.
@@ -315,11 +317,13 @@ mod tests {
 
     fn route(name: &[u8], key: u64) -> Route<'_> {
         Route {
-            key,
             pipeline: 3,
-            name,
-            host: b"h",
-            packed_tags: b"\x01\0\0\0a",
+            bytes: RouteBytes {
+                key,
+                name,
+                host: b"h",
+                packed_tags: b"\x01\0\0\0a",
+            },
         }
     }
 
@@ -328,9 +332,9 @@ mod tests {
         let mut c = RouteCache::new(4, true);
         let filled = c.insert(b"a", b"t:1", route(b"ns.a", 16)).expect("on");
         let hit = c.get(b"a", b"t:1").expect("hit");
-        let r = hit.route;
+        let r = c.kept(hit).expect("kept");
         assert_eq!(
-            (r.name, r.host, r.pipeline, r.key),
+            (r.name, r.host, hit.pipeline, r.key),
             (&b"ns.a"[..], &b"h"[..], 3, 16)
         );
         assert_eq!(r.packed_tags, b"\x01\0\0\0a");
@@ -413,9 +417,8 @@ mod tests {
         let filled = c.insert(b"a", b"t:1", route(b"ns.a", 16));
         let hit = c.get(b"a", b"t:1").expect("hit");
         assert_eq!(Some(hit.from), filled);
-        let r = hit.route;
-        assert_eq!((r.key, r.pipeline), (0, 3));
-        assert!(r.name.is_empty() && r.host.is_empty() && r.packed_tags.is_empty());
+        assert_eq!(hit.pipeline, 3);
+        assert!(c.kept(hit).is_none());
         assert!(c.kept.is_empty());
         // Two table entries to a cache line.
         assert_eq!(size_of::<(u64, Slot)>(), 32);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::batch::{PackedSample, SampleBatch, SampleKind};
 use super::hash::{HOST_SEED, NAME_SEED, TAG_SEED, combine, hash_bytes, hash_parts};
-use super::route_cache::{Route, RouteCache};
+use super::route_cache::{Route, RouteBytes, RouteCache};
 use super::schedule::shard;
 use crate::config::Config;
 use crate::enrich::EnrichedMetric;
@@ -195,25 +195,25 @@ impl Sink for Router {
         {
             return false;
         }
-        // The samples that filled a slot carried its bytes; a cache that
-        // keeps them is one whose routes must send them every time.
-        let bare = !self.routes.keeps_route_bytes();
         let Some(hit) = self.routes.get(m.name, m.tags.as_bytes()) else {
             return false;
         };
-        let r = hit.route;
-        let batch = &mut self.batches[r.pipeline as usize];
-        let (name, host, tags) = if bare {
-            (0..0, 0..0, 0..0)
-        } else {
-            (
-                batch.push_bytes(&[r.name]),
-                batch.push_bytes(&[r.host]),
-                batch.push_bytes(&[r.packed_tags]),
-            )
+        let batch = &mut self.batches[hit.pipeline as usize];
+        // The samples that filled a slot carried its bytes, so its later
+        // samples go bare; unless the cache keeps route bytes, and then
+        // its routes must send them every time.
+        let (key, name, host, tags, bare) = match self.routes.kept(hit) {
+            None => (0, 0..0, 0..0, 0..0, true),
+            Some(k) => (
+                k.key,
+                batch.push_bytes(&[k.name]),
+                batch.push_bytes(&[k.host]),
+                batch.push_bytes(&[k.packed_tags]),
+                false,
+            ),
         };
         let sample = PackedSample {
-            key: r.key,
+            key,
             name,
             host,
             tags,
@@ -339,11 +339,13 @@ impl Router {
             m.raw_name,
             m.raw_tags.as_bytes(),
             Route {
-                key: s.key,
                 pipeline: packed.pipeline as u32,
-                name: batch.bytes(&s.name),
-                host: batch.bytes(&s.host),
-                packed_tags: batch.bytes(&s.tags),
+                bytes: RouteBytes {
+                    key: s.key,
+                    name: batch.bytes(&s.name),
+                    host: batch.bytes(&s.host),
+                    packed_tags: batch.bytes(&s.tags),
+                },
             },
         );
         for s in &mut batch.samples[packed.first..] {
