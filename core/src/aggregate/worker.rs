@@ -225,7 +225,13 @@ impl Sink for Router {
             route: Some(hit.from),
             bare,
         };
-        push_values(batch, sample, m.values, &mut self.stats);
+        if let MetricValues::Single(value) = m.values {
+            // Written straight into the batch, not built and copied.
+            batch.samples.push(PackedSample { value, ..sample });
+            self.stats.samples += 1;
+        } else {
+            push_values(batch, sample, m.values, &mut self.stats);
+        }
         self.counts.accepted += 1;
         true
     }
