@@ -52,8 +52,8 @@ fn word(c: &[u8]) -> u64 {
 
 /// Hashes a byte string, 16 bytes per multiply (as wyhash does), in two
 /// independent lanes over 32-byte blocks: the multiplies of a lane form
-/// one dependent chain, so two lanes halve the latency on the ~100-byte
-/// tag fields hashed per new context. Both factors of every multiply
+/// one dependent chain, so two lanes halve the latency on longer strings
+/// (names, tags, interned strings). Both factors of every multiply
 /// depend on the state, so no chosen word zeroes it.
 #[inline]
 pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
@@ -298,7 +298,6 @@ mod tests {
                 b[i] ^= 1;
                 assert!(seen.insert(hash128(&b, b"", 5)), "len {len}, byte {i}");
             }
-            // The two words of a 16-byte chunk traded: an equal product.
             if len >= 16 {
                 let mut b = bytes.clone();
                 let (w0, w1) = b[..16].split_at_mut(8);
@@ -315,6 +314,18 @@ mod tests {
         for cut in 0..=joined.len() {
             let (a, b) = joined.split_at(cut);
             assert!(seen.insert(hash128(a, b, 1)), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn traded_factors_still_differ() {
+        // With equal state halves, trading a chunk's words trades the two
+        // factors: the same 128-bit product, so the factors must count.
+        for (p, q) in [(1u64, 2u64), (K0, K1), (0, u64::MAX)] {
+            let (mut a, mut b) = ([7, 7], [7, 7]);
+            absorb(&mut a, 7 ^ p, 7 ^ q);
+            absorb(&mut b, 7 ^ q, 7 ^ p);
+            assert_ne!(a, b);
         }
     }
 

@@ -14,10 +14,10 @@
 //! contexts). Two different (name, tags) pairs share a fingerprint with
 //! odds of about 2^-128 (the hash keeps a 128-bit state, taking in each
 //! multiply's whole product and both its factors: no input is lost to a
-//! zero factor or a swapped pair of words), far below those of the Agent,
-//! which keys its contexts by a 64-bit hash and checks nothing. A deliberate collision
-//! would gain a client nothing: it could send the other context's name
-//! and tags itself. Past this cache, contexts are still compared byte for
+//! zero factor or a swapped pair of words), far below those of the
+//! Agent, which keys its contexts by a 64-bit hash and checks nothing. A
+//! deliberate collision would gain a client nothing: it could send the
+//! other context's name and tags itself. Past this cache, contexts are still compared byte for
 //! byte.
 //!
 //! The samples that fill a slot carry its [`RouteRef`], so their pipeline
