@@ -368,7 +368,7 @@ fn push_values(
     stats: &mut WorkerStats,
 ) {
     match values {
-        // Nearly every message: no iterator, nothing kept across a loop.
+        // Most messages (route-cache misses here): no iterator.
         MetricValues::Single(v) => {
             sample.value = v;
             batch.samples.push(sample);
