@@ -104,7 +104,11 @@ pub enum StartError {
     /// A capture is running.
     #[error("a capture is already running ({0})")]
     Running(PathBuf),
-    /// The directory or file could not be created.
+    /// The directory or file was refused or could not be created.
+    #[error("cannot create the capture file: {0}")]
+    File(#[from] crate::files::FileError),
+    /// The capture file's header could not be written, or the writer
+    /// thread could not start.
     #[error("cannot create the capture file {path}: {source}")]
     Create {
         /// The file or directory.
@@ -473,22 +477,15 @@ fn status_of(s: Option<&Session>, active: bool) -> CaptureStatus {
 }
 
 /// Creates the directory (0700 when new) and the file (0600, never
-/// overwriting): captures hold whatever clients sent.
+/// overwriting, never through a symbolic link, not in a directory others
+/// may write to): captures hold whatever clients sent.
 fn create_file(dir: &Path, path: &Path) -> Result<File, StartError> {
-    let err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| StartError::Create { path: p, source }
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(err(dir))?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(err(path))
+    crate::files::create_private_dir(dir)?;
+    Ok(crate::files::open_write(
+        path,
+        crate::files::Create::New,
+        0o600,
+    )?)
 }
 
 #[cfg(test)]

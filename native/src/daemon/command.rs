@@ -214,7 +214,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
             Err(e) => {
                 tracing::error!("{e}");
                 eprintln!("dogstatsd: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(e.exit_code());
             }
         };
         if let Some(f) = &forwarder {

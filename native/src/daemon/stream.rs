@@ -54,6 +54,10 @@ pub(crate) struct StreamOptions {
     pub(crate) max_connections: usize,
     /// Close a connection silent for this long; `None` = never.
     pub(crate) idle_timeout: Option<Duration>,
+    /// Most of `max_connections` one peer uid may hold, in (0, 1].
+    pub(crate) max_uid_share: f64,
+    /// A frame must complete within this long once started.
+    pub(crate) frame_timeout: Option<Duration>,
 }
 
 /// The open connections. When `dogstatsd_stream_max_connections` are
