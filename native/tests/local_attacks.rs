@@ -349,3 +349,55 @@ fn a_live_socket_is_never_taken_over_a_stale_one_is() {
     again.wait_metric(r#"dogstatsd_listener_packets_total{listener="uds"}"#, 1);
     assert_eq!(count(&again.stop(), "sock.hits"), 1);
 }
+
+#[test]
+fn captures_are_capped_and_one_at_a_time() {
+    let keep = TempDir::new("atk-capcap");
+    let cap_dir = keep.path("captures");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_capture_path".into(), json!(cap_dir));
+    cfg.insert("dogstatsd_capture_max_duration".into(), json!("1m"));
+    cfg.insert("dogstatsd_capture_max_bytes".into(), json!(4096));
+    let mut d = Daemon::start(&cfg, TempDir::new("atk-capcap-d"));
+    // The ten-year capture of the report: refused, naming the limit.
+    let (code, body) = d.admin_request("POST", "/capture?duration=87600h&compressed=false");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("dogstatsd_capture_max_duration"), "{body}");
+    let (code, body) = d.admin_request("POST", "/capture?duration=1m&compressed=false");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = d.admin_request("POST", "/capture?duration=10s");
+    assert_eq!(code, 409, "one capture at a time: {body}");
+    // Good traffic well past the byte limit: the capture stops, the
+    // traffic is all aggregated.
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let payload = format!("cap.hits:1|c|#pad:{}", "x".repeat(80));
+    for _ in 0..200 {
+        udp.send_to(payload.as_bytes(), d.udp.unwrap()).unwrap();
+    }
+    d.wait_metric(r#"dogstatsd_listener_packets_total{listener="udp"}"#, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let (_, body) = d.admin_request("GET", "/capture");
+        let st: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if st["active"] == false {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the byte cap did not stop it: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status["stopped_by"]
+            .as_str()
+            .is_some_and(|s| s.contains("dogstatsd_capture_max_bytes")),
+        "{status}"
+    );
+    let file = status["path"].as_str().unwrap();
+    let size = std::fs::metadata(file).unwrap().len();
+    assert!(size <= 4096 && size > 3000, "{size}");
+    assert_eq!(status["bytes"], size, "{status}");
+    let all = d.stop();
+    assert_eq!(count(&all, "cap.hits"), 200);
+}

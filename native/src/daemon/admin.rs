@@ -214,7 +214,7 @@ fn start_capture(head: &[u8], capture: &Capture) -> (&'static str, String) {
             "409 Conflict",
             serde_json::json!({ "error": e.to_string() }).to_string(),
         ),
-        Err(e @ StartError::NoPath) => bad(e.to_string()),
+        Err(e @ (StartError::NoPath | StartError::TooLong { .. })) => bad(e.to_string()),
         Err(e) => (
             "500 Internal Server Error",
             serde_json::json!({ "error": e.to_string() }).to_string(),
