@@ -401,3 +401,157 @@ fn captures_are_capped_and_one_at_a_time() {
     let all = d.stop();
     assert_eq!(count(&all, "cap.hits"), 200);
 }
+
+/// The stream attacker, run as `nobody`: keeps up to 20 connections
+/// open for `seconds`, opening a new one every 100 ms (60 at most), and
+/// on each either trickles a 100-byte frame a byte at a time (`trickle`)
+/// or sends a complete tiny frame (`fresh`) every 100 ms; reconnects
+/// when closed. Prints how many connections it opened.
+const ATTACKER: &str = r#"
+import socket, struct, sys, time
+path, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+conns, opened, end = [], 0, time.time() + seconds
+while time.time() < end:
+    if len(conns) < 20 and opened < 60:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            opened += 1
+            if mode == "trickle":
+                s.send(struct.pack("<I", 100))
+            conns.append(s)
+        except OSError:
+            pass
+    alive = []
+    for s in conns:
+        try:
+            s.send(b"x" if mode == "trickle" else struct.pack("<I", 12) + b"atk.hits:1|c")
+            alive.append(s)
+        except OSError:
+            s.close()
+    conns = alive
+    time.sleep(0.1)
+print(opened)
+"#;
+
+/// Starts the attacker as `nobody`, or `None` (after a SKIPPED line).
+fn spawn_attacker(
+    test: &str,
+    socket: &Path,
+    mode: &str,
+    seconds: f64,
+) -> Option<std::process::Child> {
+    as_nobody(test, "true", &[])?;
+    Some(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .args(["/usr/bin/python3", "-c", ATTACKER])
+            .arg(socket)
+            .args([mode, &seconds.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the attacker"),
+    )
+}
+
+/// `legit` connections from this (root) process send `total` increments
+/// round-robin over about `seconds`, each write checked; then close.
+fn legit_traffic(socket: &Path, connections: usize, total: usize, seconds: f64) {
+    let mut conns: Vec<UnixStream> = (0..connections)
+        .map(|_| UnixStream::connect(socket).unwrap())
+        .collect();
+    let gap = Duration::from_secs_f64(seconds / total as f64);
+    for i in 0..total {
+        let n = conns.len();
+        conns[i % n]
+            .write_all(&frame(b"legit.hits:1|c"))
+            .unwrap_or_else(|e| panic!("legit connection {} closed at {i}: {e}", i % n));
+        std::thread::sleep(gap);
+    }
+}
+
+/// Waits until every accepted stream connection has been counted as
+/// closed under some reason; returns the closes by reason.
+fn every_close_counted(d: &Daemon) -> std::collections::BTreeMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = d.admin_get("/metrics");
+        let mut closes = std::collections::BTreeMap::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("dogstatsd_connections_closed_total{reason=\"") {
+                let (reason, v) = rest.split_once("\"} ").unwrap();
+                closes.insert(reason.to_string(), v.parse::<u64>().unwrap());
+            }
+        }
+        let accepted = d.metric(r#"dogstatsd_listener_connections_total{listener="uds_stream"}"#);
+        let open = d.metric(r#"dogstatsd_listener_open_connections{listener="uds_stream"}"#);
+        if open == 0 && closes.values().sum::<u64>() == accepted {
+            return closes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{accepted} accepted, {open} open, closes {closes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_trickling_user_cannot_evict_another_users_stream_clients() {
+    let dir = TempDir::new("atk-stream");
+    let socket = dir.path("s.sock");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_port".into(), json!(0));
+    cfg.insert("dogstatsd_stream_socket".into(), json!(socket));
+    cfg.insert("dogstatsd_stream_max_connections".into(), json!(8));
+    cfg.insert("dogstatsd_stream_frame_timeout".into(), json!("1s"));
+    let mut d = Daemon::start(&cfg, dir);
+    let Some(mut attacker) = spawn_attacker(
+        "a_trickling_user_cannot_evict_another_users_stream_clients",
+        &socket,
+        "trickle",
+        4.0,
+    ) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    legit_traffic(&socket, 4, 110, 3.0);
+    let out = attacker.wait_with_output().unwrap();
+    let opened: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(opened > 8, "the attacker opened {opened}");
+    let closes = every_close_counted(&d);
+    assert!(closes["uid_limit"] > 0, "{closes:?}");
+    assert!(closes["frame_timeout"] > 0, "{closes:?}");
+    assert_eq!(closes["max_connections"], 0, "{closes:?}");
+    let all = d.stop();
+    assert_eq!(count(&all, "legit.hits"), 110);
+}
+
+#[test]
+fn at_the_connection_limit_the_uid_holding_most_is_evicted() {
+    let dir = TempDir::new("atk-evict");
+    let socket = dir.path("s.sock");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_port".into(), json!(0));
+    cfg.insert("dogstatsd_stream_socket".into(), json!(socket));
+    cfg.insert("dogstatsd_stream_max_connections".into(), json!(6));
+    // No per-uid share: only the eviction choice protects the client.
+    cfg.insert("dogstatsd_stream_max_uid_share".into(), json!(1.0));
+    let mut d = Daemon::start(&cfg, dir);
+    let Some(mut attacker) = spawn_attacker(
+        "at_the_connection_limit_the_uid_holding_most_is_evicted",
+        &socket,
+        "fresh",
+        4.0,
+    ) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    legit_traffic(&socket, 2, 110, 2.5);
+    attacker.wait().unwrap();
+    let closes = every_close_counted(&d);
+    assert!(closes["max_connections"] > 0, "{closes:?}");
+    assert_eq!(closes["uid_limit"], 0, "{closes:?}");
+    let all = d.stop();
+    assert_eq!(count(&all, "legit.hits"), 110);
+}
