@@ -506,7 +506,7 @@ fn a_trickling_user_cannot_evict_another_users_stream_clients() {
     cfg.insert("dogstatsd_stream_max_connections".into(), json!(8));
     cfg.insert("dogstatsd_stream_frame_timeout".into(), json!("1s"));
     let mut d = Daemon::start(&cfg, dir);
-    let Some(mut attacker) = spawn_attacker(
+    let Some(attacker) = spawn_attacker(
         "a_trickling_user_cannot_evict_another_users_stream_clients",
         &socket,
         "trickle",

@@ -37,13 +37,11 @@ fn is_live(path: &Path) -> bool {
         matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound)
             || e.raw_os_error() == Some(nix::errno::Errno::EPROTOTYPE as i32)
     };
-    let stream = match UnixStream::connect(path) {
-        Ok(_) => return true,
-        Err(e) => e,
+    let Err(stream) = UnixStream::connect(path) else {
+        return true;
     };
-    let datagram = match UnixDatagram::unbound().and_then(|s| s.connect(path)) {
-        Ok(()) => return true,
-        Err(e) => e,
+    let Err(datagram) = UnixDatagram::unbound().and_then(|s| s.connect(path)) else {
+        return true;
     };
     // One type answers EPROTOTYPE and the other is refused only when the
     // listener is gone; a live one answers one of the two connects.
