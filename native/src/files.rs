@@ -131,12 +131,15 @@ fn writable_type(t: std::fs::FileType, how: Create) -> bool {
     t.is_file() || (how == Create::Append && (t.is_fifo() || t.is_char_device()))
 }
 
-/// Checks what was opened: a file of a usable type, ours when
-/// `must_own`.
+/// Checks a file's metadata: a usable type, ours when `must_own`.
 #[cfg(unix)]
-fn check_opened(path: &Path, file: &File, how: Create, must_own: bool) -> Result<(), FileError> {
+fn check_meta(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    how: Create,
+    must_own: bool,
+) -> Result<(), FileError> {
     use std::os::unix::fs::MetadataExt as _;
-    let meta = file.metadata().map_err(io(path))?;
     if !writable_type(meta.file_type(), how) {
         return Err(FileError::NotRegular(path.to_path_buf()));
     }
@@ -178,27 +181,17 @@ pub fn open_write(path: &Path, how: Create, mode: u32) -> Result<File, FileError
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         let shared = check_parent(path)?;
-        // Refused before opening too: opening a planted FIFO blocks.
+        // Checked before opening too: opening a planted FIFO blocks.
         if let Ok(meta) = std::fs::symlink_metadata(path) {
-            use std::os::unix::fs::MetadataExt as _;
             if meta.file_type().is_symlink() {
                 return Err(FileError::Symlink(path.to_path_buf()));
             }
-            if shared && meta.uid() != my_uid() {
-                return Err(FileError::NotOwned {
-                    path: path.to_path_buf(),
-                    owner: meta.uid(),
-                    me: my_uid(),
-                });
-            }
-            if !writable_type(meta.file_type(), how) {
-                return Err(FileError::NotRegular(path.to_path_buf()));
-            }
+            check_meta(path, &meta, how, shared)?;
         }
         opts.mode(mode);
         no_follow(&mut opts);
         let file = opts.open(path).map_err(|e| open_error(path, e))?;
-        check_opened(path, &file, how, shared)?;
+        check_meta(path, &file.metadata().map_err(io(path))?, how, shared)?;
         Ok(file)
     }
     #[cfg(not(unix))]
@@ -222,8 +215,9 @@ pub fn read_private(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        check_opened(path, &file, Create::New, true)?;
-        let mode = file.metadata().map_err(io(path))?.mode() & 0o7777;
+        let meta = file.metadata().map_err(io(path))?;
+        check_meta(path, &meta, Create::New, true)?;
+        let mode = meta.mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(FileError::TooOpen {
                 path: path.to_path_buf(),

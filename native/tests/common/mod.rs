@@ -54,6 +54,19 @@ pub fn base_config() -> serde_json::Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
+/// The daemon binary with config `file` and `args`, stderr piped.
+fn dogstatsd(file: &Path, args: &[&std::ffi::OsStr], stdout: Stdio) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
+    cmd.arg("--config")
+        .arg(file)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// A running daemon process.
 pub struct Daemon {
     child: Child,
@@ -93,14 +106,7 @@ impl Daemon {
             .map(PathBuf::from)
             .unwrap_or_default();
         std::fs::write(&file, serde_json::to_string(&cfg).unwrap()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
-            .arg("--config")
-            .arg(&file)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let mut child = dogstatsd(&file, args, Stdio::piped())
             .spawn()
             .expect("spawn dogstatsd");
         let stderr = child.stderr.take().unwrap();
@@ -407,14 +413,7 @@ pub fn run_to_exit(
 ) -> (std::process::ExitStatus, String) {
     let file = dir.path("exit.yaml");
     std::fs::write(&file, serde_json::to_string(cfg).unwrap()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
-        .arg("--config")
-        .arg(&file)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    let mut child = dogstatsd(&file, args, Stdio::null())
         .spawn()
         .expect("spawn dogstatsd");
     let mut stderr = child.stderr.take().unwrap();
