@@ -555,3 +555,64 @@ fn at_the_connection_limit_the_uid_holding_most_is_evicted() {
     let all = d.stop();
     assert_eq!(count(&all, "legit.hits"), 110);
 }
+
+/// The Python `datadog` package's client over the stream socket: 110
+/// increments over about 3 s on its one connection, unbuffered.
+const DATADOGPY: &str = r#"
+import sys, time
+from datadog.dogstatsd.base import DogStatsd
+c = DogStatsd(socket_path="unixstream://" + sys.argv[1], disable_buffering=True,
+              disable_telemetry=True, disable_background_sender=True, socket_timeout=5)
+for i in range(110):
+    c.increment("py.stream.hits")
+    time.sleep(0.027)
+c.close_socket()
+print("sent")
+"#;
+
+#[test]
+fn a_datadogpy_stream_client_loses_nothing_under_the_trickle_attack() {
+    let test = "a_datadogpy_stream_client_loses_nothing_under_the_trickle_attack";
+    match std::process::Command::new("python3")
+        .args(["-c", "import datadog"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: python3 with the `datadog` package is missing (pip install datadog)"
+            );
+            return;
+        }
+    }
+    let dir = TempDir::new("atk-py");
+    let socket = dir.path("s.sock");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_port".into(), json!(0));
+    cfg.insert("dogstatsd_stream_socket".into(), json!(socket));
+    cfg.insert("dogstatsd_stream_max_connections".into(), json!(8));
+    cfg.insert("dogstatsd_stream_frame_timeout".into(), json!("1s"));
+    let mut d = Daemon::start(&cfg, dir);
+    let Some(attacker) = spawn_attacker(test, &socket, "trickle", 4.0) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let out = std::process::Command::new("python3")
+        .args(["-c", DATADOGPY])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    attacker.wait_with_output().unwrap();
+    let closes = every_close_counted(&d);
+    assert!(
+        closes["uid_limit"] + closes["frame_timeout"] > 0,
+        "{closes:?}"
+    );
+    let all = d.stop();
+    assert_eq!(count(&all, "py.stream.hits"), 110);
+}
