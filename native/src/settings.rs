@@ -255,6 +255,19 @@ mod read {
         })
     }
 
+    /// An IP address, or `localhost`.
+    pub(super) fn ip_host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let s = de::string(d)?;
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("localhost") || t.parse::<std::net::IpAddr>().is_ok() {
+            Ok(t.to_string())
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an IP address such as 127.0.0.1 or 0.0.0.0, got {s:?}"
+            )))
+        }
+    }
+
     pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let v = Value::deserialize(d)?;
         let x = match &v {
@@ -373,7 +386,7 @@ pub struct DaemonSettings {
     /// Address the admin endpoint binds (`0.0.0.0` for Kubernetes probes
     /// and scrapes). The endpoints that change anything need the token
     /// whatever the address. Not an Agent key. Default `127.0.0.1`.
-    #[serde(deserialize_with = "de::string")]
+    #[serde(deserialize_with = "read::ip_host")]
     pub dogstatsd_admin_host: String,
     /// The admin endpoint's bearer token file, created (random, `0600`)
     /// at start when missing. Not an Agent key. Default
@@ -630,6 +643,10 @@ mod tests {
                 "dogstatsd_stream_idle_timeout",
             ),
             (r#"{"log_level":"loud"}"#, "log_level"),
+            (
+                r#"{"dogstatsd_admin_host":"example.com"}"#,
+                "dogstatsd_admin_host",
+            ),
             (
                 r#"{"dogstatsd_stream_max_uid_share":1.5}"#,
                 "dogstatsd_stream_max_uid_share",
