@@ -94,6 +94,7 @@ pub fn my_uid() -> u32 {
 }
 
 /// The directory `path` is created in.
+#[cfg(unix)]
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
