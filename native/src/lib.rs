@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod files;
 pub mod forwarder;
 pub mod intake;
 pub mod settings;

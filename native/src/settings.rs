@@ -47,6 +47,9 @@ impl fmt::Display for Port {
     }
 }
 
+/// Where the admin token lives unless `dogstatsd_admin_token_file` says.
+pub const DEFAULT_ADMIN_TOKEN_FILE: &str = "/run/dogstatsd/admin_token";
+
 /// The literal the Agent accepts for an ephemeral port.
 pub const RANDOM_PORT: &str = "__random__";
 
@@ -252,6 +255,34 @@ mod read {
         })
     }
 
+    /// An IP address, or `localhost`.
+    pub(super) fn ip_host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let s = de::string(d)?;
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("localhost") || t.parse::<std::net::IpAddr>().is_ok() {
+            Ok(t.to_string())
+        } else {
+            Err(D::Error::custom(format!(
+                "expected an IP address such as 127.0.0.1 or 0.0.0.0, got {s:?}"
+            )))
+        }
+    }
+
+    pub(super) fn share<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v = Value::deserialize(d)?;
+        let x = match &v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match x {
+            Some(x) if x > 0.0 && x <= 1.0 => Ok(x),
+            _ => Err(D::Error::custom(format!(
+                "expected a share in (0, 1] such as 0.5, got {v}"
+            ))),
+        }
+    }
+
     pub(super) fn show_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{}ms", d.as_millis()))
     }
@@ -304,6 +335,20 @@ pub struct DaemonSettings {
         serialize_with = "read::show_duration"
     )]
     pub dogstatsd_stream_idle_timeout: Duration,
+    /// Most of `dogstatsd_stream_max_connections` one peer uid
+    /// (`SO_PEERCRED`) may hold, as a share in (0, 1]; beyond it a new
+    /// connection of that uid closes its own connection silent the
+    /// longest (`reason="uid_limit"`). Not an Agent key. Default 0.5.
+    #[serde(deserialize_with = "read::share")]
+    pub dogstatsd_stream_max_uid_share: f64,
+    /// A Unix stream frame must arrive whole within this long once its
+    /// first byte came (`reason="frame_timeout"`), so a client trickling
+    /// bytes cannot hold a slot. Not an Agent key. Default 10s; 0 = off.
+    #[serde(
+        deserialize_with = "read::duration",
+        serialize_with = "read::show_duration"
+    )]
+    pub dogstatsd_stream_frame_timeout: Duration,
     /// Windows named pipe name (`\\.\pipe\<name>`); empty disables it.
     /// Default empty.
     #[serde(deserialize_with = "de::string")]
@@ -338,6 +383,16 @@ pub struct DaemonSettings {
     /// key. Default 0 (off: nothing listens that the user did not ask
     /// for).
     pub dogstatsd_admin_port: Port,
+    /// Address the admin endpoint binds (`0.0.0.0` for Kubernetes probes
+    /// and scrapes). The endpoints that change anything need the token
+    /// whatever the address. Not an Agent key. Default `127.0.0.1`.
+    #[serde(deserialize_with = "read::ip_host")]
+    pub dogstatsd_admin_host: String,
+    /// The admin endpoint's bearer token file, created (random, `0600`)
+    /// at start when missing. Not an Agent key. Default
+    /// `/run/dogstatsd/admin_token` (systemd's `RuntimeDirectory`).
+    #[serde(deserialize_with = "de::string")]
+    pub dogstatsd_admin_token_file: String,
     /// Log level (`trace` … `error`, `critical`, `off`). Default `info`.
     pub log_level: LogLevel,
     /// Intake API key; when set, flushes go to the intake instead of
@@ -363,6 +418,8 @@ impl Default for DaemonSettings {
             dogstatsd_stream_log_too_big: false,
             dogstatsd_stream_max_connections: 4096,
             dogstatsd_stream_idle_timeout: Duration::ZERO,
+            dogstatsd_stream_max_uid_share: 0.5,
+            dogstatsd_stream_frame_timeout: Duration::from_secs(10),
             dogstatsd_pipe_name: String::new(),
             dogstatsd_so_rcvbuf: 0,
             dogstatsd_packet_buffer_size: 32,
@@ -371,6 +428,8 @@ impl Default for DaemonSettings {
             dogstatsd_origin_detection: false,
             dogstatsd_require_listener: false,
             dogstatsd_admin_port: Port::Off,
+            dogstatsd_admin_host: "127.0.0.1".to_string(),
+            dogstatsd_admin_token_file: DEFAULT_ADMIN_TOKEN_FILE.to_string(),
             log_level: LogLevel::Info,
             api_key: Secret::default(),
             dd_url: String::new(),
@@ -584,6 +643,18 @@ mod tests {
                 "dogstatsd_stream_idle_timeout",
             ),
             (r#"{"log_level":"loud"}"#, "log_level"),
+            (
+                r#"{"dogstatsd_admin_host":"example.com"}"#,
+                "dogstatsd_admin_host",
+            ),
+            (
+                r#"{"dogstatsd_stream_max_uid_share":1.5}"#,
+                "dogstatsd_stream_max_uid_share",
+            ),
+            (
+                r#"{"dogstatsd_stream_frame_timeout":"later"}"#,
+                "dogstatsd_stream_frame_timeout",
+            ),
             (r#"{"dogstatsd_buffer_size":0}"#, "dogstatsd_buffer_size"),
             (
                 r#"{"dogstatsd_packet_buffer_flush_timeout":"soon"}"#,

@@ -8,8 +8,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::Write as _;
+use std::net::UdpSocket;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,41 +73,10 @@ fn capture_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// One HTTP request to the admin endpoint: status code and body.
-fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, body.to_string())
-}
-
 fn hostname_config(dir: &TempDir) -> PathBuf {
     let p = dir.path("replay.yaml");
     std::fs::write(&p, "hostname: default-hostname\n").unwrap();
     p
-}
-
-/// Waits, if needed, until the next 10-second bucket is at least 2 s
-/// away. The daemon stamps samples when a worker processes them, the
-/// capture when a listener reads them: a burst sent across a bucket edge
-/// can fall into two buckets live and one in the replay (or the other
-/// way), which changes gauges, sets and histogram statistics.
-fn clear_of_a_bucket_edge() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let into = Duration::from_millis((now.as_millis() % 10_000) as u64);
-    if into > Duration::from_secs(8) {
-        std::thread::sleep(Duration::from_secs(10) - into + Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -125,7 +94,7 @@ fn a_whole_life_capture_replays_to_the_same_aggregates() {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = d.udp.unwrap();
     let mut sent = 0;
-    clear_of_a_bucket_edge();
+    common::clear_of_a_bucket_edge(Duration::from_secs(2));
     for i in 0..150 {
         let msg = format!(
             "cap.count:1|c|#k:v\ncap.dist:{}|d\ncap.set:{}|s\ncap.hist:{}|h|@0.5",
@@ -172,7 +141,7 @@ fn a_whole_life_capture_replays_to_the_same_aggregates() {
     cfg2.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
     let mut d2 = Daemon::start(&cfg2, TempDir::new("capture-b"));
     let target = format!("udp://{}", d2.udp.unwrap());
-    clear_of_a_bucket_edge();
+    common::clear_of_a_bucket_edge(Duration::from_secs(2));
     let (out, _) = replay(&[
         file,
         "--to".as_ref(),
@@ -203,19 +172,19 @@ fn an_on_demand_capture_holds_only_its_window() {
 
     udp.send_to(b"before:1|c", to).unwrap();
     d.wait_metric(udp_packets, 1);
-    let (code, body) = request(d.admin, "POST", "/capture?duration=30s&compressed=false");
+    let (code, body) = d.admin_request("POST", "/capture?duration=30s&compressed=false");
     assert_eq!(code, 200, "{body}");
     let started: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(started["active"], true);
-    let (code, _) = request(d.admin, "POST", "/capture?duration=30s");
+    let (code, _) = d.admin_request("POST", "/capture?duration=30s");
     assert_eq!(code, 409, "one capture at a time");
-    let (code, _) = request(d.admin, "POST", "/capture?duration=soon");
+    let (code, _) = d.admin_request("POST", "/capture?duration=soon");
     assert_eq!(code, 400);
     for _ in 0..10 {
         udp.send_to(b"during:1|c", to).unwrap();
     }
     d.wait_metric(udp_packets, 11);
-    let (code, body) = request(d.admin, "POST", "/capture/stop");
+    let (code, body) = d.admin_request("POST", "/capture/stop");
     assert_eq!(code, 200, "{body}");
     let stopped: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stopped["active"], false);
@@ -224,15 +193,15 @@ fn an_on_demand_capture_holds_only_its_window() {
     assert_eq!(stopped["path"], started["path"]);
     udp.send_to(b"after:1|c", to).unwrap();
     d.wait_metric(udp_packets, 12);
-    let (code, _) = request(d.admin, "POST", "/capture/stop");
+    let (code, _) = d.admin_request("POST", "/capture/stop");
     assert_eq!(code, 409, "nothing to stop");
 
     // A timed capture ends by itself.
-    let (code, body) = request(d.admin, "POST", "/capture?duration=100ms");
+    let (code, body) = d.admin_request("POST", "/capture?duration=100ms");
     assert_eq!(code, 200, "{body}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, body) = request(d.admin, "GET", "/capture");
+        let (_, body) = d.admin_request("GET", "/capture");
         let st: Value = serde_json::from_str(&body).unwrap();
         if st["active"] == false {
             break;

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use common::{Daemon, TempDir, base_config, frame, http, series_sum};
+use common::{Daemon, TempDir, base_config, frame, series_sum};
 use serde_json::json;
 
 const EXPLOSION: u64 = 10_000_000;
@@ -90,7 +90,7 @@ fn ten_million_new_contexts_stay_bounded_and_known_contexts_stay_exact() {
     d.wait_metric("dogstatsd_packets_processed_total", sent_frames + 1);
     // Workers hand samples over in batches; a flush drains them first, so
     // after it every counter is final.
-    http(d.admin, "POST", "/flush");
+    d.admin_post("/flush");
 
     assert_eq!(
         d.metric(r#"dogstatsd_dropped_total{cause="queue_full"}"#),

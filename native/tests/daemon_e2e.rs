@@ -430,6 +430,8 @@ fn flush_now_and_output_file() {
     let out_file = dir.path("out.jsonl");
     let mut cfg = base_config();
     cfg.insert("dogstatsd_buffer_size".into(), json!(16));
+    let token_file = dir.path("admin_token");
+    cfg.insert("dogstatsd_admin_token_file".into(), json!(token_file));
     let file_flag = out_file.clone();
     // --output goes through the flag, so start by hand.
     let cfg_path = dir.path("c.yaml");
@@ -473,7 +475,14 @@ fn flush_now_and_output_file() {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.send_to(b"now.hits:5|c", udp.unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(300)); // past the assembler's 100 ms
-    assert_eq!(common::http(admin.unwrap(), "POST", "/flush"), "flushed\n");
+    let auth = format!(
+        "Authorization: Bearer {}\r\n",
+        common::read_token(&token_file)
+    );
+    assert_eq!(
+        common::request(admin.unwrap(), "POST", "/flush", &auth),
+        (200, "flushed\n".to_string())
+    );
     let text = std::fs::read_to_string(&out_file).unwrap();
     let recs: Vec<Value> = text
         .lines()

@@ -364,6 +364,9 @@ fn stream_connection_cap_and_idle_timeout() {
     let mut cfg = base_config();
     cfg.insert("dogstatsd_stream_socket".into(), json!(sock));
     cfg.insert("dogstatsd_stream_max_connections".into(), json!(20));
+    // Every client here is one uid: no per-uid share, the global cap
+    // alone (local_attacks.rs tests the share).
+    cfg.insert("dogstatsd_stream_max_uid_share".into(), json!(1.0));
     cfg.insert("dogstatsd_stream_idle_timeout".into(), json!("1500ms"));
     let mut d = Daemon::start(&cfg, dir);
     let open = r#"dogstatsd_listener_open_connections{listener="uds_stream"}"#;

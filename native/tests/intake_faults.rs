@@ -16,7 +16,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, TempDir, base_config, http};
+use common::{Daemon, TempDir, base_config};
 use dogstatsd_native::intake::{Fault, FaultSchedule, IntakeConfig, TestIntake};
 use serde_json::json;
 
@@ -94,7 +94,7 @@ fn run(mode: Mode) {
         round += 1;
         if round.is_multiple_of(2) {
             // Flushes go to the failing intake; the endpoint still answers.
-            http(d.admin, "POST", "/flush");
+            d.admin_post("/flush");
         }
         assert_eq!(d.admin_get("/healthz"), "ok\n");
         if last_check.elapsed() >= Duration::from_secs(1) {

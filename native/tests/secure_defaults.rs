@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Daemon, TempDir, http};
+use common::{Daemon, TempDir};
 use dogstatsd_native::forwarder::{Forwarder, ForwarderConfig};
 use dogstatsd_native::intake::{Fault, FaultSchedule, IntakeConfig, TestIntake};
 use serde_json::{Map, Value, json};
@@ -139,7 +139,7 @@ fn the_api_key_never_reaches_the_logs_even_at_trace_level() {
             let msg = format!("sec.count{i}:1|c|#r:{round}\nsec.dist:{i}|d");
             udp.send_to(msg.as_bytes(), d.udp.unwrap()).unwrap();
         }
-        http(d.admin, "POST", "/flush");
+        d.admin_post("/flush");
         std::thread::sleep(Duration::from_millis(150));
     }
     intake.set_schedule(FaultSchedule::new());

@@ -137,10 +137,12 @@ impl Daemon {
                  bind_host: 127.0.0.1\n\
                  dogstatsd_port: __random__\n\
                  dogstatsd_admin_port: __random__\n\
+                 dogstatsd_admin_token_file: {}\n\
                  dogstatsd_socket: {}\n\
                  dogstatsd_stream_socket: {}\n\
                  dogstatsd_so_rcvbuf: 4194304\n\
                  log_level: info\n",
+                dir.join("admin_token").display(),
                 dir.join("dsd.sock").display(),
                 dir.join("dsd-stream.sock").display(),
             ),

@@ -147,6 +147,16 @@ impl Header {
     }
 }
 
+/// The encoded length of a record.
+pub fn record_len(r: &Record) -> usize {
+    let payload = r.payload.len().min(u32::MAX as usize);
+    let container = r
+        .container
+        .as_deref()
+        .map_or(0, |c| 2 + c.len().min(usize::from(u16::MAX)));
+    14 + if r.pid.is_some() { 4 } else { 0 } + container + payload
+}
+
 /// Appends one record's bytes to `out`.
 pub fn encode_record(out: &mut Vec<u8>, r: &Record) {
     let len = u32::try_from(r.payload.len()).unwrap_or(u32::MAX);
@@ -431,6 +441,15 @@ mod tests {
             assert_eq!(reader.header().started_ns, 1_700_000_000_000_000_000);
             let got: Vec<Record> = reader.map(Result::unwrap).collect();
             assert_eq!(got, sample());
+        }
+    }
+
+    #[test]
+    fn record_len_is_the_encoded_length() {
+        for r in sample() {
+            let mut out = Vec::new();
+            encode_record(&mut out, &r);
+            assert_eq!(record_len(&r), out.len());
         }
     }
 

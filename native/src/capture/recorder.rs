@@ -8,6 +8,11 @@
 //! duration (`POST /capture?duration=30s` on the admin endpoint, like the
 //! Agent's `agent dogstatsd-capture -d 30s`), and can be stopped early
 //! (`POST /capture/stop`). One capture at a time.
+//!
+//! Every capture is bounded: `dogstatsd_capture_max_duration` (a longer
+//! request is refused; a whole-life capture ends there) and
+//! `dogstatsd_capture_max_bytes` (the capture stops when the next record
+//! would take its file past it, and its status says so).
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -41,6 +46,22 @@ fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(n)
 }
 
+fn go_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let v = Value::deserialize(d)?;
+    let text = match &v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(D::Error::custom("expected a duration such as \"10m\"")),
+    };
+    crate::settings::parse_go_duration(&text).ok_or_else(|| {
+        D::Error::custom(format!("expected a duration such as \"10m\", got {text:?}"))
+    })
+}
+
+fn show_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{}s", d.as_secs_f64()))
+}
+
 /// The capture keys (`datadog.yaml` names; the first two are the
 /// Agent's).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -62,6 +83,15 @@ pub struct CaptureSettings {
     /// zstd-compress capture files. Not an Agent key. Default true.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_capture_compressed: bool,
+    /// Longest capture: a longer request is refused (400), a whole-life
+    /// capture ends after it. Not an Agent key. Default 10m; 0 = no limit.
+    #[serde(deserialize_with = "go_duration", serialize_with = "show_duration")]
+    pub dogstatsd_capture_max_duration: Duration,
+    /// Largest capture file (bytes before compression): the capture stops
+    /// before a record would take it past this. Not an Agent key. Default
+    /// 1 GiB; 0 = no limit.
+    #[serde(deserialize_with = "non_negative")]
+    pub dogstatsd_capture_max_bytes: i64,
 }
 
 impl Default for CaptureSettings {
@@ -71,6 +101,8 @@ impl Default for CaptureSettings {
             dogstatsd_capture_depth: 0,
             dogstatsd_capture_on_start: false,
             dogstatsd_capture_compressed: true,
+            dogstatsd_capture_max_duration: Duration::from_secs(600),
+            dogstatsd_capture_max_bytes: 1 << 30,
         }
     }
 }
@@ -104,7 +136,19 @@ pub enum StartError {
     /// A capture is running.
     #[error("a capture is already running ({0})")]
     Running(PathBuf),
-    /// The directory or file could not be created.
+    /// The requested duration is above `dogstatsd_capture_max_duration`.
+    #[error("duration {requested:?} is above dogstatsd_capture_max_duration ({max:?})")]
+    TooLong {
+        /// What was asked.
+        requested: Duration,
+        /// The limit.
+        max: Duration,
+    },
+    /// The directory or file was refused or could not be created.
+    #[error("cannot create the capture file: {0}")]
+    File(#[from] crate::files::FileError),
+    /// The capture file's header could not be written, or the writer
+    /// thread could not start.
     #[error("cannot create the capture file {path}: {source}")]
     Create {
         /// The file or directory.
@@ -127,6 +171,11 @@ pub struct CaptureStatus {
     pub dropped: u64,
     /// Milliseconds left of a timed capture.
     pub remaining_ms: Option<u64>,
+    /// Bytes written to its file (before compression).
+    pub bytes: u64,
+    /// The limit that ended it, if one did (`dogstatsd_capture_max_bytes`,
+    /// `dogstatsd_capture_max_duration`).
+    pub stopped_by: Option<String>,
     /// Why the writer stopped early, if it did.
     pub error: Option<String>,
 }
@@ -142,6 +191,8 @@ struct Live {
 struct Counts {
     packets: AtomicU64,
     dropped: AtomicU64,
+    bytes: AtomicU64,
+    stopped_by: Mutex<Option<String>>,
 }
 
 struct Session {
@@ -286,6 +337,13 @@ impl Capture {
         if s.dogstatsd_capture_path.is_empty() {
             return Err(StartError::NoPath);
         }
+        let max = s.dogstatsd_capture_max_duration;
+        let capped = !max.is_zero() && duration.is_none_or(|d| d > max);
+        if let Some(requested) = duration.filter(|_| capped) {
+            return Err(StartError::TooLong { requested, max });
+        }
+        // A whole-life capture ends at the limit.
+        let duration = if capped { Some(max) } else { duration };
         let mut session = lock(&self.inner.session);
         if let Some(old) = session.as_mut() {
             if self.is_active() {
@@ -325,7 +383,15 @@ impl Capture {
         let me = self.clone();
         let thread = std::thread::Builder::new()
             .name("dsd-capture".into())
-            .spawn(move || me.write_loop(id, rx, writer, deadline))
+            .spawn({
+                let counts = Arc::clone(&counts);
+                let limits = Limits {
+                    deadline,
+                    whole_life: capped,
+                    max_bytes: u64::try_from(s.dogstatsd_capture_max_bytes).unwrap_or(0),
+                };
+                move || me.write_loop(id, rx, writer, limits, &counts)
+            })
             .map_err(|source| StartError::Create {
                 path: path.clone(),
                 source,
@@ -405,18 +471,26 @@ impl Capture {
         }
     }
 
-    /// The writer thread: append records until the channel closes (stop)
-    /// or the deadline passes, then finish the file.
+    /// The writer thread: append records until the channel closes (stop),
+    /// the deadline passes or the byte limit is reached, then finish the
+    /// file.
     fn write_loop(
         &self,
         id: u64,
         rx: Receiver<Record>,
         mut writer: Writer<BufWriter<File>>,
-        deadline: Option<Instant>,
+        limits: Limits,
+        counts: &Counts,
     ) -> Result<u64, String> {
         let mut written = 0u64;
+        let mut bytes = super::HEADER_LEN as u64;
+        counts.bytes.store(bytes, Ordering::Relaxed);
         let mut last_flush = Instant::now();
         let mut ended = false;
+        let stopped_by = |why: String| {
+            tracing::warn!("traffic capture: {why}; capture stopped");
+            *lock(&counts.stopped_by) = Some(why);
+        };
         let fail = |e: io::Error| {
             self.end_live(id);
             tracing::error!("traffic capture: cannot write: {e}; capture stopped");
@@ -425,22 +499,38 @@ impl Capture {
         loop {
             let now = Instant::now();
             let mut wait = FLUSH_EVERY.saturating_sub(now - last_flush);
-            if let (Some(d), false) = (deadline, ended) {
+            if let (Some(d), false) = (limits.deadline, ended) {
                 wait = wait.min(d.saturating_duration_since(now));
             }
             match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
+                Ok(r) if ended => drop(r), // past a limit: not written
                 Ok(r) => {
+                    let len = super::record_len(&r) as u64;
+                    if limits.max_bytes > 0 && bytes + len > limits.max_bytes {
+                        self.end_live(id);
+                        ended = true;
+                        stopped_by(format!(
+                            "dogstatsd_capture_max_bytes ({} bytes) reached",
+                            limits.max_bytes
+                        ));
+                        continue;
+                    }
                     writer.write(&r).map_err(fail)?;
                     written += 1;
+                    bytes += len;
+                    counts.bytes.store(bytes, Ordering::Relaxed);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if !ended && deadline.is_some_and(|d| Instant::now() >= d) {
+            if !ended && limits.deadline.is_some_and(|d| Instant::now() >= d) {
                 // Closing the channel end: the loop drains what is queued,
                 // then sees the disconnect.
                 self.end_live(id);
                 ended = true;
+                if limits.whole_life {
+                    stopped_by("dogstatsd_capture_max_duration reached".to_string());
+                }
             }
             if last_flush.elapsed() >= FLUSH_EVERY {
                 writer.flush().map_err(fail)?;
@@ -449,10 +539,21 @@ impl Capture {
         }
         writer.finish().map_err(fail)?;
         if ended {
-            tracing::info!(packets = written, "timed traffic capture finished");
+            tracing::info!(packets = written, bytes, "traffic capture finished");
         }
         Ok(written)
     }
+}
+
+/// What ends a capture by itself.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    deadline: Option<Instant>,
+    /// The deadline is `dogstatsd_capture_max_duration` cutting a capture
+    /// that asked for none.
+    whole_life: bool,
+    /// 0 = none.
+    max_bytes: u64,
 }
 
 fn status_of(s: Option<&Session>, active: bool) -> CaptureStatus {
@@ -468,27 +569,22 @@ fn status_of(s: Option<&Session>, active: bool) -> CaptureStatus {
             u64::try_from(d.saturating_duration_since(Instant::now()).as_millis())
                 .unwrap_or(u64::MAX)
         }),
+        bytes: s.counts.bytes.load(Ordering::Relaxed),
+        stopped_by: lock(&s.counts.stopped_by).clone(),
         error: s.error.clone(),
     }
 }
 
 /// Creates the directory (0700 when new) and the file (0600, never
-/// overwriting): captures hold whatever clients sent.
+/// overwriting, never through a symbolic link, not in a directory others
+/// may write to): captures hold whatever clients sent.
 fn create_file(dir: &Path, path: &Path) -> Result<File, StartError> {
-    let err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| StartError::Create { path: p, source }
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(err(dir))?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(err(path))
+    crate::files::create_private_dir(dir)?;
+    Ok(crate::files::open_write(
+        path,
+        crate::files::Create::New,
+        0o600,
+    )?)
 }
 
 #[cfg(test)]
@@ -517,6 +613,45 @@ mod tests {
         assert_eq!(c.totals(), (0, 0));
         assert!(matches!(c.start(None, None), Err(StartError::NoPath)));
         assert!(c.stop().is_none());
+    }
+
+    #[test]
+    fn every_capture_is_bounded() {
+        let d = dir("caps");
+        let c = Capture::new(CaptureSettings {
+            dogstatsd_capture_path: d.display().to_string(),
+            dogstatsd_capture_max_duration: Duration::from_secs(60),
+            dogstatsd_capture_max_bytes: 16 + 3 * 19,
+            ..CaptureSettings::default()
+        });
+        let e = c.start(Some(Duration::from_secs(61)), None).unwrap_err();
+        assert!(matches!(e, StartError::TooLong { .. }));
+        assert!(
+            e.to_string().contains("dogstatsd_capture_max_duration"),
+            "{e}"
+        );
+        // A whole-life capture gets the limit as its deadline.
+        let st = c.start(None, Some(false)).unwrap();
+        assert!(
+            st.remaining_ms
+                .is_some_and(|ms| ms > 59_000 && ms <= 60_000)
+        );
+        for _ in 0..5 {
+            c.offer(Transport::Udp, b"abcde", None, None); // 19 bytes each
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.is_active() {
+            assert!(Instant::now() < deadline, "the byte limit did not stop it");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let done = c.stop().unwrap();
+        assert_eq!(done.bytes, 16 + 3 * 19);
+        let why = done.stopped_by.unwrap();
+        assert!(why.contains("dogstatsd_capture_max_bytes"), "{why}");
+        let path = PathBuf::from(done.path.unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16 + 3 * 19);
+        assert_eq!(Reader::open(&path).unwrap().count(), 3);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

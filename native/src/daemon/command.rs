@@ -48,7 +48,8 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// Capture all received traffic, from start to stop, into a new file
     /// in DIR (`dogstatsd_capture_path` + `dogstatsd_capture_on_start`);
-    /// replay it with `dogstatsd replay`.
+    /// replay it with `dogstatsd replay`. Bounded like every capture by
+    /// `dogstatsd_capture_max_duration` and `dogstatsd_capture_max_bytes`.
     #[arg(long, value_name = "DIR")]
     pub capture: Option<String>,
 }
@@ -214,7 +215,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
             Err(e) => {
                 tracing::error!("{e}");
                 eprintln!("dogstatsd: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(e.exit_code());
             }
         };
         if let Some(f) = &forwarder {

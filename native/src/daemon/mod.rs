@@ -34,6 +34,7 @@ mod socket_file;
 #[cfg(unix)]
 mod stream;
 pub mod telemetry;
+pub mod token;
 mod udp;
 #[cfg(unix)]
 mod uds;
@@ -82,6 +83,26 @@ pub enum DaemonError {
     /// `dogstatsd_capture_on_start` is set and the capture cannot start.
     #[error("traffic capture: {0}")]
     Capture(#[from] crate::capture::StartError),
+    /// A socket path is in use by a live listener (another daemon).
+    #[error("{0}")]
+    SocketInUse(String),
+    /// The admin token file was refused or could not be created.
+    #[error("admin endpoint: {0}")]
+    Token(#[from] token::TokenError),
+    /// `dogstatsd_admin_host` is not an IP address.
+    #[error("dogstatsd_admin_host: {0:?} is not an IP address")]
+    AdminHost(String),
+}
+
+impl DaemonError {
+    /// The process exit code: 2 for what the configuration must change
+    /// (a socket path in use, the token file, the admin address), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::SocketInUse(_) | Self::Token(_) | Self::AdminHost(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// The current unix time in seconds.
@@ -106,6 +127,8 @@ pub struct Daemon {
     flush: FlushHandle,
     telemetry: Arc<Telemetry>,
     capture: Capture,
+    /// Configured listeners that could not be bound (for `/readyz`).
+    unbound: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -167,6 +190,7 @@ impl Daemon {
             engine: Some(engine),
             telemetry,
             capture,
+            unbound: Arc::default(),
         };
         if settings.capture.dogstatsd_capture_on_start
             && let Err(e) = daemon.capture.start(None, None)
@@ -177,7 +201,10 @@ impl Daemon {
         let mut listeners = 0;
         daemon.start_udp(settings, &sender, &mut listeners);
         #[cfg(unix)]
-        daemon.start_unix(settings, &sender, &mut listeners);
+        if let Err(e) = daemon.start_unix(settings, &sender, &mut listeners) {
+            daemon.abort();
+            return Err(e);
+        }
         #[cfg(windows)]
         daemon.start_pipe(settings, &sender, &mut listeners);
         #[cfg(not(windows))]
@@ -225,53 +252,81 @@ impl Daemon {
                             tracing::info!("udp listener bound to {addr}");
                         }
                     }
-                    Err(e) => tracing::error!("udp listener: {e}"),
+                    Err(e) => self.not_bound(format!("udp listener: {e}")),
                 }
             }
-            Err(e) => tracing::error!("udp listener: {e}"),
+            Err(e) => self.not_bound(format!("udp listener: {e}")),
         }
     }
 
+    /// Logs a configured listener that could not be bound; `/readyz`
+    /// reports it.
+    fn not_bound(&self, what: String) {
+        tracing::error!("{what}");
+        if let Ok(mut u) = self.unbound.lock() {
+            u.push(what);
+        }
+    }
+
+    /// Binds the Unix sockets; a path a live listener answers on stops
+    /// start-up (it is never taken over).
     #[cfg(unix)]
-    fn start_unix(&mut self, settings: &Settings, sender: &PacketSender, listeners: &mut usize) {
+    fn start_unix(
+        &mut self,
+        settings: &Settings,
+        sender: &PacketSender,
+        listeners: &mut usize,
+    ) -> Result<(), DaemonError> {
+        use socket_file::SocketPathError;
+        let in_use = |e: SocketPathError| match e {
+            SocketPathError::InUse(_) => Err(DaemonError::SocketInUse(e.to_string())),
+            e => Ok(e.to_string()),
+        };
         let d = &settings.daemon;
         if !d.dogstatsd_socket.is_empty() {
             let path = std::path::PathBuf::from(&d.dogstatsd_socket);
-            let started = uds::bind(&path, d.dogstatsd_so_rcvbuf, d.dogstatsd_origin_detection)
+            let bound = match uds::bind(&path, d.dogstatsd_so_rcvbuf, d.dogstatsd_origin_detection)
+            {
+                Ok(s) => Ok(s),
+                Err(e) => Err(in_use(e)?),
+            };
+            let started = bound.and_then(|socket| {
+                // Datagrams may be joined into packets, as UDP's are,
+                // unless each needs its own origin or its own `\n`
+                // check (`dogstatsd_eol_required: [uds]`).
+                let join = (!d.dogstatsd_origin_detection
+                    && !settings
+                        .core
+                        .dogstatsd_eol_required
+                        .iter()
+                        .any(|t| t == "uds"))
+                .then_some(d.dogstatsd_packet_buffer_flush_timeout);
+                uds::spawn(
+                    socket,
+                    path.clone(),
+                    sender.clone(),
+                    Arc::clone(&self.stop),
+                    d.dogstatsd_origin_detection,
+                    join,
+                )
                 .map_err(|e| e.to_string())
-                .and_then(|socket| {
-                    // Datagrams may be joined into packets, as UDP's are,
-                    // unless each needs its own origin or its own `\n`
-                    // check (`dogstatsd_eol_required: [uds]`).
-                    let join = (!d.dogstatsd_origin_detection
-                        && !settings
-                            .core
-                            .dogstatsd_eol_required
-                            .iter()
-                            .any(|t| t == "uds"))
-                    .then_some(d.dogstatsd_packet_buffer_flush_timeout);
-                    uds::spawn(
-                        socket,
-                        path.clone(),
-                        sender.clone(),
-                        Arc::clone(&self.stop),
-                        d.dogstatsd_origin_detection,
-                        join,
-                    )
-                    .map_err(|e| e.to_string())
-                });
+            });
             match started {
                 Ok(h) => {
                     self.threads.push(h);
                     *listeners += 1;
                     tracing::info!("uds datagram listener bound to {}", path.display());
                 }
-                Err(e) => tracing::error!("uds datagram listener: {e}"),
+                Err(e) => self.not_bound(format!("uds datagram listener: {e}")),
             }
         }
         if !d.dogstatsd_stream_socket.is_empty() {
             let path = std::path::PathBuf::from(&d.dogstatsd_stream_socket);
-            match stream::bind(&path) {
+            let bound = match stream::bind(&path) {
+                Ok(l) => Ok(l),
+                Err(e) => Err(in_use(e)?),
+            };
+            match bound {
                 Ok(listener) => {
                     stream::spawn(
                         listener,
@@ -284,6 +339,9 @@ impl Daemon {
                                 .unwrap_or(usize::MAX),
                             idle_timeout: (!d.dogstatsd_stream_idle_timeout.is_zero())
                                 .then_some(d.dogstatsd_stream_idle_timeout),
+                            max_uid_share: d.dogstatsd_stream_max_uid_share,
+                            frame_timeout: (!d.dogstatsd_stream_frame_timeout.is_zero())
+                                .then_some(d.dogstatsd_stream_frame_timeout),
                         },
                         self.cancel.clone(),
                         &self.tracker,
@@ -294,9 +352,10 @@ impl Daemon {
                         path.display()
                     );
                 }
-                Err(e) => tracing::error!("uds stream listener: {e}"),
+                Err(e) => self.not_bound(format!("uds stream listener: {e}")),
             }
         }
+        Ok(())
     }
 
     #[cfg(windows)]
@@ -320,7 +379,7 @@ impl Daemon {
                     pipe::pipe_path(&d.dogstatsd_pipe_name)
                 );
             }
-            Err(e) => tracing::error!("named pipe listener: {e}"),
+            Err(e) => self.not_bound(format!("named pipe listener: {e}")),
         }
     }
 
@@ -328,7 +387,17 @@ impl Daemon {
         let Some(port) = settings.daemon.dogstatsd_admin_port.bind_port() else {
             return Ok(());
         };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let host = settings.daemon.dogstatsd_admin_host.trim();
+        let ip: std::net::IpAddr = if host.eq_ignore_ascii_case("localhost") {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            host.parse()
+                .map_err(|_| DaemonError::AdminHost(host.to_string()))?
+        };
+        let token = token::load_or_create(std::path::Path::new(
+            &settings.daemon.dogstatsd_admin_token_file,
+        ))?;
+        let addr = SocketAddr::new(ip, port);
         let std_listener = std::net::TcpListener::bind(addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| DaemonError::Admin { addr, source })?;
@@ -336,6 +405,7 @@ impl Daemon {
             .map_err(|source| DaemonError::Admin { addr, source })?;
         let bound = listener.local_addr().ok();
         let rx = self.packets_rx.clone();
+        let unbound = Arc::clone(&self.unbound);
         admin::spawn(
             listener,
             admin::AdminState {
@@ -343,6 +413,9 @@ impl Daemon {
                 queue_len: Arc::new(move || rx.len()),
                 flush: self.flush.clone(),
                 capture: self.capture.clone(),
+                token,
+                not_ready: Arc::new(move || unbound.lock().map(|u| u.clone()).unwrap_or_default()),
+                bound: bound.unwrap_or(addr),
             },
             self.cancel.clone(),
             &self.tracker,
@@ -350,7 +423,8 @@ impl Daemon {
         self.admin_addr = bound;
         if let Some(a) = bound {
             tracing::info!(
-                "admin endpoint bound to http://{a} (/metrics, /healthz, /flush, /capture)"
+                "admin endpoint bound to http://{a} (/metrics, /healthz, /readyz; /flush and /capture with the token in {})",
+                settings.daemon.dogstatsd_admin_token_file
             );
         }
         Ok(())

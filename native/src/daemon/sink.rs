@@ -2,9 +2,9 @@
 //! Lines format. The intake forwarder plugs in here as one more
 //! [`FlushSink`] (see [`select`]).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use dogstatsd_core::flush::Flush;
@@ -15,14 +15,10 @@ use crate::forwarder::Forwarder;
 /// Why a flush could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The output file could not be opened.
-    #[error("cannot open {path}: {source}")]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The output file could not be opened, or was refused (a symbolic
+    /// link, a directory others may write to…).
+    #[error("cannot open the output file: {0}")]
+    Open(#[from] crate::files::FileError),
     /// Writing failed.
     #[error("cannot write the flush: {0}")]
     Write(#[from] std::io::Error),
@@ -73,17 +69,11 @@ pub fn stdout() -> JsonLinesSink<std::io::Stdout> {
     JsonLinesSink::new(std::io::stdout())
 }
 
-/// Appends to `path`, creating it.
+/// Appends to `path`, creating it (`0640`); a symbolic link, or a
+/// directory other users may write to, is refused ([`crate::files`]).
 pub fn file(path: &Path) -> Result<JsonLinesSink<File>, SinkError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map(JsonLinesSink::new)
-        .map_err(|source| SinkError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+    let file = crate::files::open_write(path, crate::files::Create::Append, 0o640)?;
+    Ok(JsonLinesSink::new(file))
 }
 
 /// Keeps the rendered lines in memory (tests, embedding programs).

@@ -1,5 +1,6 @@
-//! Unix socket files: a stale socket at the path is replaced, anything
-//! else there is refused, the new socket is made `0722` (anyone may send,
+//! Unix socket files: a stale socket at the path is replaced, a live one
+//! (something answers a connection on it: another daemon) and anything
+//! else there are refused, the new socket is made `0722` (anyone may send,
 //! only the owner may read), and it is removed when the listener stops.
 
 use std::fs::Permissions;
@@ -12,6 +13,9 @@ pub(crate) enum SocketPathError {
     /// Something that is not a socket is in the way.
     #[error("{0} exists and is not a socket")]
     NotASocket(PathBuf),
+    /// A live listener answers on the socket: it is never taken over.
+    #[error("{0} is in use: another process is listening on it; refusing to replace it")]
+    InUse(PathBuf),
     /// Removing the stale socket, binding or `chmod` failed.
     #[error("{path}: {source}")]
     Io {
@@ -22,10 +26,36 @@ pub(crate) enum SocketPathError {
     },
 }
 
-/// Removes a stale socket at `path`; refuses any other kind of file.
+/// Is a listener bound at this socket path? A stream or datagram
+/// connection succeeds, or the socket is of the other type (`EPROTOTYPE`)
+/// when someone listens; a stale file refuses (`ECONNREFUSED`). Any other
+/// answer (no permission…) counts as live: when in doubt, keep it.
+fn is_live(path: &Path) -> bool {
+    use std::io::ErrorKind;
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    let stale = |e: &std::io::Error| {
+        matches!(e.kind(), ErrorKind::ConnectionRefused | ErrorKind::NotFound)
+            || e.raw_os_error() == Some(nix::errno::Errno::EPROTOTYPE as i32)
+    };
+    let Err(stream) = UnixStream::connect(path) else {
+        return true;
+    };
+    let Err(datagram) = UnixDatagram::unbound().and_then(|s| s.connect(path)) else {
+        return true;
+    };
+    // One type answers EPROTOTYPE and the other is refused only when the
+    // listener is gone; a live one answers one of the two connects.
+    !(stale(&stream) && stale(&datagram))
+}
+
+/// Removes a stale socket at `path`; refuses a live one and any other
+/// kind of file.
 pub(crate) fn prepare(path: &Path) -> Result<(), SocketPathError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
+            if is_live(path) {
+                return Err(SocketPathError::InUse(path.to_path_buf()));
+            }
             std::fs::remove_file(path).map_err(|source| SocketPathError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -78,6 +108,16 @@ mod tests {
             Err(SocketPathError::NotASocket(_))
         ));
         assert!(file.exists());
+        // Live sockets of either type are kept.
+        let live = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        assert!(matches!(prepare(&sock), Err(SocketPathError::InUse(_))));
+        drop(live);
+        prepare(&sock).unwrap();
+        let live = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert!(matches!(prepare(&sock), Err(SocketPathError::InUse(_))));
+        drop(live);
+        prepare(&sock).unwrap();
+        assert!(!sock.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -74,15 +74,31 @@ pub enum CloseReason {
     MaxConnections,
     /// Nothing received for `dogstatsd_stream_idle_timeout`.
     IdleTimeout,
+    /// Its peer uid held its share of the connections
+    /// (`dogstatsd_stream_max_uid_share`) when it connected again.
+    UidLimit,
+    /// A frame did not complete within `dogstatsd_stream_frame_timeout`.
+    FrameTimeout,
+    /// The client closed it between frames.
+    PeerClosed,
+    /// A read failed.
+    ReadError,
+    /// The daemon stopped.
+    Stopping,
 }
 
 impl CloseReason {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 10] = [
         Self::FrameTooLarge,
         Self::FrameZeroLength,
         Self::FrameTruncated,
         Self::MaxConnections,
         Self::IdleTimeout,
+        Self::UidLimit,
+        Self::FrameTimeout,
+        Self::PeerClosed,
+        Self::ReadError,
+        Self::Stopping,
     ];
 
     fn name(self) -> &'static str {
@@ -92,6 +108,11 @@ impl CloseReason {
             Self::FrameTruncated => "frame_truncated",
             Self::MaxConnections => "max_connections",
             Self::IdleTimeout => "idle_timeout",
+            Self::UidLimit => "uid_limit",
+            Self::FrameTimeout => "frame_timeout",
+            Self::PeerClosed => "peer_closed",
+            Self::ReadError => "read_error",
+            Self::Stopping => "stopping",
         }
     }
 }
@@ -100,7 +121,9 @@ impl CloseReason {
 #[derive(Debug, Default)]
 pub struct Telemetry {
     listeners: [ListenerCounters; 4],
-    closes: [AtomicU64; 5],
+    closes: [AtomicU64; CloseReason::ALL.len()],
+    /// Admin requests refused: [unauthorized (401), forbidden (403)].
+    admin_refused: [AtomicU64; 2],
     /// Packets queued for the workers.
     pub queued: AtomicU64,
     /// Packets the workers finished.
@@ -165,6 +188,16 @@ impl Telemetry {
     /// Counts a connection closed for `reason`.
     pub fn closed(&self, reason: CloseReason) {
         self.closes[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An admin request without the right token (401).
+    pub fn admin_unauthorized(&self) {
+        self.admin_refused[0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An admin request with `Origin` or a foreign `Host` (403).
+    pub fn admin_forbidden(&self) {
+        self.admin_refused[1].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Connections closed for `reason` so far.
@@ -289,11 +322,26 @@ impl Telemetry {
         family(
             "dogstatsd_connections_closed_total",
             "counter",
-            "Stream connections closed by the server, by reason.",
+            "Unix stream connections closed, by reason (peer_closed: by the client).",
             &CloseReason::ALL
                 .iter()
                 .map(|&r| (format!("{{reason=\"{}\"}}", r.name()), self.closes(r)))
                 .collect::<Vec<_>>(),
+        );
+        family(
+            "dogstatsd_admin_refused_total",
+            "counter",
+            "Admin endpoint requests refused: unauthorized (no or wrong token, 401), forbidden (Origin or foreign Host, 403).",
+            &[
+                (
+                    "{reason=\"unauthorized\"}".to_string(),
+                    load(&self.admin_refused[0]),
+                ),
+                (
+                    "{reason=\"forbidden\"}".to_string(),
+                    load(&self.admin_refused[1]),
+                ),
+            ],
         );
         let w = self.workers();
         let p = self.pipelines();

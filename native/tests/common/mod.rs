@@ -54,6 +54,19 @@ pub fn base_config() -> serde_json::Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
+/// The daemon binary with config `file` and `args`, stderr piped.
+fn dogstatsd(file: &Path, args: &[&std::ffi::OsStr], stdout: Stdio) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
+    cmd.arg("--config")
+        .arg(file)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// A running daemon process.
 pub struct Daemon {
     child: Child,
@@ -62,6 +75,8 @@ pub struct Daemon {
     stderr_lines: mpsc::Receiver<String>,
     stdout: Option<std::thread::JoinHandle<String>>,
     pub log: Vec<String>,
+    /// The admin token file (`dogstatsd_admin_token_file`).
+    pub token_file: PathBuf,
     _dir: TempDir,
 }
 
@@ -81,15 +96,17 @@ impl Daemon {
         args: &[&std::ffi::OsStr],
     ) -> Self {
         let file = dir.path("datadog.yaml");
-        std::fs::write(&file, serde_json::to_string(cfg).unwrap()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
-            .arg("--config")
-            .arg(&file)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        // The admin token goes in the test's directory unless the test
+        // chose a place.
+        let mut cfg = cfg.clone();
+        let token_file = cfg
+            .entry("dogstatsd_admin_token_file")
+            .or_insert_with(|| json!(dir.path("admin_token")))
+            .as_str()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        std::fs::write(&file, serde_json::to_string(&cfg).unwrap()).unwrap();
+        let mut child = dogstatsd(&file, args, Stdio::piped())
             .spawn()
             .expect("spawn dogstatsd");
         let stderr = child.stderr.take().unwrap();
@@ -115,6 +132,7 @@ impl Daemon {
             stderr_lines: rx,
             stdout: Some(stdout),
             log: Vec::new(),
+            token_file,
             _dir: dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -161,6 +179,25 @@ impl Daemon {
     /// `GET path` on the admin endpoint; the body.
     pub fn admin_get(&self, path: &str) -> String {
         http(self.admin, "GET", path)
+    }
+
+    /// The admin token the daemon created.
+    pub fn token(&self) -> String {
+        read_token(&self.token_file)
+    }
+
+    /// `POST path` on the admin endpoint with the token; the body of a
+    /// 200 answer.
+    pub fn admin_post(&self, path: &str) -> String {
+        let (code, body) = self.admin_request("POST", path);
+        assert_eq!(code, 200, "POST {path}: {body}");
+        body
+    }
+
+    /// A request on the admin endpoint with the token: status and body.
+    pub fn admin_request(&self, method: &str, path: &str) -> (u16, String) {
+        let auth = format!("Authorization: Bearer {}\r\n", self.token());
+        request(self.admin, method, path, &auth)
     }
 
     /// One counter from `/metrics` (exact series line, labels included).
@@ -257,20 +294,41 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     line.find(marker).map(|i| line[i + marker.len()..].trim())
 }
 
-/// A minimal HTTP/1.1 request; the body of the response.
+/// A minimal HTTP/1.1 request without a token; the body of a 200
+/// response.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> String {
+    let (code, body) = request(addr, method, path, "");
+    assert_eq!(code, 200, "{method} {path}: {body}");
+    body
+}
+
+/// A minimal HTTP/1.1 request with `Host: addr` and `extra` header lines
+/// (each ending in CRLF): status and body.
+pub fn request(addr: SocketAddr, method: &str, path: &str, extra: &str) -> (u16, String) {
+    request_raw(
+        addr,
+        &format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\n\r\n"),
+    )
+}
+
+/// Sends `head` as is: status and body.
+pub fn request_raw(addr: SocketAddr, head: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect admin");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
+    s.write_all(head.as_bytes()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read admin response");
     let (head, body) = resp.split_once("\r\n\r\n").expect("http response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
+    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+/// The token in a token file (trailing newline removed).
+pub fn read_token(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim_end()
+        .to_string()
 }
 
 /// Records of one kind, optionally of one metric.
@@ -300,4 +358,81 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// Path of a repository data file.
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// Waits, if needed, until the current 10-second bucket has at least
+/// `need` left. The daemon stamps samples when a worker processes them: a
+/// burst sent across a bucket edge falls into two buckets, which changes
+/// gauges, sets and the number of points.
+pub fn clear_of_a_bucket_edge(need: Duration) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into = Duration::from_millis((now.as_millis() % 10_000) as u64);
+    if into + need > Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_secs(10) - into + Duration::from_millis(100));
+    }
+}
+
+/// Runs `program args` as user `nobody` (`setpriv`), or `None` after a
+/// SKIPPED line when that cannot be done here.
+pub fn as_nobody(test: &str, program: &str, args: &[&str]) -> Option<std::process::Output> {
+    let ok = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED {test}: cannot switch to user nobody with setpriv (not root?)");
+        return None;
+    }
+    Some(
+        Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                program,
+            ])
+            .args(args)
+            .output()
+            .expect("setpriv"),
+    )
+}
+
+/// Runs the binary with `cfg` (and `args`) expecting it to exit within
+/// 20 s: its status and stderr.
+pub fn run_to_exit(
+    cfg: &serde_json::Map<String, Value>,
+    dir: &TempDir,
+    args: &[&std::ffi::OsStr],
+) -> (std::process::ExitStatus, String) {
+    let file = dir.path("exit.yaml");
+    std::fs::write(&file, serde_json::to_string(cfg).unwrap()).unwrap();
+    let mut child = dogstatsd(&file, args, Stdio::null())
+        .spawn()
+        .expect("spawn dogstatsd");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon kept running: {}", reader.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().unwrap())
 }
