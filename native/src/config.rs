@@ -113,6 +113,7 @@ fn known_keys() -> Vec<String> {
     };
     keys.extend(crate::settings::DaemonSettings::keys());
     keys.extend(crate::capture::CaptureSettings::keys());
+    keys.extend(crate::logging::LogSettings::keys());
     keys.extend(
         crate::forwarder::config::SETTINGS_KEYS
             .iter()

@@ -16,4 +16,5 @@ pub mod daemon;
 pub mod files;
 pub mod forwarder;
 pub mod intake;
+pub mod logging;
 pub mod settings;

@@ -495,6 +495,8 @@ pub struct Settings {
     pub forwarder: Option<crate::forwarder::ForwarderConfig>,
     /// Traffic capture (`dogstatsd_capture_*`).
     pub capture: crate::capture::CaptureSettings,
+    /// The daemon's own log (`log_*`).
+    pub logging: crate::logging::LogSettings,
 }
 
 impl Settings {
@@ -510,11 +512,13 @@ impl Settings {
         }
         let daemon = DaemonSettings::from_settings(settings)?;
         let capture = crate::capture::CaptureSettings::from_settings(settings)?;
+        let logging = crate::logging::LogSettings::from_settings(settings)?;
         Ok(Self {
             core,
             daemon,
             forwarder: None,
             capture,
+            logging,
         })
     }
 
@@ -530,6 +534,7 @@ impl Settings {
             serde_json::to_value(&self.core),
             serde_json::to_value(&self.daemon),
             serde_json::to_value(&self.capture),
+            serde_json::to_value(&self.logging),
         ]
         .into_iter()
         .flatten()

@@ -156,10 +156,7 @@ fn systemd_unit_verifies() {
         .lines()
         .filter(|l| l.contains("dogstatsd.service"))
         .collect();
-    assert!(
-        about_unit.is_empty(),
-        "systemd-analyze verify:\n{stderr}"
-    );
+    assert!(about_unit.is_empty(), "systemd-analyze verify:\n{stderr}");
     // `run --config FILE` is what the unit runs: the binary accepts it
     // (check-config on an empty file stands in for a start).
     assert_eq!(args.first(), Some(&"run"));
@@ -170,7 +167,11 @@ fn systemd_unit_verifies() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -197,7 +198,11 @@ fn daemonset_exposes_udp_and_the_socket() {
     let vols = spec["volumes"].as_array().expect("volumes");
     let sock = vols
         .iter()
-        .find(|v| v["hostPath"]["path"].as_str().is_some_and(|p| p.starts_with("/var/run/datadog")))
+        .find(|v| {
+            v["hostPath"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/var/run/datadog"))
+        })
         .expect("a hostPath volume for /var/run/datadog");
     let mount = c["volumeMounts"]
         .as_array()

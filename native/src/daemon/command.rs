@@ -2,7 +2,6 @@
 //! run the daemon until SIGTERM/SIGINT, stop gracefully. A second signal
 //! exits at once.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +15,6 @@ use crate::forwarder::Forwarder;
 
 /// How long a stopping daemon keeps delivering its last payloads.
 const FORWARDER_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-use crate::settings::LogLevel;
 
 /// Flags of the daemon; each overrides the file and `DD_*` variables.
 #[derive(Debug, Clone, Default, Args)]
@@ -81,18 +79,6 @@ impl RunArgs {
         }))
         .collect()
     }
-}
-
-fn init_logging(level: LogLevel) {
-    use tracing_subscriber::EnvFilter;
-    // RUST_LOG, when set, wins over `log_level` (for debugging one module).
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.directive()));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }
 
 /// Resolves on the first SIGTERM or SIGINT; from then on a second one ends
@@ -169,7 +155,10 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    init_logging(settings.daemon.log_level);
+    if let Err(e) = crate::logging::init(settings.daemon.log_level, &settings.logging) {
+        eprintln!("dogstatsd: invalid configuration: {e}");
+        return ExitCode::from(2);
+    }
     #[cfg(unix)]
     raise_fd_limit();
     if !settings.daemon.use_dogstatsd {
