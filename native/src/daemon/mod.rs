@@ -129,6 +129,8 @@ pub struct Daemon {
     capture: Capture,
     /// Configured listeners that could not be bound (for `/readyz`).
     unbound: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The stdout/file output's health (for `/readyz`).
+    output: Option<Arc<sink::OutputHealth>>,
 }
 
 impl Daemon {
@@ -156,6 +158,10 @@ impl Daemon {
         let (packets_tx, packets_rx) = crossbeam_channel::bounded(queue);
         let capture = Capture::new(settings.capture.clone());
         telemetry.attach_capture(capture.clone());
+        let output = sink.health();
+        if let Some(o) = &output {
+            telemetry.attach_output(Arc::clone(o));
+        }
         let sender = PacketSender::new(packets_tx.clone(), pool.clone(), Arc::clone(&telemetry))
             .with_capture(capture.clone());
         let engine = engine::Engine::start(
@@ -191,6 +197,7 @@ impl Daemon {
             telemetry,
             capture,
             unbound: Arc::default(),
+            output,
         };
         if settings.capture.dogstatsd_capture_on_start
             && let Err(e) = daemon.capture.start(None, None)
@@ -406,6 +413,7 @@ impl Daemon {
         let bound = listener.local_addr().ok();
         let rx = self.packets_rx.clone();
         let unbound = Arc::clone(&self.unbound);
+        let output = self.output.clone();
         admin::spawn(
             listener,
             admin::AdminState {
@@ -414,7 +422,11 @@ impl Daemon {
                 flush: self.flush.clone(),
                 capture: self.capture.clone(),
                 token,
-                not_ready: Arc::new(move || unbound.lock().map(|u| u.clone()).unwrap_or_default()),
+                not_ready: Arc::new(move || {
+                    let mut why = unbound.lock().map(|u| u.clone()).unwrap_or_default();
+                    why.extend(output.as_ref().and_then(|o| o.not_ready()));
+                    why
+                }),
                 bound: bound.unwrap_or(addr),
             },
             self.cancel.clone(),

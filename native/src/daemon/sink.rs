@@ -1,11 +1,22 @@
 //! Where flushes go. Today: stdout or a file, in the `aggregate` JSON
 //! Lines format. The intake forwarder plugs in here as one more
 //! [`FlushSink`] (see [`select`]).
+//!
+//! Stdout and files are written by a thread of their own behind a bounded
+//! queue ([`QueuedSink`]), so a reader that stops reading (a full pipe, a
+//! hung NFS mount) never stops the flush thread, aggregation or a stop:
+//! what does not fit the queue is dropped and counted, and `/readyz`
+//! reports the stall.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
@@ -32,6 +43,192 @@ pub trait FlushSink: Send {
     /// Writes one flush. An error is logged and counted; the daemon keeps
     /// running.
     fn write(&mut self, flush: &Flush) -> Result<(), SinkError>;
+
+    /// The output's health, for `/readyz` and `/metrics`, when it has one.
+    fn health(&self) -> Option<Arc<OutputHealth>> {
+        None
+    }
+}
+
+/// Flushes waiting for the output thread; beyond them a flush is dropped.
+const OUTPUT_QUEUE: usize = 4;
+/// A write taking longer than this makes the daemon not ready.
+pub const OUTPUT_STALL: Duration = Duration::from_secs(5);
+/// How long a stopping daemon waits for the output thread to write what
+/// is queued.
+const OUTPUT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the output thread has done, shared with the admin endpoint.
+#[derive(Debug)]
+pub struct OutputHealth {
+    epoch: Instant,
+    /// Milliseconds since `epoch` + 1 at which the current write began; 0
+    /// when no write is under way.
+    busy_since: AtomicU64,
+    /// Flushes written.
+    pub written_flushes: AtomicU64,
+    /// Records (lines) written.
+    pub written_records: AtomicU64,
+    /// Flushes dropped because the queue was full or the output failed.
+    pub dropped_flushes: AtomicU64,
+    /// Records in them.
+    pub dropped_records: AtomicU64,
+}
+
+impl Default for OutputHealth {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            busy_since: AtomicU64::new(0),
+            written_flushes: AtomicU64::new(0),
+            written_records: AtomicU64::new(0),
+            dropped_flushes: AtomicU64::new(0),
+            dropped_records: AtomicU64::new(0),
+        }
+    }
+}
+
+impl OutputHealth {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long the write under way has taken, if one is.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        match self.busy_since.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(Duration::from_millis(self.now_ms().saturating_sub(t - 1))),
+        }
+    }
+
+    /// Why the output keeps the daemon from being ready, if it does.
+    pub fn not_ready(&self) -> Option<String> {
+        self.stalled_for()
+            .filter(|d| *d >= OUTPUT_STALL)
+            .map(|d| format!("output blocked for {} s", d.as_secs()))
+    }
+
+    fn drop_flush(&self, records: u64) {
+        let before = self.dropped_flushes.fetch_add(1, Ordering::Relaxed);
+        self.dropped_records.fetch_add(records, Ordering::Relaxed);
+        // The first drop and every 100th after it, not every flush.
+        if before % 100 == 0 {
+            tracing::warn!(
+                dropped_flushes = before + 1,
+                dropped_records = self.dropped_records.load(Ordering::Relaxed),
+                "output blocked: a flush of {records} records was dropped"
+            );
+        }
+    }
+}
+
+/// A flush rendered for the output thread: its bytes and line count.
+struct Rendered {
+    bytes: Vec<u8>,
+    records: u64,
+}
+
+/// Renders each flush on the flush thread and hands the bytes to a
+/// writer thread through a bounded queue of [`OUTPUT_QUEUE`] flushes; a
+/// flush that finds the queue full is dropped and counted. Dropping the
+/// sink (at stop) gives the writer [`OUTPUT_STOP_TIMEOUT`] to finish.
+pub struct QueuedSink {
+    tx: Option<Sender<Rendered>>,
+    done: Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+    health: Arc<OutputHealth>,
+}
+
+impl std::fmt::Debug for QueuedSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueuedSink").finish_non_exhaustive()
+    }
+}
+
+impl QueuedSink {
+    /// Starts the writer thread over `writer`.
+    pub fn new<W: Write + Send + 'static>(mut writer: W) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded::<Rendered>(OUTPUT_QUEUE);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let health = Arc::new(OutputHealth::default());
+        let h = Arc::clone(&health);
+        let thread = std::thread::Builder::new()
+            .name("dsd-output".into())
+            .spawn(move || {
+                for r in rx {
+                    h.busy_since.store(h.now_ms() + 1, Ordering::Relaxed);
+                    let res = writer.write_all(&r.bytes).and_then(|()| writer.flush());
+                    h.busy_since.store(0, Ordering::Relaxed);
+                    match res {
+                        Ok(()) => {
+                            h.written_flushes.fetch_add(1, Ordering::Relaxed);
+                            h.written_records.fetch_add(r.records, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::error!("cannot write the flush: {e}");
+                            h.drop_flush(r.records);
+                        }
+                    }
+                }
+                let _ = done_tx.send(());
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            done,
+            thread: Some(thread),
+            health,
+        })
+    }
+}
+
+impl FlushSink for QueuedSink {
+    fn write(&mut self, flush: &Flush) -> Result<(), SinkError> {
+        let mut bytes = Vec::new();
+        output::write_flush(&mut bytes, flush);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let records = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let Some(tx) = &self.tx else {
+            return Ok(());
+        };
+        match tx.try_send(Rendered { bytes, records }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) => {
+                self.health.drop_flush(r.records);
+            }
+        }
+        Ok(())
+    }
+
+    fn health(&self) -> Option<Arc<OutputHealth>> {
+        Some(Arc::clone(&self.health))
+    }
+}
+
+impl Drop for QueuedSink {
+    fn drop(&mut self) {
+        let queued = self.tx.as_ref().map_or(0, Sender::len);
+        drop(self.tx.take());
+        match self.done.recv_timeout(OUTPUT_STOP_TIMEOUT) {
+            Ok(()) => {
+                if let Some(t) = self.thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Err(_) => {
+                // The writer is stuck in a write: leave it; the process is
+                // about to exit.
+                tracing::warn!(
+                    queued_flushes = queued,
+                    dropped_flushes = self.health.dropped_flushes.load(Ordering::Relaxed),
+                    dropped_records = self.health.dropped_records.load(Ordering::Relaxed),
+                    "output still blocked after {} s at stop: what it holds is not written",
+                    OUTPUT_STOP_TIMEOUT.as_secs()
+                );
+            }
+        }
+    }
 }
 
 /// Renders each flush in the `aggregate` format into any writer.
@@ -64,16 +261,17 @@ impl<W: Write + Send> FlushSink for JsonLinesSink<W> {
     }
 }
 
-/// Standard output.
-pub fn stdout() -> JsonLinesSink<std::io::Stdout> {
-    JsonLinesSink::new(std::io::stdout())
+/// Standard output, through the output thread.
+pub fn stdout() -> Result<QueuedSink, SinkError> {
+    Ok(QueuedSink::new(std::io::stdout())?)
 }
 
-/// Appends to `path`, creating it (`0640`); a symbolic link, or a
-/// directory other users may write to, is refused ([`crate::files`]).
-pub fn file(path: &Path) -> Result<JsonLinesSink<File>, SinkError> {
-    let file = crate::files::open_write(path, crate::files::Create::Append, 0o640)?;
-    Ok(JsonLinesSink::new(file))
+/// Appends to `path` through the output thread, creating it (`0640`); a
+/// symbolic link, or a directory other users may write to, is refused
+/// ([`crate::files`]).
+pub fn file(path: &Path) -> Result<QueuedSink, SinkError> {
+    let file: File = crate::files::open_write(path, crate::files::Create::Append, 0o640)?;
+    Ok(QueuedSink::new(file)?)
 }
 
 /// Keeps the rendered lines in memory (tests, embedding programs).
@@ -141,6 +339,6 @@ pub fn select(
     }
     Ok(match output {
         Some(path) => Box::new(file(path)?),
-        None => Box::new(stdout()),
+        None => Box::new(stdout()?),
     })
 }

@@ -150,6 +150,8 @@ pub struct Telemetry {
     capture: OnceLock<Capture>,
     /// The intake forwarder, rendered when attached.
     forwarder: OnceLock<Arc<Forwarder>>,
+    /// The stdout/file output thread, rendered when attached.
+    output: OnceLock<Arc<super::sink::OutputHealth>>,
 }
 
 impl Telemetry {
@@ -165,6 +167,11 @@ impl Telemetry {
     /// Renders the capture recorder's counters too.
     pub fn attach_capture(&self, capture: Capture) {
         let _ = self.capture.set(capture);
+    }
+
+    /// Renders the stdout/file output's counters too.
+    pub fn attach_output(&self, output: Arc<super::sink::OutputHealth>) {
+        let _ = self.output.set(output);
     }
 
     /// Renders the forwarder's counters too (the daemon attaches the
@@ -518,6 +525,32 @@ impl Telemetry {
                 "counter",
                 "Packets not captured because the capture channel was full.",
                 &[(String::new(), dropped)],
+            );
+        }
+        if let Some(o) = self.output.get() {
+            family(
+                "dogstatsd_output_flushes_total",
+                "counter",
+                "Flushes for stdout or the --output file, by state (dropped: the output thread was blocked and its queue full, or the write failed).",
+                &[
+                    (r#"{state="written"}"#.into(), load(&o.written_flushes)),
+                    (r#"{state="dropped"}"#.into(), load(&o.dropped_flushes)),
+                ],
+            );
+            family(
+                "dogstatsd_output_records_total",
+                "counter",
+                "Records (lines) in those flushes, by state.",
+                &[
+                    (r#"{state="written"}"#.into(), load(&o.written_records)),
+                    (r#"{state="dropped"}"#.into(), load(&o.dropped_records)),
+                ],
+            );
+            family(
+                "dogstatsd_output_blocked_seconds",
+                "gauge",
+                "How long the write under way has taken (0 when none is).",
+                &[(String::new(), o.stalled_for().map_or(0, |d| d.as_secs()))],
             );
         }
         if let Some(f) = self.forwarder.get() {
