@@ -112,7 +112,7 @@ impl OutputHealth {
         let before = self.dropped_flushes.fetch_add(1, Ordering::Relaxed);
         self.dropped_records.fetch_add(records, Ordering::Relaxed);
         // The first drop and every 100th after it, not every flush.
-        if before % 100 == 0 {
+        if before.is_multiple_of(100) {
             tracing::warn!(
                 dropped_flushes = before + 1,
                 dropped_records = self.dropped_records.load(Ordering::Relaxed),
