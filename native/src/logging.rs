@@ -22,10 +22,11 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::Layered;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::LoadError;
 use crate::files::{Create, FileError, open_write};
@@ -132,11 +133,34 @@ pub enum LogError {
     File(#[from] FileError),
 }
 
+/// The subscriber the output layers sit on: the registry behind the
+/// level filter, which a reload can change.
+type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+
+/// Changes the log level of the running daemon (a configuration reload).
+#[derive(Debug, Clone, Default)]
+pub struct LogHandle {
+    /// None when `RUST_LOG` chose the filter (it wins over `log_level`),
+    /// or when another subscriber was installed first.
+    filter: Option<reload::Handle<EnvFilter, Registry>>,
+}
+
+impl LogHandle {
+    /// Applies `level`; false when the level is not ours to change.
+    pub fn set_level(&self, level: LogLevel) -> bool {
+        self.filter
+            .as_ref()
+            .is_some_and(|h| h.modify(|f| *f = EnvFilter::new(level.directive())).is_ok())
+    }
+}
+
 /// Installs the global subscriber. Called once, before anything logs.
-pub fn init(level: LogLevel, settings: &LogSettings) -> Result<(), LogError> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.directive()));
-    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
+pub fn init(level: LogLevel, settings: &LogSettings) -> Result<LogHandle, LogError> {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let fixed = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level.directive()));
+    let (filter, handle) = reload::Layer::new(filter);
+    let mut layers: Vec<Box<dyn Layer<Filtered> + Send + Sync>> = Vec::new();
     if settings.log_to_console {
         let ansi = !settings.log_format_json && std::io::stderr().is_terminal();
         layers.push(layer(settings, std::io::stderr, ansi));
@@ -149,13 +173,17 @@ pub fn init(level: LogLevel, settings: &LogSettings) -> Result<(), LogError> {
         )?;
         layers.push(layer(settings, writer, false));
     }
-    let _ = tracing_subscriber::registry()
-        .with(layers.with_filter(filter))
-        .try_init();
-    Ok(())
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(layers)
+        .try_init()
+        .is_ok();
+    Ok(LogHandle {
+        filter: (installed && !fixed).then_some(handle),
+    })
 }
 
-fn layer<W>(settings: &LogSettings, writer: W, ansi: bool) -> Box<dyn Layer<Registry> + Send + Sync>
+fn layer<W>(settings: &LogSettings, writer: W, ansi: bool) -> Box<dyn Layer<Filtered> + Send + Sync>
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {

@@ -155,10 +155,13 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(e) = crate::logging::init(settings.daemon.log_level, &settings.logging) {
-        eprintln!("dogstatsd: invalid configuration: {e}");
-        return ExitCode::from(2);
-    }
+    let log = match crate::logging::init(settings.daemon.log_level, &settings.logging) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("dogstatsd: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
     #[cfg(unix)]
     raise_fd_limit();
     if !settings.daemon.use_dogstatsd {
@@ -182,6 +185,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
     };
     runtime.block_on(async {
         let signal = first_signal();
+        super::reload::spawn(super::reload::Reloader::new(args.clone(), &settings, log));
         let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
             Ok(f) => f.map(Arc::new),
             Err(e) => {
@@ -210,7 +214,20 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         if let Some(f) = &forwarder {
             daemon.telemetry().attach_forwarder(Arc::clone(f));
         }
+        super::notify::ready("listening");
+        let watchdog = super::notify::watchdog_interval().map(|every| {
+            tokio::spawn(async move {
+                loop {
+                    super::notify::watchdog();
+                    tokio::time::sleep(every).await;
+                }
+            })
+        });
         signal.await;
+        super::notify::stopping();
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         tracing::info!("stopping: draining listeners and flushing every bucket");
         daemon.shutdown().await;
         if let Some(f) = forwarder {

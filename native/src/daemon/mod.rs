@@ -24,10 +24,12 @@ mod assembler;
 mod command;
 mod datagrams;
 mod engine;
+mod notify;
 pub mod origin;
 pub mod packet;
 #[cfg(windows)]
 mod pipe;
+mod reload;
 pub mod sink;
 #[cfg(unix)]
 mod socket_file;
