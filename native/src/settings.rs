@@ -375,7 +375,9 @@ pub struct DaemonSettings {
     /// (`SO_PASSCRED`). Default false.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_origin_detection: bool,
-    /// Fail start-up when no listener could be created. Default false.
+    /// Fail start-up (exit 1) when no listener could be created, so a
+    /// taken port is not a daemon that silently receives nothing. Default
+    /// true; false keeps running with only the admin endpoint.
     #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_require_listener: bool,
     /// Loopback port of the admin endpoint (`/metrics`, `/healthz`); `0`
@@ -426,7 +428,7 @@ impl Default for DaemonSettings {
             dogstatsd_packet_buffer_flush_timeout: Duration::from_millis(100),
             dogstatsd_queue_size: 1024,
             dogstatsd_origin_detection: false,
-            dogstatsd_require_listener: false,
+            dogstatsd_require_listener: true,
             dogstatsd_admin_port: Port::Off,
             dogstatsd_admin_host: "127.0.0.1".to_string(),
             dogstatsd_admin_token_file: DEFAULT_ADMIN_TOKEN_FILE.to_string(),

@@ -365,6 +365,9 @@ fn port_zero_disables_udp_and_bad_values_exit_2() {
     let dir = TempDir::new("port0");
     let mut cfg = base_config();
     cfg.insert("dogstatsd_port".into(), json!(0));
+    // Some listener must come up (`dogstatsd_require_listener`, default
+    // true): a Unix socket here.
+    cfg.insert("dogstatsd_socket".into(), json!(dir.path("dsd.socket")));
     let mut d = Daemon::start(&cfg, dir);
     assert!(d.udp.is_none());
     assert!(

@@ -178,3 +178,23 @@ fn systemd_notifications_and_sighup_reload() {
         "{records:?}"
     );
 }
+
+#[test]
+fn no_listener_bound_is_a_failed_start_unless_allowed() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = TempDir::new("no-listener");
+    let mut cfg = common::base_config();
+    cfg.insert("dogstatsd_port".into(), json!(port));
+    let (status, stderr) = common::run_to_exit(&cfg, &dir, &[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("listening on neither"), "{stderr}");
+
+    // Allowed: it keeps running, alive but not ready.
+    cfg.insert("dogstatsd_require_listener".into(), json!(false));
+    let d = common::Daemon::start(&cfg, TempDir::new("no-listener-ok"));
+    assert_eq!(common::request(d.admin, "GET", "/healthz", "").0, 200);
+    let (code, body) = common::request(d.admin, "GET", "/readyz", "");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("udp"), "{body}");
+}
