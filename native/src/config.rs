@@ -8,43 +8,9 @@ use std::path::Path;
 use dogstatsd_core::config::Config;
 use serde_json::{Map, Value};
 
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid YAML.
-    #[error("{path}: {reason}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// The parser's message, on one line.
-        reason: String,
-    },
-    /// The top level is not a map of keys.
-    #[error("{path}: the top level must be a map of settings")]
-    NotAMap {
-        /// The file.
-        path: String,
-    },
-    /// A key has a value of the wrong kind.
-    #[error("invalid configuration: {0}")]
-    Value(String),
-    /// A key has a value of the wrong kind, and we know where it was set.
-    #[error("invalid configuration in {origin}: {message}")]
-    Sourced {
-        /// The file, `DD_<KEY>` variable or "the command line".
-        origin: String,
-        /// What is wrong, starting with the key.
-        message: String,
-    },
-}
+pub use crate::config_error::LoadError;
+use crate::config_error::one_line;
+pub use crate::settings::core_config;
 
 /// Where each key's value came from: the file's path, the `DD_<KEY>`
 /// variable, or the command line.
@@ -121,15 +87,6 @@ fn known_keys() -> Vec<String> {
     keys
 }
 
-/// Folds a multi-line parser message into one line.
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Reads the raw settings map: the YAML file (if any) overlaid with `DD_*`
 /// variables from `env`.
 pub fn load_settings(
@@ -198,22 +155,6 @@ pub fn load_sourced(
         }
     }
     Ok((settings, sources))
-}
-
-/// Turns raw settings into core's configuration; the error names the key.
-pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
-    // Deserialize key by key first so the message names the culprit.
-    for (key, value) in settings {
-        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-        if let Err(e) = serde_json::from_value::<Config>(single) {
-            return Err(LoadError::Value(format!(
-                "{key}: {}",
-                one_line(&e.to_string())
-            )));
-        }
-    }
-    serde_json::from_value(Value::Object(settings.clone()))
-        .map_err(|e| LoadError::Value(one_line(&e.to_string())))
 }
 
 /// Loads core's configuration from an optional file and the process

@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_error;
 pub mod daemon;
 pub mod forwarder;
 pub mod intake;

@@ -12,7 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::config::LoadError;
+use crate::config_error::{LoadError, one_line};
 
 /// A port setting: the Agent reads `0` as "off" and the string
 /// `__random__` as "bind an ephemeral port".
@@ -379,6 +379,22 @@ impl Default for DaemonSettings {
     }
 }
 
+/// Turns raw settings into core's configuration; the error names the key.
+pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
+    // Deserialize key by key first so the message names the culprit.
+    for (key, value) in settings {
+        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+        if let Err(e) = serde_json::from_value::<Config>(single) {
+            return Err(LoadError::Value(format!(
+                "{key}: {}",
+                one_line(&e.to_string())
+            )));
+        }
+    }
+    serde_json::from_value(Value::Object(settings.clone()))
+        .map_err(|e| LoadError::Value(one_line(&e.to_string())))
+}
+
 /// Every key a settings struct reads: the fields of its default.
 pub(crate) fn keys_of<T: Default + Serialize>() -> Vec<String> {
     match serde_json::to_value(T::default()) {
@@ -441,7 +457,7 @@ pub struct Settings {
 impl Settings {
     /// Reads both halves; checks that the packet size is usable.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        let core = crate::config::core_config(settings)?;
+        let core = core_config(settings)?;
         if core.dogstatsd_buffer_size <= 0 || core.dogstatsd_buffer_size > 1 << 26 {
             return Err(LoadError::Value(format!(
                 "dogstatsd_buffer_size: must be between 1 and {}, got {}",

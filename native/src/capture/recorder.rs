@@ -25,7 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Header, Record, Writer};
-use crate::config::LoadError;
+use crate::config_error::LoadError;
 
 /// Channel depth when `dogstatsd_capture_depth` is 0.
 pub const DEFAULT_DEPTH: usize = 4096;
