@@ -3,7 +3,7 @@
 //! documented defaults. Unknown keys are ignored: a real `datadog.yaml`
 //! carries the whole Agent's settings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dogstatsd_core::config::Config;
 use serde_json::{Map, Value};
@@ -87,6 +87,104 @@ fn known_keys() -> Vec<String> {
     keys
 }
 
+/// The most a configuration file may hold (the Agent's own
+/// `datadog.yaml` template is about 200 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The file `--config` names: the path itself, or `datadog.yaml` inside
+/// it when it is a directory, as the Agent's `-c` reads it.
+pub fn config_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("datadog.yaml")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// What a non-regular file is, for the message.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads the configuration file and its permission bits: a regular file
+/// of at most [`MAX_CONFIG_BYTES`]. It is opened non-blocking so a FIFO
+/// fails at once instead of waiting for a writer, and checked on the open
+/// descriptor so a swapped path cannot slip a device in.
+fn read_config_file(path: &Path) -> Result<(String, u32), LoadError> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let read_error = |source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.custom_flags(nix::libc::O_NONBLOCK);
+    }
+    #[cfg(not(target_os = "linux"))]
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(LoadError::NotAFile {
+            path: shown,
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    let file = opts.open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile {
+            path: shown,
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    let too_large = || LoadError::TooLarge {
+        path: shown.clone(),
+        limit: MAX_CONFIG_BYTES,
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        meta.permissions().mode()
+    };
+    #[cfg(not(unix))]
+    let mode = 0;
+    Ok((text, mode))
+}
+
 /// Reads the raw settings map: the YAML file (if any) overlaid with `DD_*`
 /// variables from `env`.
 pub fn load_settings(
@@ -106,11 +204,9 @@ pub fn load_sourced(
     let mut settings = Map::new();
     let mut sources = Sources::new();
     if let Some(path) = path {
+        let path = &config_file(path);
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let (text, mode) = read_config_file(path)?;
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
@@ -133,15 +229,16 @@ pub fn load_sourced(
             sources.insert(key.clone(), shown.clone());
         }
         #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt as _;
+        {
             let holds_key = settings
                 .get("api_key")
                 .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()));
-            for w in permission_warnings(path, meta.permissions().mode(), holds_key) {
+            for w in permission_warnings(path, mode, holds_key) {
                 eprintln!("dogstatsd: warning: {w}");
             }
         }
+        #[cfg(not(unix))]
+        let _ = mode;
     }
     let keys = known_keys();
     for (name, value) in env {

@@ -13,6 +13,25 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The path is not a regular file (a FIFO, a device, a socket...):
+    /// reading it could block or never end.
+    #[error(
+        "{path} is {kind}, not a regular file: --config takes a datadog.yaml file or the directory holding one"
+    )]
+    NotAFile {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than any real configuration.
+    #[error("{path} is larger than {limit} bytes, the most a configuration file may hold")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The file is not valid YAML.
     #[error("{path}: {reason}")]
     Syntax {
