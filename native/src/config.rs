@@ -185,6 +185,43 @@ fn read_config_file(path: &Path) -> Result<(String, u32), LoadError> {
     Ok((text, mode))
 }
 
+/// A YAML syntax error as "line L, column C, in `key`: what": where it
+/// is and under which top-level key, never the text around it.
+fn syntax_reason(text: &str, e: &serde_saphyr::Error) -> String {
+    let what = crate::scrub::scrub(&one_line(&e.without_snippet().to_string()));
+    let Some(at) = e.location() else {
+        return format!("YAML syntax error: {what}");
+    };
+    let line = at.line();
+    // The parser's message ends with the position; it is given once.
+    let what = what
+        .strip_suffix(&format!(" at line {line}, column {}", at.column()))
+        .unwrap_or(&what);
+    let key = usize::try_from(line)
+        .ok()
+        .and_then(|l| top_level_key_at(text, l));
+    let under = key.map(|k| format!(", in `{k}`")).unwrap_or_default();
+    format!(
+        "YAML syntax error at line {line}, column {}{under}: {what}",
+        at.column()
+    )
+}
+
+/// The top-level key whose block holds line `line` (1-based): the last
+/// unindented `key:` at or above it.
+fn top_level_key_at(text: &str, line: usize) -> Option<String> {
+    text.lines()
+        .take(line)
+        .filter(|l| !l.starts_with([' ', '\t', '#', '-']) && !l.trim().is_empty())
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, _)| k.trim().trim_matches(['"', '\'']))
+        })
+        .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+        .last()
+        .map(String::from)
+}
+
 /// Reads the raw settings map: the YAML file (if any) overlaid with `DD_*`
 /// variables from `env`.
 pub fn load_settings(
@@ -215,9 +252,15 @@ pub fn load_sourced(
             // still accept those words through core's lenient readers.
             let mut opts = serde_saphyr::Options::default();
             opts.strict_booleans = true;
-            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| LoadError::Syntax {
-                path: shown.clone(),
-                reason: one_line(&e.to_string()),
+            // No snippet: it would print the lines around the error,
+            // `api_key: ...` included.
+            opts.with_snippet = false;
+            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| {
+                crate::scrub::register_text(&text);
+                LoadError::Syntax {
+                    path: shown.clone(),
+                    reason: syntax_reason(&text, &e),
+                }
             })?
         };
         match value {
@@ -240,6 +283,10 @@ pub fn load_sourced(
         #[cfg(not(unix))]
         let _ = mode;
     }
+    let configured_key = settings
+        .get("api_key")
+        .and_then(Value::as_str)
+        .is_some_and(|k| !k.trim().is_empty());
     let keys = known_keys();
     for (name, value) in env {
         let Some(key) = name.strip_prefix("DD_") else {
@@ -250,6 +297,23 @@ pub fn load_sourced(
             sources.insert(key.clone(), name);
             settings.insert(key, Value::String(value));
         }
+    }
+    crate::scrub::register_settings(&settings);
+    // An empty DD_API_KEY over a configured key would silently turn the
+    // forwarder off and print to stdout instead.
+    if configured_key
+        && let Some(origin) = sources.get("api_key").filter(|o| o.starts_with("DD_"))
+        && settings
+            .get("api_key")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.trim().is_empty())
+    {
+        return Err(LoadError::Sourced {
+            origin: origin.clone(),
+            message: format!(
+                "api_key: {origin} is set but empty, overriding the api_key of the configuration file; unset {origin} or give it a key"
+            ),
+        });
     }
     Ok((settings, sources))
 }
@@ -310,7 +374,7 @@ pub fn load_checked(
     overrides: impl IntoIterator<Item = (String, Value)>,
 ) -> Result<crate::settings::Settings, std::process::ExitCode> {
     let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("dogstatsd: {e}");
+        crate::scrub::report(e);
         std::process::ExitCode::from(2)
     };
     let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;

@@ -16,4 +16,5 @@ pub mod config_error;
 pub mod daemon;
 pub mod forwarder;
 pub mod intake;
+pub mod scrub;
 pub mod settings;

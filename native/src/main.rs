@@ -9,6 +9,7 @@ use clap::Parser as _;
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    dogstatsd_native::scrub::install_panic_hook();
     let cli = match dogstatsd_native::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

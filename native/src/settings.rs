@@ -500,40 +500,40 @@ impl Settings {
     }
 }
 
-/// Is this key a secret? `api_key`, `app_key`, passwords, tokens…
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.ends_with("key")
-        || ["password", "secret", "token"]
-            .iter()
-            .any(|w| k.contains(w))
-}
+pub use crate::scrub::is_secret_key;
 
 /// Replaces every non-empty secret value, at any depth, with a marker
 /// that keeps the last 5 characters when long enough to be useful (as the
-/// Agent's scrubber shows API keys).
+/// Agent's scrubber shows API keys); everything under a secret key (the
+/// API keys of `additional_endpoints`) counts, and passwords in URLs
+/// (`dd_url`, proxies, endpoint URLs) are masked wherever they are.
 pub fn redact(map: &mut Map<String, Value>) {
     for (k, v) in map.iter_mut() {
-        match v {
-            Value::Object(m) => redact(m),
-            Value::Array(items) => {
-                for item in items {
-                    if let Value::Object(m) = item {
-                        redact(m);
-                    }
-                }
+        redact_value(v, is_secret_key(k));
+    }
+}
+
+fn redact_value(v: &mut Value, secret: bool) {
+    match v {
+        Value::Object(m) => {
+            let entries = std::mem::take(m);
+            for (k, mut v) in entries {
+                redact_value(&mut v, secret || is_secret_key(&k));
+                m.insert(crate::scrub::mask_url_passwords(&k), v);
             }
-            Value::String(s) if is_secret_key(k) && !s.is_empty() => {
-                let tail: String = if s.chars().count() >= 20 {
-                    let n = s.chars().count();
-                    s.chars().skip(n - 5).collect()
-                } else {
-                    String::new()
-                };
-                *s = format!("***************************{tail}");
-            }
-            _ => {}
         }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(i, secret)),
+        Value::String(s) if secret && !s.is_empty() => {
+            let n = s.chars().count();
+            let tail: String = if n >= 20 {
+                s.chars().skip(n - 5).collect()
+            } else {
+                String::new()
+            };
+            *s = format!("***************************{tail}");
+        }
+        Value::String(s) => *s = crate::scrub::mask_url_passwords(s),
+        _ => {}
     }
 }
 

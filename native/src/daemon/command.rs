@@ -89,7 +89,7 @@ fn init_logging(level: LogLevel) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.directive()));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::scrub::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
@@ -195,7 +195,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
             Ok(f) => f.map(Arc::new),
             Err(e) => {
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(2);
             }
         };
@@ -205,7 +205,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         let sink = match sink::select(args.output.as_deref(), forwarder.clone()) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(1);
             }
         };
@@ -213,7 +213,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("{e}");
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(1);
             }
         };
