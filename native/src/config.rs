@@ -79,6 +79,8 @@ fn known_keys() -> Vec<String> {
     };
     keys.extend(crate::settings::DaemonSettings::keys());
     keys.extend(crate::capture::CaptureSettings::keys());
+    keys.extend(crate::secrets::BackendSettings::keys());
+    keys.extend(crate::settings::HostTags::keys());
     keys.extend(
         crate::forwarder::config::SETTINGS_KEYS
             .iter()
@@ -299,6 +301,7 @@ pub fn load_sourced(
         }
     }
     crate::scrub::register_settings(&settings);
+    crate::secrets::resolve(&mut settings).map_err(|e| attribute(e, &sources))?;
     // An empty DD_API_KEY over a configured key would silently turn the
     // forwarder off and print to stdout instead.
     if configured_key
@@ -399,7 +402,7 @@ pub fn detect_hostname() -> Option<String> {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
+    fn write(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dsd-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);

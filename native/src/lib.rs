@@ -17,4 +17,5 @@ pub mod daemon;
 pub mod forwarder;
 pub mod intake;
 pub mod scrub;
+pub mod secrets;
 pub mod settings;

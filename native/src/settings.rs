@@ -379,8 +379,58 @@ impl Default for DaemonSettings {
     }
 }
 
+/// The Agent's host tags: `tags` (`DD_TAGS`), `extra_tags`
+/// (`DD_EXTRA_TAGS`) and `env` (`DD_ENV`, as an `env:` tag). The Agent
+/// sends them in host metadata, so the intake shows them on every metric
+/// of the host; it adds them to each DogStatsD sample itself only where
+/// there is no host (EKS Fargate sidecars). This server sends no host
+/// metadata, so it adds them to every sample, as `dogstatsd_tags` are
+/// added: otherwise they would be lost without a word.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HostTags {
+    /// Host tags. Default none.
+    #[serde(deserialize_with = "de::string_list")]
+    pub tags: Vec<String>,
+    /// More host tags (added to `tags`, as the Agent does). Default none.
+    #[serde(deserialize_with = "de::string_list")]
+    pub extra_tags: Vec<String>,
+    /// The environment, added as `env:<env>`. Default empty.
+    #[serde(deserialize_with = "de::string")]
+    pub env: String,
+}
+
+impl HostTags {
+    /// Every key this struct reads.
+    pub fn keys() -> Vec<String> {
+        keys_of::<Self>()
+    }
+
+    /// The tags to add to every sample, in order.
+    pub fn tags(&self) -> impl Iterator<Item = String> + '_ {
+        let env = self.env.trim();
+        self.tags
+            .iter()
+            .chain(&self.extra_tags)
+            .cloned()
+            .chain((!env.is_empty()).then(|| format!("env:{env}")))
+    }
+}
+
 /// Turns raw settings into core's configuration; the error names the key.
+/// The host tags ([`HostTags`]) join `dogstatsd_tags`.
 pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
+    let mut cfg = core_config_only(settings)?;
+    let host: HostTags = read_keys(settings)?;
+    for tag in host.tags() {
+        if !tag.is_empty() && !cfg.dogstatsd_tags.contains(&tag) {
+            cfg.dogstatsd_tags.push(tag);
+        }
+    }
+    Ok(cfg)
+}
+
+fn core_config_only(settings: &Map<String, Value>) -> Result<Config, LoadError> {
     // Deserialize key by key first so the message names the culprit.
     for (key, value) in settings {
         let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
@@ -452,6 +502,8 @@ pub struct Settings {
     pub forwarder: Option<crate::forwarder::ForwarderConfig>,
     /// Traffic capture (`dogstatsd_capture_*`).
     pub capture: crate::capture::CaptureSettings,
+    /// `tags`, `extra_tags`, `env` (already part of `core.dogstatsd_tags`).
+    pub host_tags: HostTags,
 }
 
 impl Settings {
@@ -472,6 +524,7 @@ impl Settings {
             daemon,
             forwarder: None,
             capture,
+            host_tags: read_keys(settings)?,
         })
     }
 
@@ -487,6 +540,7 @@ impl Settings {
             serde_json::to_value(&self.core),
             serde_json::to_value(&self.daemon),
             serde_json::to_value(&self.capture),
+            serde_json::to_value(&self.host_tags),
         ]
         .into_iter()
         .flatten()
