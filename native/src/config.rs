@@ -72,7 +72,7 @@ pub fn permission_warnings(path: &Path, mode: u32, holds_api_key: bool) -> Vec<S
 /// Every key core or the daemon understands, for `DD_<KEY>` overrides.
 /// The Agent binds environment variables key by key, so only known keys
 /// are read.
-fn known_keys() -> Vec<String> {
+pub fn known_keys() -> Vec<String> {
     let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => Vec::new(),
@@ -380,9 +380,23 @@ pub fn load_checked(
         crate::scrub::report(e);
         std::process::ExitCode::from(2)
     };
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
     let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;
     dogstatsd_core::pipeline::Processor::new(&settings.core)
         .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
+    // Keys nobody reads: one line each, the exit code unchanged.
+    let file = path.map(|p| config_file(p).display().to_string());
+    let mut from_file: Vec<&String> = sources
+        .iter()
+        .filter(|(_, origin)| Some(*origin) == file.as_ref())
+        .map(|(key, _)| key)
+        .collect();
+    from_file.sort();
+    let origin = file.as_deref().unwrap_or("the configuration");
+    for w in crate::unsupported::warnings(origin, from_file, &names) {
+        eprintln!("dogstatsd: {w}");
+    }
     Ok(settings)
 }
 

@@ -19,3 +19,4 @@ pub mod intake;
 pub mod scrub;
 pub mod secrets;
 pub mod settings;
+pub mod unsupported;
