@@ -16,15 +16,8 @@ use common::TempDir;
 
 /// Runs the binary with no `DD_*` variables, killed after `limit`.
 fn dogstatsd_within(args: &[&str], limit: Duration) -> (Output, Duration) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DD_")) {
-        cmd.env_remove(k);
-    }
+    let mut cmd = common::clean_command(args, &[]);
+    cmd.stdin(Stdio::null());
     let start = Instant::now();
     let mut child = cmd.spawn().expect("run dogstatsd");
     while child.try_wait().unwrap().is_none() {
@@ -126,15 +119,7 @@ fn config_dir_reads_datadog_yaml() {
         assert_eq!(shown["hostname"], "from-the-dir");
     }
     // The offline commands read it too.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dogstatsd"))
-        .args(["parse", "--config", d])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child.stdin.take().unwrap().write_all(b"a:1|c\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_clean(&["parse", "--config", d], &[], b"a:1|c\n");
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["host"], "from-the-dir");
     // A directory without datadog.yaml names the file it looked for.

@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::{Daemon, TempDir};
 use serde_json::json;
@@ -23,32 +22,12 @@ const ENDPOINT_KEY: &str = "ZqENDPOINTkey31415926";
 /// No run of 8 characters of any planted secret appears in `text`.
 fn assert_clean(text: &str, what: &str) {
     for secret in [API_KEY, URL_PASSWORD, ENDPOINT_KEY] {
-        for w in secret.as_bytes().windows(8) {
-            let w = std::str::from_utf8(w).unwrap();
-            assert!(
-                !text.contains(w),
-                "{what} shows part of a secret ({w}):\n{text}"
-            );
-        }
+        common::assert_no_secret(text, secret, what);
     }
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DD_")) {
-        cmd.env_remove(k);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("run dogstatsd");
-    let _ = child.stdin.take().unwrap().write_all(b"a:1|c\n");
-    child.wait_with_output().unwrap()
+    common::run_clean(args, env, b"a:1|c\n")
 }
 
 fn all_output(o: &Output) -> String {

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Daemon, TempDir};
 use serde_json::json;
 
@@ -28,16 +26,11 @@ fn check_config_warns_once_per_key_and_still_succeeds() {
     let dir = TempDir::new("unsup-cc");
     let file = dir.path("datadog.yaml");
     std::fs::write(&file, FILE).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DD_")) {
-        cmd.env_remove(k);
-    }
-    let out = cmd
-        .args(["check-config", "--config", file.to_str().unwrap()])
-        .env("DD_APM_CONFIG", "x")
-        .env("DD_SERVICE", "checkout")
-        .output()
-        .unwrap();
+    let out = common::run_clean(
+        &["check-config", "--config", file.to_str().unwrap()],
+        &[("DD_APM_CONFIG", "x"), ("DD_SERVICE", "checkout")],
+        b"",
+    );
     assert!(out.status.success(), "exit code unchanged");
     let err = String::from_utf8_lossy(&out.stderr);
     for key in ["apm_config", "logs_enabled", "process_config"] {

@@ -301,3 +301,39 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 pub fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
+
+/// The binary with `args` and `env`, none of the caller's `DD_*`
+/// variables and no `RUST_LOG`, all three streams piped.
+pub fn clean_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DD_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs [`clean_command`] with `stdin` and waits for it.
+pub fn run_clean(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> std::process::Output {
+    let mut child = clean_command(args, env).spawn().expect("run dogstatsd");
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// No run of 8 characters of `secret` appears in `text`.
+pub fn assert_no_secret(text: &str, secret: &str, what: &str) {
+    for w in secret.as_bytes().windows(8) {
+        let w = std::str::from_utf8(w).unwrap();
+        assert!(
+            !text.contains(w),
+            "{what} shows part of a secret ({w}):\n{text}"
+        );
+    }
+}
