@@ -4,10 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-/// Exit status of a command-line usage error (`EX_USAGE`), apart from
-/// configuration errors (2).
-const EXIT_USAGE: u8 = 64;
-
 fn main() -> ExitCode {
     dogstatsd_native::scrub::install_panic_hook();
     let cli = match dogstatsd_native::cli::Cli::try_parse() {
@@ -15,7 +11,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
+                ExitCode::from(dogstatsd_native::cli::EXIT_USAGE)
             } else {
                 // --help and --version.
                 ExitCode::SUCCESS

@@ -142,6 +142,16 @@ fn usage_errors_exit_64_and_configuration_errors_2() {
         &["check-config", "--bogus"],
         &["no-such-command", "x"],
         &["aggregate", "--now", "yesterday"],
+        // Flag values checked after parsing are usage errors too.
+        &[
+            "replay",
+            "/nonexistent",
+            "--to",
+            "127.0.0.1:9",
+            "--speed",
+            "0",
+        ],
+        &["test-intake", "--fail-rate", "2"],
     ] {
         let out = dogstatsd(args);
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
