@@ -7,11 +7,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
-/// Exit status of a usage error (`EX_USAGE`): an unknown flag or
-/// subcommand, a missing or malformed flag value. Configuration errors
-/// exit 2, runtime failures 1.
-pub const EXIT_USAGE: u8 = 64;
-
 /// DogStatsD server: metrics, events and service checks from any Datadog
 /// client, aggregated and shipped to a Datadog-compatible intake or stdout.
 #[derive(Debug, Parser)]

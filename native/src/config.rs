@@ -1,7 +1,8 @@
 //! Loading the configuration the way the Agent does: a `datadog.yaml`
 //! (YAML; JSON is valid YAML), then `DD_*` environment variables, over the
-//! documented defaults. Unknown keys are ignored: a real `datadog.yaml`
-//! carries the whole Agent's settings.
+//! documented defaults. Keys this server does not read are ignored, each
+//! with a warning ([`crate::keys`]): a real `datadog.yaml` carries the
+//! whole Agent's settings.
 
 use std::path::{Path, PathBuf};
 
@@ -67,26 +68,6 @@ pub fn permission_warnings(path: &Path, mode: u32, holds_api_key: bool) -> Vec<S
         ));
     }
     out
-}
-
-/// Every key core or the daemon understands, for `DD_<KEY>` overrides.
-/// The Agent binds environment variables key by key, so only known keys
-/// are read.
-pub fn known_keys() -> Vec<String> {
-    let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
-        Ok(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
-    };
-    keys.extend(crate::settings::DaemonSettings::keys());
-    keys.extend(crate::capture::CaptureSettings::keys());
-    keys.extend(crate::secrets::BackendSettings::keys());
-    keys.extend(crate::settings::HostTags::keys());
-    keys.extend(
-        crate::forwarder::config::SETTINGS_KEYS
-            .iter()
-            .map(|k| k.to_string()),
-    );
-    keys
 }
 
 /// The most a configuration file may hold (the Agent's own
@@ -289,7 +270,7 @@ pub fn load_sourced(
         .get("api_key")
         .and_then(Value::as_str)
         .is_some_and(|k| !k.trim().is_empty());
-    let keys = known_keys();
+    let keys = crate::keys::settings_keys();
     for (name, value) in env {
         let Some(key) = name.strip_prefix("DD_") else {
             continue;
@@ -378,7 +359,7 @@ pub fn load_checked(
 ) -> Result<crate::settings::Settings, std::process::ExitCode> {
     let fail = |e: &dyn std::fmt::Display| {
         crate::scrub::report(e);
-        std::process::ExitCode::from(2)
+        std::process::ExitCode::from(crate::exit::CONFIG)
     };
     let env: Vec<(String, String)> = env.into_iter().collect();
     let names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
@@ -394,7 +375,7 @@ pub fn load_checked(
         .collect();
     from_file.sort();
     let origin = file.as_deref().unwrap_or("the configuration");
-    for w in crate::unsupported::warnings(origin, from_file, &names) {
+    for w in crate::keys::warnings(origin, from_file, &names) {
         eprintln!("dogstatsd: {w}");
     }
     Ok(settings)

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(dogstatsd_native::cli::EXIT_USAGE)
+                ExitCode::from(dogstatsd_native::exit::USAGE)
             } else {
                 // --help and --version.
                 ExitCode::SUCCESS

@@ -97,7 +97,7 @@ fn the_readme_lists_every_unsupported_agent_key() {
         .expect("README end marker")
         + start;
     let listed = &readme[start..end];
-    let keys = dogstatsd_native::unsupported::unsupported_agent_keys();
+    let keys = dogstatsd_native::keys::unsupported_agent_keys();
     let missing: Vec<&&str> = keys
         .iter()
         .filter(|k| !listed.contains(&format!("`{k}`")))

@@ -16,7 +16,7 @@ use dogstatsd_core::config::Config;
 pub(crate) fn load_or_exit(path: Option<&Path>) -> Result<Config, ExitCode> {
     crate::config::load(path).map_err(|e| {
         crate::scrub::report(&e);
-        ExitCode::from(2)
+        ExitCode::from(crate::exit::CONFIG)
     })
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn prepare<T, E: Display>(
     let cfg = load_or_exit(path)?;
     build(&cfg).map_err(|e| {
         crate::scrub::report(&format_args!("invalid configuration: {e}"));
-        ExitCode::from(2)
+        ExitCode::from(crate::exit::CONFIG)
     })
 }
 

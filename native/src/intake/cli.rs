@@ -83,7 +83,7 @@ pub fn run(args: TestIntakeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("dogstatsd test-intake: {e}");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(crate::exit::USAGE);
         }
     };
     let cfg = IntakeConfig {

@@ -1,5 +1,6 @@
-//! Keys that are read by nobody: each top-level key of the configuration
-//! file that this server does not support gets one warning line, saying
+//! Which keys this server reads, which the Datadog Agent knows, and a
+//! warning for each key read by nobody: each top-level key of the
+//! configuration file that this server does not support gets one line, saying
 //! whether the Datadog Agent knows it (a setting this server does not
 //! implement) or nobody does (a typo, most likely, with the closest
 //! supported key suggested). `DD_*` variables naming an Agent setting this
@@ -39,9 +40,26 @@ pub fn agent_keys() -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// Every key the settings types read, for `DD_<KEY>` overrides. The
+/// Agent binds environment variables key by key, so only known keys are
+/// read.
+pub fn settings_keys() -> Vec<String> {
+    let mut keys = crate::settings::keys_of::<dogstatsd_core::config::Config>();
+    keys.extend(crate::settings::DaemonSettings::keys());
+    keys.extend(crate::capture::CaptureSettings::keys());
+    keys.extend(crate::secrets::BackendSettings::keys());
+    keys.extend(crate::settings::HostTags::keys());
+    keys.extend(
+        crate::forwarder::config::SETTINGS_KEYS
+            .iter()
+            .map(|k| k.to_string()),
+    );
+    keys
+}
+
 /// Every top-level key this server reads.
 pub fn supported_keys() -> BTreeSet<String> {
-    let mut keys: BTreeSet<String> = crate::config::known_keys().into_iter().collect();
+    let mut keys: BTreeSet<String> = settings_keys().into_iter().collect();
     keys.extend(FORWARDER_KEYS.iter().map(|k| k.to_string()));
     keys
 }
