@@ -190,19 +190,26 @@ fn syntax_reason(text: &str, e: &serde_saphyr::Error) -> String {
     )
 }
 
-/// The top-level key whose block holds line `line` (1-based): the last
-/// unindented `key:` at or above it.
-fn top_level_key_at(text: &str, line: usize) -> Option<String> {
+/// The top-level keys of YAML `text` with their 1-based line numbers:
+/// each unindented `key:` line.
+fn top_level_keys(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
-        .take(line)
-        .filter(|l| !l.starts_with([' ', '\t', '#', '-']) && !l.trim().is_empty())
-        .filter_map(|l| {
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with([' ', '\t', '#', '-']) && !l.trim().is_empty())
+        .filter_map(|(i, l)| {
             l.split_once(':')
-                .map(|(k, _)| k.trim().trim_matches(['"', '\'']))
+                .map(|(k, _)| (i + 1, k.trim().trim_matches(['"', '\''])))
         })
-        .filter(|k| !k.is_empty() && !k.contains(char::is_whitespace))
+        .filter(|(_, k)| !k.is_empty() && !k.contains(char::is_whitespace))
+}
+
+/// The top-level key whose block holds line `line`: the last one at or
+/// above it.
+fn top_level_key_at(text: &str, line: usize) -> Option<String> {
+    top_level_keys(text)
+        .take_while(|(at, _)| *at <= line)
         .last()
-        .map(String::from)
+        .map(|(_, k)| k.to_string())
 }
 
 /// Reads the raw settings map: the YAML file (if any) overlaid with `DD_*`
@@ -251,8 +258,17 @@ pub fn load_sourced(
             Value::Null => {}
             _ => return Err(LoadError::NotAMap { path: shown }),
         }
+        // Messages about a key name the file and its line.
+        let mut lines = std::collections::HashMap::new();
+        for (at, key) in top_level_keys(&text) {
+            lines.entry(key).or_insert(at);
+        }
         for key in settings.keys() {
-            sources.insert(key.clone(), shown.clone());
+            let origin = match lines.get(key.as_str()) {
+                Some(at) => format!("{shown}:{at}"),
+                None => shown.clone(),
+            };
+            sources.insert(key.clone(), origin);
         }
         #[cfg(unix)]
         {
@@ -368,14 +384,16 @@ pub fn load_checked(
         .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
     // Keys nobody reads: one line each, the exit code unchanged.
     let file = path.map(|p| config_file(p).display().to_string());
-    let mut from_file: Vec<&String> = sources
+    let in_file = |origin: &String| {
+        file.as_ref()
+            .is_some_and(|f| origin == f || origin.starts_with(&format!("{f}:")))
+    };
+    let mut from_file: Vec<(&String, &String)> = sources
         .iter()
-        .filter(|(_, origin)| Some(*origin) == file.as_ref())
-        .map(|(key, _)| key)
+        .filter(|(_, origin)| in_file(origin))
         .collect();
     from_file.sort();
-    let origin = file.as_deref().unwrap_or("the configuration");
-    for w in crate::keys::warnings(origin, from_file, &names) {
+    for w in crate::keys::warnings(from_file, &names) {
         eprintln!("dogstatsd: {w}");
     }
     Ok(settings)

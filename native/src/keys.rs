@@ -74,17 +74,16 @@ pub fn unsupported_agent_keys() -> Vec<&'static str> {
 }
 
 /// One warning per unsupported key among `file_keys` (top-level keys of
-/// the file named `origin`) and `env_names` (the process's variable
-/// names), in that order.
+/// the file, each with where it is: `path` or `path:line`) and
+/// `env_names` (the process's variable names), in that order.
 pub fn warnings<'a>(
-    origin: &str,
-    file_keys: impl IntoIterator<Item = &'a String>,
+    file_keys: impl IntoIterator<Item = (&'a String, &'a String)>,
     env_names: impl IntoIterator<Item = &'a String>,
 ) -> Vec<String> {
     let supported = supported_keys();
     let agent = agent_keys();
     let mut out = Vec::new();
-    for key in file_keys {
+    for (key, origin) in file_keys {
         let lower = key.to_ascii_lowercase();
         if supported.contains(&lower) {
             continue;
@@ -150,11 +149,12 @@ mod tests {
             "hostname",
             "Totally_Unknown",
         ]
-        .map(String::from);
+        .map(|k| (k.to_string(), "d.yaml:3".to_string()));
         let env = ["DD_LOGS_ENABLED", "DD_SERVICE", "DD_HOSTNAME", "PATH"].map(String::from);
-        let w = warnings("d.yaml", &file, &env);
+        let w = warnings(file.iter().map(|(k, o)| (k, o)), &env);
         assert_eq!(w.len(), 4, "{w:#?}");
         assert!(w[0].contains("`apm_config`") && w[0].contains("Datadog Agent setting"));
+        assert!(w[0].contains("d.yaml:3:"), "{w:?}");
         assert!(
             w[1].contains("`dogstatsd_prot`") && w[1].contains("did you mean `dogstatsd_port`")
         );

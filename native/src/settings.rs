@@ -695,9 +695,18 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("0123456789abcdef"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
-        let mut m = serde_json::json!({"proxy": {"password": "pw"}, "k": "v"});
+        let mut m = serde_json::json!({
+            "proxy": {"password": "pw", "https": "http://u:proxypw@p:3128"},
+            "additional_endpoints": {"https://u:urlpw@x": ["endpointkey1"]},
+            "k": "v"
+        });
         redact(m.as_object_mut().unwrap());
         assert_ne!(m["proxy"]["password"], "pw");
+        assert_eq!(m["proxy"]["https"], "http://u:********@p:3128");
+        let shown = m.to_string();
+        for secret in ["urlpw", "endpointkey1", "proxypw"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert_eq!(m["k"], "v");
     }
 }

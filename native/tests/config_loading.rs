@@ -170,6 +170,17 @@ fn usage_errors_exit_64_and_configuration_errors_2() {
 }
 
 #[test]
+fn a_bad_value_names_the_file_line_and_key() {
+    let dir = TempDir::new("cfg-line");
+    let file = dir.path("datadog.yaml");
+    std::fs::write(&file, "hostname: h\n# comment\n\ndogstatsd_port: 70000\n").unwrap();
+    let out = dogstatsd(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let want = format!("{}:4: dogstatsd_port", file.display());
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}
+
+#[test]
 fn a_clean_stop_exits_0_and_a_failed_start_1() {
     let dir = TempDir::new("cfg-exit");
     let mut d = common::Daemon::start(&common::base_config(), dir);

@@ -57,6 +57,12 @@ fn check_config_warns_once_per_key_and_still_succeeds() {
         );
     }
     assert!(err.contains("did you mean `dogstatsd_port`?"), "{err}");
+    // Each names the file and the key's line.
+    assert!(err.contains("datadog.yaml:2: `apm_config`"), "{err}");
+    assert!(
+        err.contains("datadog.yaml:7: unknown setting `dogstatsd_prot`"),
+        "{err}"
+    );
     // Supported keys, nested keys and other DD_ variables draw nothing.
     for quiet in ["hostname", "dogstatsd_port", "proxy", "enabled", "https"] {
         assert!(!err.contains(&format!(": `{quiet}` is")), "{quiet}: {err}");
