@@ -212,6 +212,35 @@ pub fn install_panic_hook() {
 mod tests {
     use super::*;
 
+    /// The hook is process-wide, so the panic happens in a child: this
+    /// test binary run again for this one test.
+    #[test]
+    fn panic_messages_are_scrubbed() {
+        const SECRET: &str = "ZZpanicSecret77";
+        if std::env::var_os("DSD_SCRUB_PANIC_CHILD").is_some() {
+            register(SECRET);
+            install_panic_hook();
+            panic!("cannot use key {SECRET}");
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "scrub::tests::panic_messages_are_scrubbed",
+                "--nocapture",
+            ])
+            .env("DSD_SCRUB_PANIC_CHILD", "1")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{all}");
+        assert!(all.contains(&format!("cannot use key {MASK}")), "{all}");
+        assert!(!all.contains(SECRET), "{all}");
+    }
+
     #[test]
     fn url_passwords_are_found() {
         assert_eq!(
