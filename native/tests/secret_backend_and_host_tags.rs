@@ -15,7 +15,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, TempDir, http};
-use dogstatsd_native::intake::{IntakeConfig, TestIntake};
+use dogstatsd_native::intake::IntakeConfig;
 use serde_json::{Value, json};
 
 const RESOLVED_KEY: &str = "resolvedApiKey0123456789abcdef";
@@ -123,14 +123,7 @@ fn enc_values_are_resolved_with_the_agents_protocol() {
 
 #[test]
 fn the_daemon_sends_the_resolved_key() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let intake = rt
-        .block_on(TestIntake::start(IntakeConfig::default()))
-        .unwrap();
+    let (rt, intake) = common::start_intake(IntakeConfig::default());
     let dir = TempDir::new("secret-daemon");
     let cmd = backend(&dir, "backend.sh", ANSWER, 0o700);
     let mut cfg = common::base_config();

@@ -337,3 +337,21 @@ pub fn assert_no_secret(text: &str, secret: &str, what: &str) {
         );
     }
 }
+
+/// A test intake on its own one-worker runtime (kept alive by the caller).
+pub fn start_intake(
+    cfg: dogstatsd_native::intake::IntakeConfig,
+) -> (
+    tokio::runtime::Runtime,
+    dogstatsd_native::intake::TestIntake,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let intake = rt
+        .block_on(dogstatsd_native::intake::TestIntake::start(cfg))
+        .unwrap();
+    (rt, intake)
+}
