@@ -50,6 +50,11 @@ pub fn scrub(text: &str) -> String {
 /// tokens, and everything under `additional_endpoints` (URL → API keys).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
+    // The secret backend's settings name a command and its limits, not
+    // secrets; its arguments may carry a token.
+    if let Some(rest) = k.strip_prefix("secret_backend_") {
+        return rest == "arguments" || rest == "config";
+    }
     k.ends_with("key")
         || k.ends_with("additional_endpoints")
         || ["password", "secret", "token"]
@@ -248,6 +253,9 @@ mod tests {
             ["pw123456", "y"]
         );
         assert!(url_passwords("http://host:8080/path").is_empty());
+        assert!(!is_secret_key("secret_backend_command"));
+        assert!(is_secret_key("secret_backend_arguments"));
+        assert!(is_secret_key("api_key") && is_secret_key("additional_endpoints"));
     }
 
     #[test]

@@ -226,6 +226,14 @@ fn a_misbehaving_backend_is_exit_2_with_the_reason() {
         let (out, _) = check_config(&file, &[]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
+        // The command is named, so the user knows which one failed.
+        assert!(
+            stderr(&out).contains(cmd.to_str().unwrap())
+                || name == "refuses.sh"
+                || name == "forgets.sh",
+            "{name}: {}",
+            stderr(&out)
+        );
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "{name} took {:?}",
