@@ -44,7 +44,7 @@ pub fn agent_keys() -> BTreeSet<&'static str> {
 /// Agent binds environment variables key by key, so only known keys are
 /// read.
 pub fn settings_keys() -> Vec<String> {
-    let mut keys = crate::settings::keys_of::<dogstatsd_core::config::Config>();
+    let mut keys = crate::settings_map::keys_of::<dogstatsd_core::config::Config>();
     keys.extend(crate::settings::DaemonSettings::keys());
     keys.extend(crate::capture::CaptureSettings::keys());
     keys.extend(crate::secrets::BackendSettings::keys());

@@ -21,3 +21,4 @@ pub mod keys;
 pub mod scrub;
 pub mod secrets;
 pub mod settings;
+pub mod settings_map;

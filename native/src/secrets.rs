@@ -63,7 +63,7 @@ impl Default for BackendSettings {
 impl BackendSettings {
     /// Every key this struct reads.
     pub fn keys() -> Vec<String> {
-        crate::settings::keys_of::<Self>()
+        crate::settings_map::keys_of::<Self>()
     }
 }
 
@@ -115,7 +115,7 @@ pub fn resolve(map: &mut Map<String, Value>) -> Result<(), LoadError> {
     let Some((first_path, _)) = found.first() else {
         return Ok(());
     };
-    let backend: BackendSettings = crate::settings::read_keys(map)?;
+    let backend: BackendSettings = crate::settings_map::read_keys(map)?;
     if backend.secret_backend_command.trim().is_empty() {
         return Err(LoadError::Value(format!(
             "{first_path}: the value is an encrypted secret (ENC[...]) but no secret_backend_command is configured to resolve it"

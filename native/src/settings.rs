@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::config_error::{LoadError, one_line};
+use crate::settings_map::{keys_of, read_keys};
 
 /// A port setting: the Agent reads `0` as "off" and the string
 /// `__random__` as "bind an ephemeral port".
@@ -443,32 +444,6 @@ fn core_config_only(settings: &Map<String, Value>) -> Result<Config, LoadError> 
     }
     serde_json::from_value(Value::Object(settings.clone()))
         .map_err(|e| LoadError::Value(one_line(&e.to_string())))
-}
-
-/// Every key a settings struct reads: the fields of its default.
-pub(crate) fn keys_of<T: Default + Serialize>() -> Vec<String> {
-    match serde_json::to_value(T::default()) {
-        Ok(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Reads a settings struct's keys from raw settings, each on its own first
-/// so the error names the key.
-pub(crate) fn read_keys<T>(settings: &Map<String, Value>) -> Result<T, LoadError>
-where
-    T: Default + Serialize + serde::de::DeserializeOwned,
-{
-    let keys = keys_of::<T>();
-    let mut mine = Map::new();
-    for (key, value) in settings.iter().filter(|(k, _)| keys.contains(k)) {
-        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-        if let Err(e) = serde_json::from_value::<T>(single) {
-            return Err(LoadError::Value(format!("{key}: {e}")));
-        }
-        mine.insert(key.clone(), value.clone());
-    }
-    serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
 }
 
 impl DaemonSettings {

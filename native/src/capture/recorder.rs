@@ -78,12 +78,12 @@ impl Default for CaptureSettings {
 impl CaptureSettings {
     /// Every key read here (for `DD_<KEY>` overrides).
     pub fn keys() -> Vec<String> {
-        crate::settings::keys_of::<Self>()
+        crate::settings_map::keys_of::<Self>()
     }
 
     /// Reads the capture keys from raw settings; the error names the key.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        crate::settings::read_keys(settings)
+        crate::settings_map::read_keys(settings)
     }
 
     /// The channel depth in packets.
