@@ -1,50 +1,17 @@
 //! Loading the configuration the way the Agent does: a `datadog.yaml`
 //! (YAML; JSON is valid YAML), then `DD_*` environment variables, over the
-//! documented defaults. Unknown keys are ignored: a real `datadog.yaml`
-//! carries the whole Agent's settings.
+//! documented defaults. Keys this server does not read are ignored, each
+//! with a warning ([`crate::keys`]): a real `datadog.yaml` carries the
+//! whole Agent's settings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dogstatsd_core::config::Config;
 use serde_json::{Map, Value};
 
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid YAML.
-    #[error("{path}: {reason}")]
-    Syntax {
-        /// The file.
-        path: String,
-        /// The parser's message, on one line.
-        reason: String,
-    },
-    /// The top level is not a map of keys.
-    #[error("{path}: the top level must be a map of settings")]
-    NotAMap {
-        /// The file.
-        path: String,
-    },
-    /// A key has a value of the wrong kind.
-    #[error("invalid configuration: {0}")]
-    Value(String),
-    /// A key has a value of the wrong kind, and we know where it was set.
-    #[error("invalid configuration in {origin}: {message}")]
-    Sourced {
-        /// The file, `DD_<KEY>` variable or "the command line".
-        origin: String,
-        /// What is wrong, starting with the key.
-        message: String,
-    },
-}
+pub use crate::config_error::LoadError;
+use crate::config_error::one_line;
+pub use crate::settings::core_config;
 
 /// Where each key's value came from: the file's path, the `DD_<KEY>`
 /// variable, or the command line.
@@ -103,32 +70,146 @@ pub fn permission_warnings(path: &Path, mode: u32, holds_api_key: bool) -> Vec<S
     out
 }
 
-/// Every key core or the daemon understands, for `DD_<KEY>` overrides.
-/// The Agent binds environment variables key by key, so only known keys
-/// are read.
-fn known_keys() -> Vec<String> {
-    let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
-        Ok(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
-    };
-    keys.extend(crate::settings::DaemonSettings::keys());
-    keys.extend(crate::capture::CaptureSettings::keys());
-    keys.extend(crate::logging::LogSettings::keys());
-    keys.extend(
-        crate::forwarder::config::SETTINGS_KEYS
-            .iter()
-            .map(|k| k.to_string()),
-    );
-    keys
+/// The most a configuration file may hold (the Agent's own
+/// `datadog.yaml` template is about 200 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The file `--config` names: the path itself, or `datadog.yaml` inside
+/// it when it is a directory, as the Agent's `-c` reads it.
+pub fn config_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("datadog.yaml")
+    } else {
+        path.to_path_buf()
+    }
 }
 
-/// Folds a multi-line parser message into one line.
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// What a non-regular file is, for the message.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads the configuration file and its permission bits: a regular file
+/// of at most [`MAX_CONFIG_BYTES`]. It is opened non-blocking so a FIFO
+/// fails at once instead of waiting for a writer, and checked on the open
+/// descriptor so a swapped path cannot slip a device in.
+fn read_config_file(path: &Path) -> Result<(String, u32), LoadError> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let read_error = |source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.custom_flags(nix::libc::O_NONBLOCK);
+    }
+    #[cfg(not(target_os = "linux"))]
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(LoadError::NotAFile {
+            path: shown,
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    let file = opts.open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile {
+            path: shown,
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    let too_large = || LoadError::TooLarge {
+        path: shown.clone(),
+        limit: MAX_CONFIG_BYTES,
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        meta.permissions().mode()
+    };
+    #[cfg(not(unix))]
+    let mode = 0;
+    Ok((text, mode))
+}
+
+/// A YAML syntax error as "line L, column C, in `key`: what": where it
+/// is and under which top-level key, never the text around it.
+fn syntax_reason(text: &str, e: &serde_saphyr::Error) -> String {
+    let what = crate::scrub::scrub(&one_line(&e.without_snippet().to_string()));
+    let Some(at) = e.location() else {
+        return format!("YAML syntax error: {what}");
+    };
+    let line = at.line();
+    // The parser's message ends with the position; it is given once.
+    let what = what
+        .strip_suffix(&format!(" at line {line}, column {}", at.column()))
+        .unwrap_or(&what);
+    let key = usize::try_from(line)
+        .ok()
+        .and_then(|l| top_level_key_at(text, l));
+    let under = key.map(|k| format!(", in `{k}`")).unwrap_or_default();
+    format!(
+        "YAML syntax error at line {line}, column {}{under}: {what}",
+        at.column()
+    )
+}
+
+/// The top-level keys of YAML `text` with their 1-based line numbers:
+/// each unindented `key:` line.
+fn top_level_keys(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with([' ', '\t', '#', '-']) && !l.trim().is_empty())
+        .filter_map(|(i, l)| {
+            l.split_once(':')
+                .map(|(k, _)| (i + 1, k.trim().trim_matches(['"', '\''])))
+        })
+        .filter(|(_, k)| !k.is_empty() && !k.contains(char::is_whitespace))
+}
+
+/// The top-level key whose block holds line `line`: the last one at or
+/// above it.
+fn top_level_key_at(text: &str, line: usize) -> Option<String> {
+    top_level_keys(text)
+        .take_while(|(at, _)| *at <= line)
+        .last()
+        .map(|(_, k)| k.to_string())
 }
 
 /// Reads the raw settings map: the YAML file (if any) overlaid with `DD_*`
@@ -150,11 +231,9 @@ pub fn load_sourced(
     let mut settings = Map::new();
     let mut sources = Sources::new();
     if let Some(path) = path {
+        let path = &config_file(path);
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let (text, mode) = read_config_file(path)?;
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
@@ -163,9 +242,15 @@ pub fn load_sourced(
             // still accept those words through core's lenient readers.
             let mut opts = serde_saphyr::Options::default();
             opts.strict_booleans = true;
-            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| LoadError::Syntax {
-                path: shown.clone(),
-                reason: one_line(&e.to_string()),
+            // No snippet: it would print the lines around the error,
+            // `api_key: ...` included.
+            opts.with_snippet = false;
+            serde_saphyr::from_str_with_options(&text, opts).map_err(|e| {
+                crate::scrub::register_text(&text);
+                LoadError::Syntax {
+                    path: shown.clone(),
+                    reason: syntax_reason(&text, &e),
+                }
             })?
         };
         match value {
@@ -173,21 +258,35 @@ pub fn load_sourced(
             Value::Null => {}
             _ => return Err(LoadError::NotAMap { path: shown }),
         }
+        // Messages about a key name the file and its line.
+        let mut lines = std::collections::HashMap::new();
+        for (at, key) in top_level_keys(&text) {
+            lines.entry(key).or_insert(at);
+        }
         for key in settings.keys() {
-            sources.insert(key.clone(), shown.clone());
+            let origin = match lines.get(key.as_str()) {
+                Some(at) => format!("{shown}:{at}"),
+                None => shown.clone(),
+            };
+            sources.insert(key.clone(), origin);
         }
         #[cfg(unix)]
-        if let Ok(meta) = std::fs::metadata(path) {
-            use std::os::unix::fs::PermissionsExt as _;
+        {
             let holds_key = settings
                 .get("api_key")
                 .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()));
-            for w in permission_warnings(path, meta.permissions().mode(), holds_key) {
+            for w in permission_warnings(path, mode, holds_key) {
                 eprintln!("dogstatsd: warning: {w}");
             }
         }
+        #[cfg(not(unix))]
+        let _ = mode;
     }
-    let keys = known_keys();
+    let configured_key = settings
+        .get("api_key")
+        .and_then(Value::as_str)
+        .is_some_and(|k| !k.trim().is_empty());
+    let keys = crate::keys::settings_keys();
     for (name, value) in env {
         let Some(key) = name.strip_prefix("DD_") else {
             continue;
@@ -198,23 +297,25 @@ pub fn load_sourced(
             settings.insert(key, Value::String(value));
         }
     }
-    Ok((settings, sources))
-}
-
-/// Turns raw settings into core's configuration; the error names the key.
-pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
-    // Deserialize key by key first so the message names the culprit.
-    for (key, value) in settings {
-        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-        if let Err(e) = serde_json::from_value::<Config>(single) {
-            return Err(LoadError::Value(format!(
-                "{key}: {}",
-                one_line(&e.to_string())
-            )));
-        }
+    crate::scrub::register_settings(&settings);
+    crate::secrets::resolve(&mut settings).map_err(|e| attribute(e, &sources))?;
+    // An empty DD_API_KEY over a configured key would silently turn the
+    // forwarder off and print to stdout instead.
+    if configured_key
+        && let Some(origin) = sources.get("api_key").filter(|o| o.starts_with("DD_"))
+        && settings
+            .get("api_key")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.trim().is_empty())
+    {
+        return Err(LoadError::Sourced {
+            origin: origin.clone(),
+            message: format!(
+                "api_key: {origin} is set but empty, overriding the api_key of the configuration file; unset {origin} or give it a key"
+            ),
+        });
     }
-    serde_json::from_value(Value::Object(settings.clone()))
-        .map_err(|e| LoadError::Value(one_line(&e.to_string())))
+    Ok((settings, sources))
 }
 
 /// Loads core's configuration from an optional file and the process
@@ -273,12 +374,28 @@ pub fn load_checked(
     overrides: impl IntoIterator<Item = (String, Value)>,
 ) -> Result<crate::settings::Settings, std::process::ExitCode> {
     let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("dogstatsd: {e}");
-        std::process::ExitCode::from(2)
+        crate::scrub::report(e);
+        std::process::ExitCode::from(crate::exit::CONFIG)
     };
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
     let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;
     dogstatsd_core::pipeline::Processor::new(&settings.core)
         .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
+    // Keys nobody reads: one line each, the exit code unchanged.
+    let file = path.map(|p| config_file(p).display().to_string());
+    let in_file = |origin: &String| {
+        file.as_ref()
+            .is_some_and(|f| origin == f || origin.starts_with(&format!("{f}:")))
+    };
+    let mut from_file: Vec<(&String, &String)> = sources
+        .iter()
+        .filter(|(_, origin)| in_file(origin))
+        .collect();
+    from_file.sort();
+    for w in crate::keys::warnings(from_file, &names) {
+        eprintln!("dogstatsd: {w}");
+    }
     Ok(settings)
 }
 
@@ -298,7 +415,7 @@ pub fn detect_hostname() -> Option<String> {
 mod tests {
     use super::*;
 
-    fn write(name: &str, text: &str) -> std::path::PathBuf {
+    fn write(name: &str, text: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("dsd-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);

@@ -28,7 +28,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
-use crate::config::LoadError;
+use crate::config_error::LoadError;
 use crate::files::{Create, FileError, open_write};
 use crate::settings::LogLevel;
 
@@ -76,12 +76,12 @@ impl Default for LogSettings {
 impl LogSettings {
     /// Every key read here (for `DD_<KEY>` overrides).
     pub fn keys() -> Vec<String> {
-        crate::settings::keys_of::<Self>()
+        crate::settings_map::keys_of::<Self>()
     }
 
     /// Reads the log keys from raw settings; the error names the key.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        crate::settings::read_keys(settings)
+        crate::settings_map::read_keys(settings)
     }
 }
 
@@ -163,7 +163,7 @@ pub fn init(level: LogLevel, settings: &LogSettings) -> Result<LogHandle, LogErr
     let mut layers: Vec<Box<dyn Layer<Filtered> + Send + Sync>> = Vec::new();
     if settings.log_to_console {
         let ansi = !settings.log_format_json && std::io::stderr().is_terminal();
-        layers.push(layer(settings, std::io::stderr, ansi));
+        layers.push(layer(settings, crate::scrub::stderr, ansi));
     }
     if !settings.log_file.is_empty() {
         let writer = RollingFile::open(
@@ -366,7 +366,9 @@ impl std::io::Write for &RollingFile {
             // A failed roll keeps writing to the current file.
             let _ = r.roll();
         }
-        std::io::Write::write_all(&mut r.file, buf)?;
+        // Secrets the configuration holds never reach the file.
+        let text = crate::scrub::scrub(&String::from_utf8_lossy(buf));
+        std::io::Write::write_all(&mut r.file, text.as_bytes())?;
         r.written += buf.len() as u64;
         Ok(buf.len())
     }

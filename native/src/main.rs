@@ -5,6 +5,18 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = dogstatsd_native::cli::Cli::parse();
+    dogstatsd_native::scrub::install_panic_hook();
+    let cli = match dogstatsd_native::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(dogstatsd_native::exit::USAGE)
+            } else {
+                // --help and --version.
+                ExitCode::SUCCESS
+            };
+        }
+    };
     dogstatsd_native::cli::run(cli)
 }

@@ -12,7 +12,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::config::LoadError;
+use crate::config_error::{LoadError, one_line};
+use crate::settings_map::{keys_of, read_keys};
 
 /// A port setting: the Agent reads `0` as "off" and the string
 /// `__random__` as "bind an ephemeral port".
@@ -440,30 +441,70 @@ impl Default for DaemonSettings {
     }
 }
 
-/// Every key a settings struct reads: the fields of its default.
-pub(crate) fn keys_of<T: Default + Serialize>() -> Vec<String> {
-    match serde_json::to_value(T::default()) {
-        Ok(Value::Object(m)) => m.keys().cloned().collect(),
-        _ => Vec::new(),
+/// The Agent's host tags: `tags` (`DD_TAGS`), `extra_tags`
+/// (`DD_EXTRA_TAGS`) and `env` (`DD_ENV`, as an `env:` tag). The Agent
+/// sends them in host metadata, so the intake shows them on every metric
+/// of the host; it adds them to each DogStatsD sample itself only where
+/// there is no host (EKS Fargate sidecars). This server sends no host
+/// metadata, so it adds them to every sample, as `dogstatsd_tags` are
+/// added: otherwise they would be lost without a word.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HostTags {
+    /// Host tags. Default none.
+    #[serde(deserialize_with = "de::string_list")]
+    pub tags: Vec<String>,
+    /// More host tags (added to `tags`, as the Agent does). Default none.
+    #[serde(deserialize_with = "de::string_list")]
+    pub extra_tags: Vec<String>,
+    /// The environment, added as `env:<env>`. Default empty.
+    #[serde(deserialize_with = "de::string")]
+    pub env: String,
+}
+
+impl HostTags {
+    /// Every key this struct reads.
+    pub fn keys() -> Vec<String> {
+        keys_of::<Self>()
+    }
+
+    /// The tags to add to every sample, in order.
+    pub fn tags(&self) -> impl Iterator<Item = String> + '_ {
+        let env = self.env.trim();
+        self.tags
+            .iter()
+            .chain(&self.extra_tags)
+            .cloned()
+            .chain((!env.is_empty()).then(|| format!("env:{env}")))
     }
 }
 
-/// Reads a settings struct's keys from raw settings, each on its own first
-/// so the error names the key.
-pub(crate) fn read_keys<T>(settings: &Map<String, Value>) -> Result<T, LoadError>
-where
-    T: Default + Serialize + serde::de::DeserializeOwned,
-{
-    let keys = keys_of::<T>();
-    let mut mine = Map::new();
-    for (key, value) in settings.iter().filter(|(k, _)| keys.contains(k)) {
-        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
-        if let Err(e) = serde_json::from_value::<T>(single) {
-            return Err(LoadError::Value(format!("{key}: {e}")));
+/// Turns raw settings into core's configuration; the error names the key.
+/// The host tags ([`HostTags`]) join `dogstatsd_tags`.
+pub fn core_config(settings: &Map<String, Value>) -> Result<Config, LoadError> {
+    let mut cfg = core_config_only(settings)?;
+    let host: HostTags = read_keys(settings)?;
+    for tag in host.tags() {
+        if !tag.is_empty() && !cfg.dogstatsd_tags.contains(&tag) {
+            cfg.dogstatsd_tags.push(tag);
         }
-        mine.insert(key.clone(), value.clone());
     }
-    serde_json::from_value(Value::Object(mine)).map_err(|e| LoadError::Value(e.to_string()))
+    Ok(cfg)
+}
+
+fn core_config_only(settings: &Map<String, Value>) -> Result<Config, LoadError> {
+    // Deserialize key by key first so the message names the culprit.
+    for (key, value) in settings {
+        let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+        if let Err(e) = serde_json::from_value::<Config>(single) {
+            return Err(LoadError::Value(format!(
+                "{key}: {}",
+                one_line(&e.to_string())
+            )));
+        }
+    }
+    serde_json::from_value(Value::Object(settings.clone()))
+        .map_err(|e| LoadError::Value(one_line(&e.to_string())))
 }
 
 impl DaemonSettings {
@@ -499,12 +540,14 @@ pub struct Settings {
     pub capture: crate::capture::CaptureSettings,
     /// The daemon's own log (`log_*`).
     pub logging: crate::logging::LogSettings,
+    /// `tags`, `extra_tags`, `env` (already part of `core.dogstatsd_tags`).
+    pub host_tags: HostTags,
 }
 
 impl Settings {
     /// Reads both halves; checks that the packet size is usable.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        let core = crate::config::core_config(settings)?;
+        let core = core_config(settings)?;
         if core.dogstatsd_buffer_size <= 0 || core.dogstatsd_buffer_size > 1 << 26 {
             return Err(LoadError::Value(format!(
                 "dogstatsd_buffer_size: must be between 1 and {}, got {}",
@@ -521,6 +564,7 @@ impl Settings {
             forwarder: None,
             capture,
             logging,
+            host_tags: read_keys(settings)?,
         })
     }
 
@@ -537,6 +581,7 @@ impl Settings {
             serde_json::to_value(&self.daemon),
             serde_json::to_value(&self.capture),
             serde_json::to_value(&self.logging),
+            serde_json::to_value(&self.host_tags),
         ]
         .into_iter()
         .flatten()
@@ -550,40 +595,40 @@ impl Settings {
     }
 }
 
-/// Is this key a secret? `api_key`, `app_key`, passwords, tokens…
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.ends_with("key")
-        || ["password", "secret", "token"]
-            .iter()
-            .any(|w| k.contains(w))
-}
+pub use crate::scrub::is_secret_key;
 
 /// Replaces every non-empty secret value, at any depth, with a marker
 /// that keeps the last 5 characters when long enough to be useful (as the
-/// Agent's scrubber shows API keys).
+/// Agent's scrubber shows API keys); everything under a secret key (the
+/// API keys of `additional_endpoints`) counts, and passwords in URLs
+/// (`dd_url`, proxies, endpoint URLs) are masked wherever they are.
 pub fn redact(map: &mut Map<String, Value>) {
     for (k, v) in map.iter_mut() {
-        match v {
-            Value::Object(m) => redact(m),
-            Value::Array(items) => {
-                for item in items {
-                    if let Value::Object(m) = item {
-                        redact(m);
-                    }
-                }
+        redact_value(v, is_secret_key(k));
+    }
+}
+
+fn redact_value(v: &mut Value, secret: bool) {
+    match v {
+        Value::Object(m) => {
+            let entries = std::mem::take(m);
+            for (k, mut v) in entries {
+                redact_value(&mut v, secret || is_secret_key(&k));
+                m.insert(crate::scrub::mask_url_passwords(&k), v);
             }
-            Value::String(s) if is_secret_key(k) && !s.is_empty() => {
-                let tail: String = if s.chars().count() >= 20 {
-                    let n = s.chars().count();
-                    s.chars().skip(n - 5).collect()
-                } else {
-                    String::new()
-                };
-                *s = format!("***************************{tail}");
-            }
-            _ => {}
         }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_value(i, secret)),
+        Value::String(s) if secret && !s.is_empty() => {
+            let n = s.chars().count();
+            let tail: String = if n >= 20 {
+                s.chars().skip(n - 5).collect()
+            } else {
+                String::new()
+            };
+            *s = format!("***************************{tail}");
+        }
+        Value::String(s) => *s = crate::scrub::mask_url_passwords(s),
+        _ => {}
     }
 }
 
@@ -703,9 +748,18 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("0123456789abcdef"), "{debug}");
         assert!(debug.contains("<redacted>"), "{debug}");
-        let mut m = serde_json::json!({"proxy": {"password": "pw"}, "k": "v"});
+        let mut m = serde_json::json!({
+            "proxy": {"password": "pw", "https": "http://u:proxypw@p:3128"},
+            "additional_endpoints": {"https://u:urlpw@x": ["endpointkey1"]},
+            "k": "v"
+        });
         redact(m.as_object_mut().unwrap());
         assert_ne!(m["proxy"]["password"], "pw");
+        assert_eq!(m["proxy"]["https"], "http://u:********@p:3128");
+        let shown = m.to_string();
+        for secret in ["urlpw", "endpointkey1", "proxypw"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert_eq!(m["k"], "v");
     }
 }

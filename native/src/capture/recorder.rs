@@ -30,7 +30,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Header, Record, Writer};
-use crate::config::LoadError;
+use crate::config_error::LoadError;
 
 /// Channel depth when `dogstatsd_capture_depth` is 0.
 pub const DEFAULT_DEPTH: usize = 4096;
@@ -110,12 +110,12 @@ impl Default for CaptureSettings {
 impl CaptureSettings {
     /// Every key read here (for `DD_<KEY>` overrides).
     pub fn keys() -> Vec<String> {
-        crate::settings::keys_of::<Self>()
+        crate::settings_map::keys_of::<Self>()
     }
 
     /// Reads the capture keys from raw settings; the error names the key.
     pub fn from_settings(settings: &Map<String, Value>) -> Result<Self, LoadError> {
-        crate::settings::read_keys(settings)
+        crate::settings_map::read_keys(settings)
     }
 
     /// The channel depth in packets.

@@ -11,7 +11,7 @@ pub fn run(config: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     match serde_json::to_string_pretty(&settings.redacted_json()) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => println!("{}", crate::scrub::scrub(&s)),
         Err(e) => {
             eprintln!("dogstatsd: cannot print the configuration: {e}");
             return ExitCode::from(1);

@@ -15,8 +15,8 @@ use dogstatsd_core::config::Config;
 /// Loads the configuration or reports why not (exit 2, one line).
 pub(crate) fn load_or_exit(path: Option<&Path>) -> Result<Config, ExitCode> {
     crate::config::load(path).map_err(|e| {
-        eprintln!("dogstatsd: {e}");
-        ExitCode::from(2)
+        crate::scrub::report(&e);
+        ExitCode::from(crate::exit::CONFIG)
     })
 }
 
@@ -28,8 +28,8 @@ pub(crate) fn prepare<T, E: Display>(
 ) -> Result<T, ExitCode> {
     let cfg = load_or_exit(path)?;
     build(&cfg).map_err(|e| {
-        eprintln!("dogstatsd: invalid configuration: {e}");
-        ExitCode::from(2)
+        crate::scrub::report(&format_args!("invalid configuration: {e}"));
+        ExitCode::from(crate::exit::CONFIG)
     })
 }
 

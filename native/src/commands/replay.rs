@@ -159,14 +159,14 @@ fn read_error(file: &Path, e: &CaptureError) -> bool {
 pub fn run(args: &ReplayArgs) -> ExitCode {
     if !(args.speed.is_finite() && args.speed > 0.0) {
         eprintln!("dogstatsd replay: --speed must be a positive number");
-        return ExitCode::from(2);
+        return ExitCode::from(crate::exit::USAGE);
     }
     if args.aggregate {
         return aggregate(args);
     }
     let Some(to) = args.to.as_deref() else {
         eprintln!("dogstatsd replay: give --to ADDRESS or --aggregate");
-        return ExitCode::from(2);
+        return ExitCode::from(crate::exit::USAGE);
     };
     let reader = match open(&args.file) {
         Ok(r) => r,

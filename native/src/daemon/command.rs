@@ -158,8 +158,8 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
     let log = match crate::logging::init(settings.daemon.log_level, &settings.logging) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("dogstatsd: invalid configuration: {e}");
-            return ExitCode::from(2);
+            crate::scrub::report(&format!("invalid configuration: {e}"));
+            return ExitCode::from(crate::exit::CONFIG);
         }
     };
     #[cfg(unix)]
@@ -189,7 +189,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
             Ok(f) => f.map(Arc::new),
             Err(e) => {
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(2);
             }
         };
@@ -199,7 +199,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         let sink = match sink::select(args.output.as_deref(), forwarder.clone()) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(1);
             }
         };
@@ -207,7 +207,7 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!("{e}");
-                eprintln!("dogstatsd: {e}");
+                crate::scrub::report(&e);
                 return ExitCode::from(e.exit_code());
             }
         };

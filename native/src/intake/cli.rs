@@ -83,7 +83,7 @@ pub fn run(args: TestIntakeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("dogstatsd test-intake: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(crate::exit::USAGE);
         }
     };
     let cfg = IntakeConfig {

@@ -436,3 +436,57 @@ pub fn run_to_exit(
     };
     (status, reader.join().unwrap())
 }
+
+/// The binary with `args` and `env`, none of the caller's `DD_*`
+/// variables and no `RUST_LOG`, all three streams piped.
+pub fn clean_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dogstatsd"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("DD_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs [`clean_command`] with `stdin` and waits for it.
+pub fn run_clean(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> std::process::Output {
+    let mut child = clean_command(args, env).spawn().expect("run dogstatsd");
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// No run of 8 characters of `secret` appears in `text`.
+pub fn assert_no_secret(text: &str, secret: &str, what: &str) {
+    for w in secret.as_bytes().windows(8) {
+        let w = std::str::from_utf8(w).unwrap();
+        assert!(
+            !text.contains(w),
+            "{what} shows part of a secret ({w}):\n{text}"
+        );
+    }
+}
+
+/// A test intake on its own one-worker runtime (kept alive by the caller).
+pub fn start_intake(
+    cfg: dogstatsd_native::intake::IntakeConfig,
+) -> (
+    tokio::runtime::Runtime,
+    dogstatsd_native::intake::TestIntake,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let intake = rt
+        .block_on(dogstatsd_native::intake::TestIntake::start(cfg))
+        .unwrap();
+    (rt, intake)
+}
