@@ -94,6 +94,10 @@ pub struct IntakeConfig {
     /// [`TestIntake::received`] and [`TestIntake::requests`]). Defaults
     /// to true; the command line turns it off.
     pub keep: bool,
+    /// Answer every request with this redirect status and `Location`
+    /// instead (an intake that moved, or a proxy's login page); a
+    /// location ending in `*` has the request's path in its place.
+    pub redirect: Option<(u16, String)>,
 }
 
 impl Default for IntakeConfig {
@@ -103,6 +107,7 @@ impl Default for IntakeConfig {
             schedule: FaultSchedule::new(),
             record: None,
             keep: true,
+            redirect: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub struct IntakeStats {
     pub hung: u64,
     /// Connections reset on purpose ([`Fault::Reset`]).
     pub reset: u64,
+    /// Requests answered with the configured redirect.
+    pub redirected: u64,
 }
 
 /// One accepted request, as the trace writer's test server keeps it.
@@ -175,6 +182,7 @@ struct Counters {
     bad_bodies: AtomicU64,
     hung: AtomicU64,
     reset: AtomicU64,
+    redirected: AtomicU64,
 }
 
 struct Shared {
@@ -184,6 +192,7 @@ struct Shared {
     received: Mutex<Flush>,
     requests: Mutex<Vec<AcceptedRequest>>,
     record: Option<Mutex<File>>,
+    redirect: Mutex<Option<(u16, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +220,7 @@ impl Shared {
             bad_bodies: get(&c.bad_bodies),
             hung: get(&c.hung),
             reset: get(&c.reset),
+            redirected: get(&c.redirected),
         }
     }
 }
@@ -270,6 +280,7 @@ impl TestIntake {
             received: Mutex::new(Flush::default()),
             requests: Mutex::new(Vec::new()),
             record,
+            redirect: Mutex::new(cfg.redirect),
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(serve(listener, shared.clone(), stop_rx));
@@ -300,6 +311,12 @@ impl TestIntake {
     /// decision they got.
     pub fn set_schedule(&self, schedule: FaultSchedule) {
         *lock(&self.shared.schedule) = schedule;
+    }
+
+    /// Answers every later request with `status` and `Location:
+    /// location` (`None`: back to normal).
+    pub fn set_redirect(&self, redirect: Option<(u16, String)>) {
+        *lock(&self.shared.redirect) = redirect;
     }
 
     /// Every record accepted so far (with [`IntakeConfig::keep`]).
@@ -403,6 +420,22 @@ async fn handle(
     let now_active = c.active.fetch_add(1, Ordering::Relaxed) + 1;
     c.peak.fetch_max(now_active, Ordering::Relaxed);
     let _guard = ActiveGuard(c);
+    let redirect = lock(&shared.redirect).clone();
+    if let Some((status, location)) = redirect {
+        let _ = Limited::new(req.into_body(), MAX_COMPRESSED_BODY)
+            .collect()
+            .await;
+        c.redirected.fetch_add(1, Ordering::Relaxed);
+        let location = match location.strip_suffix('*') {
+            Some(prefix) => format!("{prefix}{path}"),
+            None => location,
+        };
+        let mut resp = json_response(status, String::new());
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
     let status = match answer(&shared, req, &path).await {
         Ok(status) => status,
         Err(Fault::Hang) => {
