@@ -562,6 +562,15 @@ impl Forwarder {
             check_url(url)?;
         }
         let client = client(&cfg)?;
+        if cfg.proxy.is_set() {
+            tracing::info!(
+                http = cfg.proxy.http.as_deref().map(redact_url).unwrap_or_default(),
+                https = cfg.proxy.https.as_deref().map(redact_url).unwrap_or_default(),
+                no_proxy = %cfg.proxy.no_proxy.join(","),
+                source = ?cfg.proxy.source,
+                "forwarder goes through a proxy"
+            );
+        }
         let seed = cfg.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

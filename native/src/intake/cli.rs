@@ -91,7 +91,7 @@ pub fn run(args: TestIntakeArgs) -> ExitCode {
         schedule,
         record: args.record,
         keep: false,
-        redirect: None,
+        ..IntakeConfig::default()
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
