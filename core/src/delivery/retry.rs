@@ -56,6 +56,9 @@ pub struct StoredEntry {
 }
 
 /// Something the shell must do.
+///
+/// A [`Store`](Action::Store) must be answered with
+/// [`Delivery::written`] or [`Delivery::store_failed`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action<P> {
     /// Write `payload` to the store as `id` (then it is out of memory).
@@ -79,6 +82,12 @@ pub enum Action<P> {
         entry: StoredEntry,
         /// Why.
         reason: FailReason,
+    },
+    /// `payload` was read back from its file and leaves memory again; the
+    /// file stays (nothing to write, but it counts as stored again).
+    Unloaded {
+        /// The payload.
+        payload: P,
     },
     /// Delete stored file `id`: its payload is settled (counted by the
     /// shell with the answer).
@@ -200,6 +209,7 @@ impl<P: Parcel> Delivery<P> {
         if payload.stored().is_some() {
             // Its file is still there: forget the copy in memory.
             self.on_disk.push_back(entry);
+            out.push(Action::Unloaded { payload });
             return;
         }
         if entry.bytes > self.cfg.store_max_bytes {
@@ -211,8 +221,9 @@ impl<P: Parcel> Delivery<P> {
         }
         self.trim_store(entry.bytes, out);
         self.next_id += 1;
+        // Counted now so the bound holds; listed for loading only once
+        // the shell says the file is written ([`Delivery::written`]).
         self.disk_bytes += entry.bytes;
-        self.on_disk.push_back(entry);
         let mut payload = payload;
         payload.set_stored(entry.id);
         out.push(Action::Store {
@@ -268,14 +279,15 @@ impl<P: Parcel> Delivery<P> {
         out
     }
 
+    /// An [`Action::Store`]'s file is written: it may be loaded back.
+    pub fn written(&mut self, entry: StoredEntry) {
+        self.on_disk.push_back(entry);
+    }
+
     /// An [`Action::Store`] could not be written: the state forgets the
     /// file (the shell counts the payload as failed).
-    pub fn store_failed(&mut self, id: StoreId) {
-        if let Some(i) = self.on_disk.iter().position(|e| e.id == id)
-            && let Some(e) = self.on_disk.remove(i)
-        {
-            self.disk_bytes = self.disk_bytes.saturating_sub(e.bytes);
-        }
+    pub fn store_failed(&mut self, entry: StoredEntry) {
+        self.disk_bytes = self.disk_bytes.saturating_sub(entry.bytes);
     }
 
     /// A sent payload's outcome at `now`.
@@ -420,6 +432,20 @@ mod tests {
 
     const T0: Duration = Duration::from_secs(100);
 
+    /// The shell's side of a [`Action::Store`]: the file is written.
+    fn confirm(d: &mut Delivery<P>, acts: Vec<Action<P>>) -> Vec<Action<P>> {
+        for a in &acts {
+            if let Action::Store { id, payload } = a {
+                d.written(StoredEntry {
+                    id: *id,
+                    bytes: payload.size,
+                    points: payload.points(),
+                });
+            }
+        }
+        acts
+    }
+
     fn sent(d: &mut Delivery<P>, now: Duration) -> P {
         match d.poll(now) {
             Next::Send(p) => p,
@@ -492,7 +518,8 @@ mod tests {
         let mut d = state(20, 25, 1);
         let mut acts = Vec::new();
         for i in 1..=4 {
-            acts.extend(d.push(p(i)));
+            let a = d.push(p(i));
+            acts.extend(confirm(&mut d, a));
         }
         // 1 and 2 spilled as files 1 and 2.
         let ids: Vec<_> = acts
@@ -505,6 +532,7 @@ mod tests {
         assert_eq!(ids, [(1, 1), (2, 2)]);
         // A third spill exceeds the store (25 bytes): file 1 is deleted.
         let acts = d.push(p(5));
+        let acts = confirm(&mut d, acts);
         assert!(matches!(
             acts[0],
             Action::DropStored {
@@ -564,6 +592,8 @@ mod tests {
         d.push(p(2));
         let acts = d.drain();
         assert!(acts.iter().all(|a| matches!(a, Action::Store { .. })));
+        assert_eq!(d.stored(), 0, "listed only once written");
+        confirm(&mut d, acts);
         assert_eq!(d.stored(), 2);
     }
 
@@ -616,7 +646,7 @@ mod tests {
             }),
         );
         // A new payload pushes it out of the (10-byte) queue: no rewrite.
-        assert!(d.push(p(1)).is_empty());
+        assert!(matches!(d.push(p(1))[..], [Action::Unloaded { .. }]));
         assert_eq!(d.stored(), 1);
         assert_eq!(d.stored_bytes(), 10);
     }

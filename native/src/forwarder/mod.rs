@@ -982,8 +982,14 @@ impl Shared {
                             reason: "no store".to_string(),
                         }),
                     };
+                    let entry = StoredEntry {
+                        id,
+                        bytes: payload.body.len(),
+                        points: payload.points,
+                    };
                     match written {
                         Ok(_) => {
+                            lock(&lane.state).written(entry);
                             add(&lane.counters.payloads_stored, 1);
                             add(&lane.counters.points_stored, payload.points);
                             if stopping {
@@ -999,7 +1005,7 @@ impl Shared {
                         }
                         Err(e) => {
                             tracing::error!(intake = %lane.name, error = %e, "forwarder store: cannot write a payload; dropping it");
-                            lock(&lane.state).store_failed(id);
+                            lock(&lane.state).store_failed(entry);
                             self.count_failure(lane, &payload, FailReason::Internal);
                             dropped += 1;
                         }
@@ -1053,6 +1059,18 @@ impl Shared {
                             held_back = held,
                             "forwarder store full (forwarder_storage_max_size_in_bytes): deleting the oldest stored payload"
                         );
+                    }
+                }
+                Action::Unloaded { payload } => {
+                    add(&lane.counters.payloads_stored, 1);
+                    add(&lane.counters.points_stored, payload.points);
+                    if stopping {
+                        let mut m = lock(&lane.stop_stored);
+                        let e =
+                            m.entry(payload.endpoint.path())
+                                .or_insert((payload.endpoint, 0, 0));
+                        e.1 += 1;
+                        e.2 += payload.points;
                     }
                 }
                 Action::Remove { id } => {
