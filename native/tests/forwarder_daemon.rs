@@ -9,6 +9,8 @@
 //! * SIGTERM with the intake down and `forwarder_storage_max_size_in_bytes`:
 //!   everything pending is stored; a restart with the intake up delivers
 //!   every point exactly once and empties the store.
+//! * `kill -9` loses nothing already written: with no room in memory every
+//!   payload is a file at once, and the next start delivers each once.
 
 #![cfg(unix)]
 
@@ -261,4 +263,76 @@ fn stored_at_stop_then_delivered_exactly_once_after_a_restart() {
         left.is_empty(),
         "the store is empty after delivery: {left:?}"
     );
+}
+
+/// Stored payload files in every endpoint directory under `dir`.
+fn stored_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|lane| {
+            std::fs::read_dir(lane.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|f| f.path().extension().is_some_and(|x| x == "dsdp"))
+        .count()
+}
+
+#[test]
+fn kill_9_loses_nothing_already_written() {
+    let rt = runtime();
+    let addr = closed_port(&rt);
+    let store = TempDir::new("fwd-kill");
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
+    cfg.insert("api_key".into(), json!(API_KEY));
+    cfg.insert("dd_url".into(), json!(format!("http://{addr}")));
+    // No room in memory: every payload is written as soon as it is made.
+    cfg.insert("forwarder_retry_queue_payloads_max_size".into(), json!(1));
+    cfg.insert("forwarder_backoff_base".into(), json!(0.05));
+    cfg.insert("forwarder_backoff_max".into(), json!(0.5));
+    cfg.insert(
+        "forwarder_storage_max_size_in_bytes".into(),
+        json!(10 * 1024 * 1024),
+    );
+    let dir = store.path("retry");
+    cfg.insert(
+        "forwarder_storage_path".into(),
+        json!(dir.display().to_string()),
+    );
+    let d = Daemon::start(&cfg, TempDir::new("fwd-kill-1"));
+    traffic(&d, 20);
+    // The first flush (at most 10 s away) writes the event and check
+    // payloads at least.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while stored_files(&dir) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    drop(d); // SIGKILL
+    let written = stored_files(&dir);
+    assert!(written >= 2, "{written} files");
+
+    let intake = rt
+        .block_on(TestIntake::start(IntakeConfig {
+            bind: addr,
+            ..IntakeConfig::default()
+        }))
+        .unwrap();
+    let mut d = Daemon::start(&cfg, TempDir::new("fwd-kill-2"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored_files(&dir) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.stop();
+    let received = intake.received();
+    let seen = rt.block_on(intake.shutdown());
+    assert_eq!(seen.accepted, written as u64, "every written payload, once");
+    assert_eq!(d.logged("payloads_sent"), written as u64);
+    assert_eq!(received.events.len(), 1);
+    assert_eq!(received.service_checks.len(), 1);
+    assert_eq!(stored_files(&dir), 0);
 }

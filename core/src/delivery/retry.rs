@@ -147,6 +147,9 @@ pub struct Delivery<P> {
     disk_bytes: usize,
     /// A load was handed out and not answered yet.
     loading: bool,
+    /// A payload read back, sent next; outside the queue so a payload
+    /// larger than the whole queue still leaves the store.
+    reloaded: Option<P>,
     next_id: StoreId,
 }
 
@@ -162,6 +165,7 @@ impl<P: Parcel> Delivery<P> {
             on_disk: VecDeque::new(),
             disk_bytes: 0,
             loading: false,
+            reloaded: None,
             next_id: 1,
         }
     }
@@ -251,10 +255,12 @@ impl<P: Parcel> Delivery<P> {
         if self.in_flight >= self.cfg.max_in_flight.max(1) {
             return Next::Idle;
         }
-        if now < self.blocked_until && !(self.queue.is_empty() && self.on_disk.is_empty()) {
+        if now < self.blocked_until
+            && !(self.queue.is_empty() && self.on_disk.is_empty() && self.reloaded.is_none())
+        {
             return Next::WaitUntil(self.blocked_until);
         }
-        if let Some(p) = self.queue.pop() {
+        if let Some(p) = self.reloaded.take().or_else(|| self.queue.pop()) {
             self.in_flight += 1;
             return Next::Send(p);
         }
@@ -273,7 +279,11 @@ impl<P: Parcel> Delivery<P> {
         self.loading = false;
         let mut out = Vec::new();
         match payload {
-            Some(p) => self.enqueue(p, &mut out),
+            Some(p) => {
+                if let Some(old) = self.reloaded.replace(p) {
+                    self.enqueue(old, &mut out);
+                }
+            }
             None => self.disk_bytes = self.disk_bytes.saturating_sub(entry.bytes),
         }
         out
@@ -328,7 +338,13 @@ impl<P: Parcel> Delivery<P> {
     /// dropped ([`FailReason::Shutdown`]) without one.
     pub fn drain(&mut self) -> Vec<Action<P>> {
         let mut out = Vec::new();
-        for p in self.queue.drain() {
+        let pending: Vec<P> = self
+            .reloaded
+            .take()
+            .into_iter()
+            .chain(self.queue.drain())
+            .collect();
+        for p in pending {
             self.evict(p, FailReason::Shutdown, &mut out);
         }
         out
@@ -371,7 +387,7 @@ impl<P: Parcel> Delivery<P> {
     /// Nothing in memory, in flight or being loaded (stored files may
     /// remain).
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight == 0 && !self.loading
+        self.queue.is_empty() && self.in_flight == 0 && !self.loading && self.reloaded.is_none()
     }
 
     /// Nothing left anywhere.
@@ -629,6 +645,29 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_payload_larger_than_the_queue_still_goes_out() {
+        let mut d = state(5, 100, 1);
+        let acts = d.push(p(1));
+        let acts = confirm(&mut d, acts);
+        assert!(matches!(acts[..], [Action::Store { id: 1, .. }]));
+        let Next::Load(e) = d.poll(T0) else { panic!() };
+        assert!(
+            d.loaded(
+                e,
+                Some(P {
+                    n: 1,
+                    size: 10,
+                    stored: Some(1)
+                })
+            )
+            .is_empty()
+        );
+        let got = sent(&mut d, T0);
+        assert_eq!(d.settle(got, Settle::Sent, T0), [Action::Remove { id: 1 }]);
+        assert!(d.is_empty());
+    }
+
+    #[test]
     fn a_loaded_payload_evicted_again_keeps_its_file() {
         let mut d = state(10, 100, 1);
         d.restore(vec![StoredEntry {
@@ -645,8 +684,8 @@ mod tests {
                 stored: Some(5),
             }),
         );
-        // A new payload pushes it out of the (10-byte) queue: no rewrite.
-        assert!(matches!(d.push(p(1))[..], [Action::Unloaded { .. }]));
+        // Stopping before it is sent: no rewrite, the file stays.
+        assert!(matches!(d.drain()[..], [Action::Unloaded { .. }]));
         assert_eq!(d.stored(), 1);
         assert_eq!(d.stored_bytes(), 10);
     }
