@@ -333,6 +333,17 @@ fn kind(endpoint: Endpoint) -> &'static str {
     }
 }
 
+/// Payloads and points, by key.
+type Tally<K> = Mutex<BTreeMap<K, (u64, u64)>>;
+
+/// Adds one payload of `points` points under `key`.
+fn tally<K: Ord>(t: &Tally<K>, key: K, points: u64) {
+    let mut m = lock(t);
+    let e = m.entry(key).or_insert((0, 0));
+    e.0 += 1;
+    e.1 += points;
+}
+
 /// One intake and API key: its own state, store and counters.
 struct Lane {
     /// Shown in logs and labels: the URL without credentials (`#n` for a
@@ -343,10 +354,10 @@ struct Lane {
     state: Mutex<Delivery<Transaction>>,
     store: Option<Store>,
     counters: Counters,
-    failures: Mutex<BTreeMap<(&'static str, FailReason), (u64, u64)>>,
-    /// At stop: (payloads, points) dropped and stored, per endpoint.
-    stop_dropped: Mutex<BTreeMap<&'static str, (Endpoint, u64, u64)>>,
-    stop_stored: Mutex<BTreeMap<&'static str, (Endpoint, u64, u64)>>,
+    failures: Tally<(&'static str, FailReason)>,
+    /// At stop: dropped and stored, per (path, kind).
+    stop_dropped: Tally<(&'static str, &'static str)>,
+    stop_stored: Tally<(&'static str, &'static str)>,
     wake: Notify,
     /// Last log time and lines held back since, per (reason, status).
     logged: Mutex<HashMap<(FailReason, u16), (Instant, u64)>>,
@@ -993,14 +1004,11 @@ impl Shared {
                             add(&lane.counters.payloads_stored, 1);
                             add(&lane.counters.points_stored, payload.points);
                             if stopping {
-                                let mut m = lock(&lane.stop_stored);
-                                let e = m.entry(payload.endpoint.path()).or_insert((
-                                    payload.endpoint,
-                                    0,
-                                    0,
-                                ));
-                                e.1 += 1;
-                                e.2 += payload.points;
+                                tally(
+                                    &lane.stop_stored,
+                                    (payload.endpoint.path(), kind(payload.endpoint)),
+                                    payload.points,
+                                );
                             }
                         }
                         Err(e) => {
@@ -1028,14 +1036,11 @@ impl Shared {
                             }
                         }
                         FailReason::Shutdown => {
-                            let mut m = lock(&lane.stop_dropped);
-                            let e = m.entry(payload.endpoint.path()).or_insert((
-                                payload.endpoint,
-                                0,
-                                0,
-                            ));
-                            e.1 += 1;
-                            e.2 += payload.points;
+                            tally(
+                                &lane.stop_dropped,
+                                (payload.endpoint.path(), kind(payload.endpoint)),
+                                payload.points,
+                            );
                         }
                         _ => {}
                     }
@@ -1047,11 +1052,7 @@ impl Shared {
                         store.remove(entry.id);
                     }
                     add(&lane.counters.stored_dropped, 1);
-                    let mut f = lock(&lane.failures);
-                    let e = f.entry(("stored", reason)).or_insert((0, 0));
-                    e.0 += 1;
-                    e.1 += entry.points;
-                    drop(f);
+                    tally(&lane.failures, ("stored", reason), entry.points);
                     if let Some(held) = lane.should_log(reason, 1) {
                         tracing::warn!(
                             intake = %lane.name,
@@ -1065,12 +1066,11 @@ impl Shared {
                     add(&lane.counters.payloads_stored, 1);
                     add(&lane.counters.points_stored, payload.points);
                     if stopping {
-                        let mut m = lock(&lane.stop_stored);
-                        let e =
-                            m.entry(payload.endpoint.path())
-                                .or_insert((payload.endpoint, 0, 0));
-                        e.1 += 1;
-                        e.2 += payload.points;
+                        tally(
+                            &lane.stop_stored,
+                            (payload.endpoint.path(), kind(payload.endpoint)),
+                            payload.points,
+                        );
                     }
                 }
                 Action::Remove { id } => {
@@ -1095,32 +1095,27 @@ impl Shared {
                 add(&c.points_rejected, tx.points);
             }
         }
-        let mut f = lock(&lane.failures);
-        let e = f.entry((tx.endpoint.path(), reason)).or_insert((0, 0));
-        e.0 += 1;
-        e.1 += tx.points;
+        tally(&lane.failures, (tx.endpoint.path(), reason), tx.points);
     }
 
     /// What the stop did, per endpoint and kind: dropped at WARN, stored
     /// at INFO.
     fn log_stop(&self) {
         for lane in &self.lanes {
-            for (path, (endpoint, payloads, points)) in lock(&lane.stop_dropped).iter() {
+            for ((path, kind), (payloads, points)) in lock(&lane.stop_dropped).iter() {
                 tracing::warn!(
                     intake = %lane.name,
                     endpoint = path,
                     payloads,
-                    "forwarder stop: dropped {points} {} not delivered within forwarder_stop_timeout (set forwarder_storage_max_size_in_bytes to keep them for the next start)",
-                    kind(*endpoint)
+                    "forwarder stop: dropped {points} {kind} not delivered within forwarder_stop_timeout (set forwarder_storage_max_size_in_bytes to keep them for the next start)"
                 );
             }
-            for (path, (endpoint, payloads, points)) in lock(&lane.stop_stored).iter() {
+            for ((path, kind), (payloads, points)) in lock(&lane.stop_stored).iter() {
                 tracing::info!(
                     intake = %lane.name,
                     endpoint = path,
                     payloads,
-                    "forwarder stop: stored {points} {} for the next start in {}",
-                    kind(*endpoint),
+                    "forwarder stop: stored {points} {kind} for the next start in {}",
                     lane.store.as_ref().map(|s| s.dir().display().to_string()).unwrap_or_default()
                 );
             }
