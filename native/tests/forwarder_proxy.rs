@@ -12,8 +12,8 @@ mod net_support;
 use std::time::Duration;
 
 use dogstatsd_core::flush::Flush;
-use dogstatsd_native::forwarder::proxy::{ProxyConfig, ProxySource};
 use dogstatsd_native::forwarder::Forwarder;
+use dogstatsd_native::forwarder::proxy::{ProxyConfig, ProxySource};
 use dogstatsd_native::intake::{IntakeConfig, TestIntake};
 use intake_support::{fast_config, points, records, sample_flush};
 use net_support::Tinyproxy;

@@ -477,12 +477,13 @@ impl Telemetry {
             family(
                 "dogstatsd_forwarder_payloads_total",
                 "counter",
-                "Intake payloads, by state (submitted = sent + rejected + dropped + queued + in flight).",
+                "Intake payloads, by state (submitted = sent + rejected + dropped + stored + queued + in flight).",
                 &[
                     (r#"{state="submitted"}"#.into(), s.payloads_submitted),
                     (r#"{state="sent"}"#.into(), s.payloads_sent),
                     (r#"{state="rejected"}"#.into(), s.payloads_rejected),
                     (r#"{state="dropped"}"#.into(), s.payloads_dropped),
+                    (r#"{state="stored"}"#.into(), s.payloads_stored),
                 ],
             );
             family(
@@ -494,6 +495,7 @@ impl Telemetry {
                     (r#"{state="sent"}"#.into(), s.points_sent),
                     (r#"{state="rejected"}"#.into(), s.points_rejected),
                     (r#"{state="dropped"}"#.into(), s.points_dropped),
+                    (r#"{state="stored"}"#.into(), s.points_stored),
                     (r#"{state="too_big"}"#.into(), s.points_too_big),
                 ],
             );
