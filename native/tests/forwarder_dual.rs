@@ -5,47 +5,21 @@
 
 mod intake_support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dogstatsd_core::flush::Flush;
 use dogstatsd_native::forwarder::config::ExtraEndpoint;
 use dogstatsd_native::forwarder::{Compression, Forwarder};
-use dogstatsd_native::intake::{IntakeConfig, TestIntake};
-use intake_support::{fast_config, points, records, sample_flush};
+use dogstatsd_native::intake::{FaultSchedule, IntakeConfig, TestIntake};
+use intake_support::{down_addr, fast_config, intake_at, merged, points, records, sample_flush};
 
 const NOW: i64 = 1_700_000_100;
 const MAIN_KEY: &str = "test-api-key-0123456789";
 
-async fn intake_at(addr: SocketAddr) -> TestIntake {
-    TestIntake::start(IntakeConfig {
-        bind: addr,
-        ..IntakeConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn merged(flushes: &[Flush]) -> Flush {
-    let mut all = Flush::default();
-    for f in flushes {
-        all.series.extend(f.series.iter().cloned());
-        all.sketches.extend(f.sketches.iter().cloned());
-        all.events.extend(f.events.iter().cloned());
-        all.service_checks.extend(f.service_checks.iter().cloned());
-    }
-    all
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_and_key_gets_everything_independently() {
     let up = TestIntake::start(IntakeConfig::default()).await.unwrap();
-    let down_addr = {
-        let i = TestIntake::start(IntakeConfig::default()).await.unwrap();
-        let a = i.addr();
-        i.shutdown().await;
-        a
-    };
+    let down_addr = down_addr().await;
     let mut cfg = fast_config(&up.url());
     // The down endpoint backs off for real (up to 2 s), which must not
     // slow the others.
@@ -115,7 +89,7 @@ async fn every_endpoint_and_key_gets_everything_independently() {
     assert_eq!(per[0].1.retries + per[2].1.retries, 0);
 
     // The down endpoint comes back: it gets everything, once.
-    let back = intake_at(down_addr).await;
+    let back = intake_at(down_addr, FaultSchedule::new()).await;
     assert!(fwd.wait_idle(Duration::from_secs(10)).await);
     let stats = fwd.shutdown(Duration::from_secs(1)).await;
     assert_eq!(stats.points_sent, 3 * total_points, "{stats:?}");
@@ -129,12 +103,7 @@ async fn every_endpoint_and_key_gets_everything_independently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_on_one_endpoint_drops_only_there() {
     let up = TestIntake::start(IntakeConfig::default()).await.unwrap();
-    let down_addr = {
-        let i = TestIntake::start(IntakeConfig::default()).await.unwrap();
-        let a = i.addr();
-        i.shutdown().await;
-        a
-    };
+    let down_addr = down_addr().await;
     let mut cfg = fast_config(&up.url());
     cfg.compression = Compression::None;
     // Room for three 100-byte payloads per endpoint.

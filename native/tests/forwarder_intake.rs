@@ -5,7 +5,6 @@
 
 mod intake_support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dogstatsd_core::flush::Flush;
@@ -13,7 +12,7 @@ use dogstatsd_core::payload::Endpoint;
 use dogstatsd_native::forwarder::{Compression, Forwarder};
 use dogstatsd_native::intake::schedule::scripted_body;
 use dogstatsd_native::intake::{FaultSchedule, IntakeConfig, TestIntake};
-use intake_support::{fast_config, points, records, sample_flush};
+use intake_support::{fast_config, intake_at, merged, points, records, sample_flush};
 
 const NOW: i64 = 1_700_000_100;
 
@@ -21,26 +20,6 @@ async fn intake(schedule: FaultSchedule) -> TestIntake {
     TestIntake::start(IntakeConfig::with_schedule(schedule))
         .await
         .unwrap()
-}
-
-async fn intake_at(addr: SocketAddr, schedule: FaultSchedule) -> TestIntake {
-    TestIntake::start(IntakeConfig {
-        bind: addr,
-        ..IntakeConfig::with_schedule(schedule)
-    })
-    .await
-    .unwrap()
-}
-
-fn merged(flushes: &[Flush]) -> Flush {
-    let mut all = Flush::default();
-    for f in flushes {
-        all.series.extend(f.series.iter().cloned());
-        all.sketches.extend(f.sketches.iter().cloned());
-        all.events.extend(f.events.iter().cloned());
-        all.service_checks.extend(f.service_checks.iter().cloned());
-    }
-    all
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use dogstatsd_core::flush::Flush;
 use dogstatsd_native::forwarder::Forwarder;
 use dogstatsd_native::forwarder::proxy::{ProxyConfig, ProxySource};
 use dogstatsd_native::intake::{IntakeConfig, TestIntake};
-use intake_support::{fast_config, points, records, sample_flush};
+use intake_support::{fast_config, merged, points, records, sample_flush};
 use net_support::Tinyproxy;
 
 const NOW: i64 = 1_700_000_100;
@@ -27,17 +27,6 @@ fn proxy_for_http(url: String) -> ProxyConfig {
         source: ProxySource::Config,
         ..ProxyConfig::default()
     }
-}
-
-fn merged(flushes: &[Flush]) -> Flush {
-    let mut all = Flush::default();
-    for f in flushes {
-        all.series.extend(f.series.iter().cloned());
-        all.sketches.extend(f.sketches.iter().cloned());
-        all.events.extend(f.events.iter().cloned());
-        all.service_checks.extend(f.service_checks.iter().cloned());
-    }
-    all
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

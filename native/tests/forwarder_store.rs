@@ -12,25 +12,9 @@ use std::time::Duration;
 
 use dogstatsd_core::payload::Endpoint;
 use dogstatsd_native::forwarder::{Compression, FailReason, Forwarder, ForwarderConfig};
+use dogstatsd_native::intake::FaultSchedule;
 use dogstatsd_native::intake::schedule::scripted_body;
-use dogstatsd_native::intake::{IntakeConfig, TestIntake};
-use intake_support::fast_config;
-
-async fn down_addr() -> SocketAddr {
-    let i = TestIntake::start(IntakeConfig::default()).await.unwrap();
-    let a = i.addr();
-    i.shutdown().await;
-    a
-}
-
-async fn intake_at(addr: SocketAddr) -> TestIntake {
-    TestIntake::start(IntakeConfig {
-        bind: addr,
-        ..IntakeConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use intake_support::{down_addr, fast_config, intake_at};
 
 fn config(addr: SocketAddr, store: &Path, store_bytes: usize) -> ForwarderConfig {
     let mut cfg = fast_config(&format!("http://{addr}"));
@@ -92,7 +76,7 @@ async fn overflow_spills_to_disk_and_a_restart_resends_it_once() {
     drop(fwd);
 
     // Next start, intake up: all ten arrive once, the store empties.
-    let intake = intake_at(addr).await;
+    let intake = intake_at(addr, FaultSchedule::new()).await;
     let fwd = Forwarder::start(config(addr, dir.path(), 1 << 20)).unwrap();
     assert!(fwd.wait_idle(Duration::from_secs(10)).await);
     let stats = fwd.shutdown(Duration::from_millis(50)).await;
@@ -126,7 +110,7 @@ async fn a_full_store_drops_its_oldest_files_counted() {
         .sum();
     assert_eq!(full, 8);
     // The newest survive.
-    let intake = intake_at(addr).await;
+    let intake = intake_at(addr, FaultSchedule::new()).await;
     let fwd = Forwarder::start(config(addr, dir.path(), 450)).unwrap();
     assert!(fwd.wait_idle(Duration::from_secs(10)).await);
     fwd.shutdown(Duration::from_millis(50)).await;
@@ -154,7 +138,7 @@ async fn corrupt_files_are_skipped_counted_and_kept_aside() {
         .set_len(len / 2)
         .unwrap();
     std::fs::write(&stored[1], b"not a payload").unwrap();
-    let intake = intake_at(addr).await;
+    let intake = intake_at(addr, FaultSchedule::new()).await;
     let fwd = Forwarder::start(config(addr, dir.path(), 1 << 20)).unwrap();
     assert!(fwd.wait_idle(Duration::from_secs(10)).await);
     let stats = fwd.shutdown(Duration::from_millis(50)).await;

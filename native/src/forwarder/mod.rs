@@ -344,6 +344,19 @@ fn tally<K: Ord>(t: &Tally<K>, key: K, points: u64) {
     e.1 += points;
 }
 
+/// A payload is on disk now (written, or its file kept).
+fn count_stored(lane: &Lane, tx: &Transaction, stopping: bool) {
+    add(&lane.counters.payloads_stored, 1);
+    add(&lane.counters.points_stored, tx.points);
+    if stopping {
+        tally(
+            &lane.stop_stored,
+            (tx.endpoint.path(), kind(tx.endpoint)),
+            tx.points,
+        );
+    }
+}
+
 /// One intake and API key: its own state, store and counters.
 struct Lane {
     /// Shown in logs and labels: the URL without credentials (`#n` for a
@@ -1001,15 +1014,7 @@ impl Shared {
                     match written {
                         Ok(_) => {
                             lock(&lane.state).written(entry);
-                            add(&lane.counters.payloads_stored, 1);
-                            add(&lane.counters.points_stored, payload.points);
-                            if stopping {
-                                tally(
-                                    &lane.stop_stored,
-                                    (payload.endpoint.path(), kind(payload.endpoint)),
-                                    payload.points,
-                                );
-                            }
+                            count_stored(lane, &payload, stopping);
                         }
                         Err(e) => {
                             tracing::error!(intake = %lane.name, error = %e, "forwarder store: cannot write a payload; dropping it");
@@ -1062,17 +1067,7 @@ impl Shared {
                         );
                     }
                 }
-                Action::Unloaded { payload } => {
-                    add(&lane.counters.payloads_stored, 1);
-                    add(&lane.counters.points_stored, payload.points);
-                    if stopping {
-                        tally(
-                            &lane.stop_stored,
-                            (payload.endpoint.path(), kind(payload.endpoint)),
-                            payload.points,
-                        );
-                    }
-                }
+                Action::Unloaded { payload } => count_stored(lane, &payload, stopping),
                 Action::Remove { id } => {
                     if let Some(store) = &lane.store {
                         store.remove(id);
@@ -1378,7 +1373,7 @@ impl Shared {
                         reason = reason.as_str(),
                         points,
                         held_back = held,
-                        "intake answered {status}{hint}; dropping the payload"
+                        "intake answered status {status}{hint}; dropping the payload"
                     );
                 }
                 lock(&lane.state).settle(tx, Settle::Fail(reason), self.now())
