@@ -182,8 +182,10 @@ async fn a_payload_scripted_503_408_200_is_accepted_on_the_third_try() {
     intake.shutdown().await;
 }
 
-/// §11.2: 20×200 → total 20, accepted 20; 20×404 → failed 20;
-/// 503,503,200 plus 20×403 → total 23, retried 2, accepted 1, failed 20.
+/// §11.2's outcomes, with the Agent forwarder's statuses: 20×200 →
+/// total 20, accepted 20; 20×400 → failed 20 (the trace writer's 404 is
+/// retried by the Agent forwarder, see below); 503,503,200 plus 20×403 →
+/// total 23, retried 2, accepted 1, failed 20.
 #[tokio::test]
 async fn the_trace_writer_expected_outcomes_hold() {
     let intake1 = intake(FaultSchedule::new()).await;
@@ -199,7 +201,7 @@ async fn the_trace_writer_expected_outcomes_hold() {
     let intake2 = intake(FaultSchedule::new()).await;
     let fwd = Forwarder::start(fast_config(&intake2.url())).unwrap();
     for id in 100..120 {
-        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(id, &[404]), 1)
+        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(id, &[400]), 1)
             .unwrap();
     }
     let f = fwd.shutdown(Duration::from_secs(5)).await;
@@ -226,6 +228,22 @@ async fn the_trace_writer_expected_outcomes_hold() {
         (f.payloads_sent, f.retries, f.payloads_rejected),
         (1, 2, 20)
     );
+}
+
+/// The Agent forwarder retries 404 (and 401, 407, 429…): every payload
+/// answered 404 once is accepted on its second try.
+#[tokio::test]
+async fn a_404_is_retried_like_the_agent_does() {
+    let intake = intake(FaultSchedule::new().with_per_payload([404])).await;
+    let fwd = Forwarder::start(fast_config(&intake.url())).unwrap();
+    let flush = sample_flush("nf", 2);
+    let r = fwd.submit(&flush, NOW).unwrap();
+    let stats = fwd.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.payloads_sent, r.payloads as u64, "{stats:?}");
+    assert_eq!(stats.retries, r.payloads as u64);
+    assert_eq!(stats.payloads_rejected, 0);
+    assert_eq!(records(&intake.received()), records(&flush));
+    intake.shutdown().await;
 }
 
 /// 200 pushes against a 50 ms intake: the peak never exceeds the limit.

@@ -142,7 +142,7 @@ async fn loops_and_missing_locations_fail_with_their_reason() {
 #[tokio::test]
 async fn non_retried_client_errors_are_failures_by_reason() {
     let target = TestIntake::start(IntakeConfig::with_schedule(
-        FaultSchedule::new().with_success_status(404),
+        FaultSchedule::new().with_success_status(413),
     ))
     .await
     .unwrap();

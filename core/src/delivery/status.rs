@@ -5,9 +5,12 @@
 //! * 307 and 308 (the only redirects that keep the method and body): the
 //!   same POST is sent to `Location`, at most [`MAX_REDIRECTS`] hops, never
 //!   from `https` to `http`.
-//! * 408, 429 and 5xx: retried.
-//! * Anything else (other 1xx/3xx, other 4xx): a failure; the payload is
-//!   dropped and counted.
+//! * 400, 403 and 413: a failure; the payload is dropped and counted (the
+//!   Agent forwarder's only dropped statuses).
+//! * Any other status above 400 (401, 404, 407, 408, 429, 5xx, …):
+//!   retried, as the Agent does (it retries 404 on purpose: a proxy or a
+//!   region may answer it for a while).
+//! * Anything else (1xx, other 3xx): a failure.
 
 /// Redirect hops followed for one attempt (Go's client, which the Agent
 /// uses, stops after 10).
@@ -29,8 +32,7 @@ pub enum Verdict {
 /// Why a payload was given up on; one label of the failure counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FailReason {
-    /// A status that is neither success, redirect to follow, nor retried
-    /// (400, 401, 403, 404, 413, 301, 302, …).
+    /// A status that is dropped: 400, 403, 413 (or a 1xx).
     Status,
     /// A 3xx other than 307/308, which would turn the POST into a GET.
     Redirect,
@@ -86,7 +88,8 @@ pub const fn classify(status: u16) -> Verdict {
         200..=299 => Verdict::Sent,
         307 | 308 => Verdict::Redirect,
         300..=399 => Verdict::Fail(FailReason::Redirect),
-        408 | 429 | 500.. => Verdict::Retry,
+        400 | 403 | 413 => Verdict::Fail(FailReason::Status),
+        401.. => Verdict::Retry,
         _ => Verdict::Fail(FailReason::Status),
     }
 }
@@ -152,10 +155,10 @@ mod tests {
         for s in [300, 301, 302, 303, 304] {
             assert_eq!(classify(s), Verdict::Fail(FailReason::Redirect), "{s}");
         }
-        for s in [408, 429, 500, 502, 503, 504] {
+        for s in [401, 404, 407, 408, 429, 500, 502, 503, 504] {
             assert_eq!(classify(s), Verdict::Retry, "{s}");
         }
-        for s in [100, 400, 401, 403, 404, 413] {
+        for s in [100, 400, 403, 413] {
             assert_eq!(classify(s), Verdict::Fail(FailReason::Status), "{s}");
         }
     }

@@ -16,9 +16,10 @@
 //!   `DD-Agent-Payload` (protobuf bodies), `DD-Agent-Version` and
 //!   `User-Agent` headers, through `proxy.*` when configured.
 //! * Answers ([`classify`]): 2xx delivered; 307/308 followed with the same
-//!   POST (at most 10 hops, never from https to http); 408, 429, 5xx,
-//!   transport errors and timeouts (`forwarder_timeout`) retried after the
-//!   Agent's backoff (`forwarder_backoff_*`); anything else is a failure,
+//!   POST (at most 10 hops, never from https to http); any status above
+//!   400 but 403 and 413, transport errors and timeouts
+//!   (`forwarder_timeout`) retried after the Agent's backoff
+//!   (`forwarder_backoff_*`); anything else is a failure,
 //!   logged with the status and `Location` and counted by reason
 //!   ([`FailReason`]), never as sent.
 //! * The queue holds at most `forwarder_retry_queue_payloads_max_size`
