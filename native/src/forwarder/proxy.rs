@@ -5,7 +5,7 @@
 //!    (space-separated);
 //! 2. only when none of those is set: the standard `HTTP_PROXY`,
 //!    `HTTPS_PROXY`, `NO_PROXY` (upper case first, then lower case;
-//!    `NO_PROXY` comma-separated).
+//!    `NO_PROXY` comma-separated), never for loopback addresses.
 //!
 //! `http` applies to `http://` intakes (a plain forward proxy), `https` to
 //! `https://` intakes (a `CONNECT` tunnel). Credentials may sit in the
@@ -168,6 +168,13 @@ impl ProxyConfig {
                 } else {
                     ProxySource::None
                 };
+                // As Go's environment proxy (which the Agent uses there):
+                // loopback is never proxied.
+                let no_proxy = (source == ProxySource::Environment).then(|| {
+                    let mut list = no_proxy.unwrap_or_default();
+                    list.extend(["localhost", "127.0.0.0/8", "::1"].map(String::from));
+                    list
+                });
                 (http, https, no_proxy, source)
             };
         Ok(Self {
@@ -256,7 +263,10 @@ mod tests {
         );
         assert_eq!(p.http.as_deref(), Some("http://u:p@std:9"));
         assert_eq!(p.https.as_deref(), Some("http://std:10"));
-        assert_eq!(p.no_proxy, ["localhost", "10.0.0.0/8"]);
+        assert_eq!(
+            p.no_proxy,
+            ["localhost", "10.0.0.0/8", "localhost", "127.0.0.0/8", "::1"]
+        );
         assert_eq!(p.source, ProxySource::Environment);
         assert!(read("{}", &[]) == ProxyConfig::default());
     }
