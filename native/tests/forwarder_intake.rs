@@ -265,6 +265,28 @@ async fn peak_concurrency_stays_within_the_limit() {
     assert!(s.peak >= 3, "{s:?}");
 }
 
+/// `forwarder_num_workers` × `forwarder_max_concurrent_requests` bounds
+/// the requests in flight: 2 × 2 against a 50 ms intake peaks at 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_times_requests_bounds_the_concurrency() {
+    let intake = intake(FaultSchedule::new().with_latency(Duration::from_millis(50))).await;
+    let mut cfg = fast_config(&intake.url());
+    cfg.num_workers = 2;
+    cfg.max_concurrent_requests = 2;
+    let fwd = Forwarder::start(cfg).unwrap();
+    for id in 0..40 {
+        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(3000 + id, &[200]), 1)
+            .unwrap();
+    }
+    let f = fwd.shutdown(Duration::from_secs(20)).await;
+    let s = intake.shutdown().await;
+    assert_eq!(f.payloads_sent, 40);
+    assert!(
+        (3..=4).contains(&s.peak),
+        "above one worker's 2, at most 4: {s:?}"
+    );
+}
+
 /// The intake is down for a while, then comes back on the same port:
 /// nothing is lost while the queue has room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

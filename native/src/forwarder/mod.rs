@@ -1286,7 +1286,13 @@ impl Shared {
                     Ok(next) => {
                         hops += 1;
                         add(&lane.counters.redirects, 1);
-                        if lock(&lane.redirects_logged).insert(next.clone()) {
+                        let first = {
+                            // Bounded: an intake naming ever new places
+                            // gets its first few logged.
+                            let mut seen = lock(&lane.redirects_logged);
+                            seen.len() < 64 && seen.insert(next.clone())
+                        };
+                        if first {
                             tracing::warn!(
                                 intake = %lane.name,
                                 status,
