@@ -60,6 +60,38 @@ fn traffic(d: &Daemon, n: u64) {
     assert_eq!(read, n + 1, "every packet read");
 }
 
+/// Polls `done` every 50 ms for at most `secs` seconds.
+fn wait_until(secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A daemon forwarding to `addr` with a 10 MiB store in `dir`, fast
+/// retries and a 1 s stop timeout.
+fn store_config(
+    addr: SocketAddr,
+    dir: &std::path::Path,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut cfg = base_config();
+    cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
+    cfg.insert("api_key".into(), json!(API_KEY));
+    cfg.insert("dd_url".into(), json!(format!("http://{addr}")));
+    cfg.insert("forwarder_stop_timeout".into(), json!(1));
+    cfg.insert("forwarder_backoff_base".into(), json!(0.05));
+    cfg.insert("forwarder_backoff_max".into(), json!(0.5));
+    cfg.insert(
+        "forwarder_storage_max_size_in_bytes".into(),
+        json!(10 * 1024 * 1024),
+    );
+    cfg.insert(
+        "forwarder_storage_path".into(),
+        json!(dir.display().to_string()),
+    );
+    cfg
+}
+
 fn line_with<'a>(log: &'a [String], parts: &[&str]) -> Option<&'a String> {
     log.iter().find(|l| parts.iter().all(|p| l.contains(p)))
 }
@@ -155,21 +187,7 @@ fn stored_at_stop_then_delivered_exactly_once_after_a_restart() {
     let rt = runtime();
     let addr = closed_port(&rt);
     let store = TempDir::new("fwd-store");
-    let mut cfg = base_config();
-    cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
-    cfg.insert("api_key".into(), json!(API_KEY));
-    cfg.insert("dd_url".into(), json!(format!("http://{addr}")));
-    cfg.insert("forwarder_stop_timeout".into(), json!(1));
-    cfg.insert("forwarder_backoff_base".into(), json!(0.05));
-    cfg.insert("forwarder_backoff_max".into(), json!(0.5));
-    cfg.insert(
-        "forwarder_storage_max_size_in_bytes".into(),
-        json!(10 * 1024 * 1024),
-    );
-    cfg.insert(
-        "forwarder_storage_path".into(),
-        json!(store.path("retry").display().to_string()),
-    );
+    let cfg = store_config(addr, &store.path("retry"));
     let mut d = Daemon::start(&cfg, TempDir::new("fwd-store-1"));
     traffic(&d, 300);
     d.stop();
@@ -217,19 +235,7 @@ fn stored_at_stop_then_delivered_exactly_once_after_a_restart() {
         }))
         .unwrap();
     let mut d = Daemon::start(&cfg, TempDir::new("fwd-store-2"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_dir(&lane)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "dsdp"))
-        })
-        .count()
-        > 0
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(20, || stored_files(&store.path("retry")) == 0);
     d.stop();
     let received = intake.received();
     rt.block_on(intake.shutdown());
@@ -286,31 +292,15 @@ fn kill_9_loses_nothing_already_written() {
     let rt = runtime();
     let addr = closed_port(&rt);
     let store = TempDir::new("fwd-kill");
-    let mut cfg = base_config();
-    cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
-    cfg.insert("api_key".into(), json!(API_KEY));
-    cfg.insert("dd_url".into(), json!(format!("http://{addr}")));
+    let dir = store.path("retry");
+    let mut cfg = store_config(addr, &dir);
     // No room in memory: every payload is written as soon as it is made.
     cfg.insert("forwarder_retry_queue_payloads_max_size".into(), json!(1));
-    cfg.insert("forwarder_backoff_base".into(), json!(0.05));
-    cfg.insert("forwarder_backoff_max".into(), json!(0.5));
-    cfg.insert(
-        "forwarder_storage_max_size_in_bytes".into(),
-        json!(10 * 1024 * 1024),
-    );
-    let dir = store.path("retry");
-    cfg.insert(
-        "forwarder_storage_path".into(),
-        json!(dir.display().to_string()),
-    );
     let d = Daemon::start(&cfg, TempDir::new("fwd-kill-1"));
     traffic(&d, 20);
     // The first flush (at most 10 s away) writes the event and check
     // payloads at least.
-    let deadline = Instant::now() + Duration::from_secs(25);
-    while stored_files(&dir) < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(25, || stored_files(&dir) >= 2);
     std::thread::sleep(Duration::from_millis(200));
     drop(d); // SIGKILL
     let written = stored_files(&dir);
@@ -323,10 +313,7 @@ fn kill_9_loses_nothing_already_written() {
         }))
         .unwrap();
     let mut d = Daemon::start(&cfg, TempDir::new("fwd-kill-2"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stored_files(&dir) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(20, || stored_files(&dir) == 0);
     d.stop();
     let received = intake.received();
     let seen = rt.block_on(intake.shutdown());
