@@ -39,6 +39,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod delivery;
 pub mod enrich;
 mod float;
 pub mod flush;

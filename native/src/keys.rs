@@ -12,24 +12,9 @@ use std::collections::BTreeSet;
 /// The Agent's top-level keys (see the file's header for its source).
 const AGENT_KEYS: &str = include_str!("agent_keys.txt");
 
-/// Keys read by the forwarder (`forwarder/`) beyond
-/// `forwarder::config::SETTINGS_KEYS`: proxies, dual shipping, TLS,
-/// retry timing and the disk store.
-const FORWARDER_KEYS: &[&str] = &[
-    "use_v2_api",
-    "proxy",
-    "additional_endpoints",
-    "skip_ssl_validation",
-    "min_tls_version",
-    "forwarder_backoff_base",
-    "forwarder_backoff_max",
-    "forwarder_backoff_factor",
-    "forwarder_num_workers",
-    "forwarder_stop_timeout",
-    "forwarder_storage_max_size_in_bytes",
-    "forwarder_storage_path",
-    "run_path",
-];
+/// Keys read by the forwarder beyond `forwarder::config::SETTINGS_KEYS`
+/// (the nested `use_v2_api: {series: ...}` spelling).
+const FORWARDER_KEYS: &[&str] = &["use_v2_api"];
 
 /// Every top-level key the Datadog Agent knows.
 pub fn agent_keys() -> BTreeSet<&'static str> {

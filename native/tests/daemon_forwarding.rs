@@ -34,6 +34,11 @@ fn flushes_reach_the_intake_exactly_once_through_failures() {
     cfg.insert("api_key".into(), json!("0123456789abcdef0123456789abcdef"));
     cfg.insert("dd_url".into(), json!(intake.url()));
     cfg.insert("dogstatsd_so_rcvbuf".into(), json!(4 << 20));
+    // The Agent's backoff (2 s base) and stop timeout (2 s) would outlast
+    // a test: retry fast, and give the final flush time at stop.
+    cfg.insert("forwarder_backoff_base".into(), json!(0.01));
+    cfg.insert("forwarder_backoff_max".into(), json!(0.2));
+    cfg.insert("forwarder_stop_timeout".into(), json!(10));
     let mut d = Daemon::start(&cfg, TempDir::new("forwarding"));
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..200 {

@@ -5,7 +5,6 @@
 
 mod intake_support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use dogstatsd_core::flush::Flush;
@@ -13,7 +12,7 @@ use dogstatsd_core::payload::Endpoint;
 use dogstatsd_native::forwarder::{Compression, Forwarder};
 use dogstatsd_native::intake::schedule::scripted_body;
 use dogstatsd_native::intake::{FaultSchedule, IntakeConfig, TestIntake};
-use intake_support::{fast_config, points, records, sample_flush};
+use intake_support::{fast_config, intake_at, merged, points, records, sample_flush};
 
 const NOW: i64 = 1_700_000_100;
 
@@ -21,26 +20,6 @@ async fn intake(schedule: FaultSchedule) -> TestIntake {
     TestIntake::start(IntakeConfig::with_schedule(schedule))
         .await
         .unwrap()
-}
-
-async fn intake_at(addr: SocketAddr, schedule: FaultSchedule) -> TestIntake {
-    TestIntake::start(IntakeConfig {
-        bind: addr,
-        ..IntakeConfig::with_schedule(schedule)
-    })
-    .await
-    .unwrap()
-}
-
-fn merged(flushes: &[Flush]) -> Flush {
-    let mut all = Flush::default();
-    for f in flushes {
-        all.series.extend(f.series.iter().cloned());
-        all.sketches.extend(f.sketches.iter().cloned());
-        all.events.extend(f.events.iter().cloned());
-        all.service_checks.extend(f.service_checks.iter().cloned());
-    }
-    all
 }
 
 #[tokio::test]
@@ -203,8 +182,10 @@ async fn a_payload_scripted_503_408_200_is_accepted_on_the_third_try() {
     intake.shutdown().await;
 }
 
-/// §11.2: 20×200 → total 20, accepted 20; 20×404 → failed 20;
-/// 503,503,200 plus 20×403 → total 23, retried 2, accepted 1, failed 20.
+/// §11.2's outcomes, with the Agent forwarder's statuses: 20×200 →
+/// total 20, accepted 20; 20×400 → failed 20 (the trace writer's 404 is
+/// retried by the Agent forwarder, see below); 503,503,200 plus 20×403 →
+/// total 23, retried 2, accepted 1, failed 20.
 #[tokio::test]
 async fn the_trace_writer_expected_outcomes_hold() {
     let intake1 = intake(FaultSchedule::new()).await;
@@ -220,7 +201,7 @@ async fn the_trace_writer_expected_outcomes_hold() {
     let intake2 = intake(FaultSchedule::new()).await;
     let fwd = Forwarder::start(fast_config(&intake2.url())).unwrap();
     for id in 100..120 {
-        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(id, &[404]), 1)
+        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(id, &[400]), 1)
             .unwrap();
     }
     let f = fwd.shutdown(Duration::from_secs(5)).await;
@@ -249,6 +230,22 @@ async fn the_trace_writer_expected_outcomes_hold() {
     );
 }
 
+/// The Agent forwarder retries 404 (and 401, 407, 429…): every payload
+/// answered 404 once is accepted on its second try.
+#[tokio::test]
+async fn a_404_is_retried_like_the_agent_does() {
+    let intake = intake(FaultSchedule::new().with_per_payload([404])).await;
+    let fwd = Forwarder::start(fast_config(&intake.url())).unwrap();
+    let flush = sample_flush("nf", 2);
+    let r = fwd.submit(&flush, NOW).unwrap();
+    let stats = fwd.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.payloads_sent, r.payloads as u64, "{stats:?}");
+    assert_eq!(stats.retries, r.payloads as u64);
+    assert_eq!(stats.payloads_rejected, 0);
+    assert_eq!(records(&intake.received()), records(&flush));
+    intake.shutdown().await;
+}
+
 /// 200 pushes against a 50 ms intake: the peak never exceeds the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peak_concurrency_stays_within_the_limit() {
@@ -266,6 +263,28 @@ async fn peak_concurrency_stays_within_the_limit() {
     assert_eq!((s.total, s.accepted), (200, 200));
     assert!(s.peak <= 5, "{s:?}");
     assert!(s.peak >= 3, "{s:?}");
+}
+
+/// `forwarder_num_workers` × `forwarder_max_concurrent_requests` bounds
+/// the requests in flight: 2 × 2 against a 50 ms intake peaks at 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_times_requests_bounds_the_concurrency() {
+    let intake = intake(FaultSchedule::new().with_latency(Duration::from_millis(50))).await;
+    let mut cfg = fast_config(&intake.url());
+    cfg.num_workers = 2;
+    cfg.max_concurrent_requests = 2;
+    let fwd = Forwarder::start(cfg).unwrap();
+    for id in 0..40 {
+        fwd.submit_payload(Endpoint::SeriesV2, &scripted_body(3000 + id, &[200]), 1)
+            .unwrap();
+    }
+    let f = fwd.shutdown(Duration::from_secs(20)).await;
+    let s = intake.shutdown().await;
+    assert_eq!(f.payloads_sent, 40);
+    assert!(
+        (3..=4).contains(&s.peak),
+        "above one worker's 2, at most 4: {s:?}"
+    );
 }
 
 /// The intake is down for a while, then comes back on the same port:

@@ -13,9 +13,6 @@ use std::sync::Arc;
 use super::{Daemon, sink};
 use crate::forwarder::Forwarder;
 
-/// How long a stopping daemon keeps delivering its last payloads.
-const FORWARDER_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Flags of the daemon; each overrides the file and `DD_*` variables.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
@@ -231,19 +228,22 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
         tracing::info!("stopping: draining listeners and flushing every bucket");
         daemon.shutdown().await;
         if let Some(f) = forwarder {
-            // The final flush is queued; give in-flight sends and retries a
-            // bounded time, then count what is left as dropped.
-            let stats = f.shutdown(FORWARDER_STOP_DEADLINE).await;
+            // The final flush is queued; give in-flight sends and retries
+            // `forwarder_stop_timeout`, then store (or drop, counted and
+            // logged per kind) what is left.
+            let stats = f.shutdown(f.config().stop_timeout).await;
             tracing::info!(
-                "forwarder stopped: payloads_submitted={} payloads_sent={} payloads_rejected={} payloads_dropped={} points_submitted={} points_sent={} points_rejected={} points_dropped={} points_too_big={} retries={}",
+                "forwarder stopped: payloads_submitted={} payloads_sent={} payloads_rejected={} payloads_dropped={} payloads_stored={} points_submitted={} points_sent={} points_rejected={} points_dropped={} points_stored={} points_too_big={} retries={}",
                 stats.payloads_submitted,
                 stats.payloads_sent,
                 stats.payloads_rejected,
                 stats.payloads_dropped,
+                stats.payloads_stored,
                 stats.points_submitted,
                 stats.points_sent,
                 stats.points_rejected,
                 stats.points_dropped,
+                stats.points_stored,
                 stats.points_too_big,
                 stats.retries,
             );

@@ -558,12 +558,13 @@ impl Telemetry {
             family(
                 "dogstatsd_forwarder_payloads_total",
                 "counter",
-                "Intake payloads, by state (submitted = sent + rejected + dropped + queued + in flight).",
+                "Intake payloads, by state (submitted = sent + rejected + dropped + stored + queued + in flight).",
                 &[
                     (r#"{state="submitted"}"#.into(), s.payloads_submitted),
                     (r#"{state="sent"}"#.into(), s.payloads_sent),
                     (r#"{state="rejected"}"#.into(), s.payloads_rejected),
                     (r#"{state="dropped"}"#.into(), s.payloads_dropped),
+                    (r#"{state="stored"}"#.into(), s.payloads_stored),
                 ],
             );
             family(
@@ -575,6 +576,7 @@ impl Telemetry {
                     (r#"{state="sent"}"#.into(), s.points_sent),
                     (r#"{state="rejected"}"#.into(), s.points_rejected),
                     (r#"{state="dropped"}"#.into(), s.points_dropped),
+                    (r#"{state="stored"}"#.into(), s.points_stored),
                     (r#"{state="too_big"}"#.into(), s.points_too_big),
                 ],
             );
@@ -613,6 +615,87 @@ impl Telemetry {
                 "gauge",
                 "Payloads being sent now.",
                 &[(String::new(), s.in_flight)],
+            );
+            let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+            let failures = f.failures();
+            let rows = |points: bool| -> Vec<(String, u64)> {
+                failures
+                    .iter()
+                    .map(|c| {
+                        (
+                            format!(
+                                r#"{{intake="{}",endpoint="{}",reason="{}"}}"#,
+                                label(&c.intake),
+                                c.endpoint,
+                                c.reason.as_str()
+                            ),
+                            if points { c.points } else { c.payloads },
+                        )
+                    })
+                    .collect()
+            };
+            family(
+                "dogstatsd_forwarder_failed_payloads_total",
+                "counter",
+                "Payloads given up on, by intake, endpoint and reason (status, redirect, redirect_loop, redirect_downgrade, redirect_invalid, queue_full, store_full, shutdown, internal).",
+                &rows(false),
+            );
+            family(
+                "dogstatsd_forwarder_failed_points_total",
+                "counter",
+                "Points in payloads given up on, by intake, endpoint and reason.",
+                &rows(true),
+            );
+            family(
+                "dogstatsd_forwarder_redirects_total",
+                "counter",
+                "307/308 redirects followed.",
+                &[(String::new(), s.redirects)],
+            );
+            family(
+                "dogstatsd_forwarder_store_payloads_total",
+                "counter",
+                "Disk store: payloads written, read back, deleted unsent when full, set aside as corrupt.",
+                &[
+                    (r#"{state="stored"}"#.into(), s.payloads_stored),
+                    (r#"{state="restored"}"#.into(), s.payloads_restored),
+                    (r#"{state="dropped"}"#.into(), s.stored_dropped),
+                    (r#"{state="corrupt"}"#.into(), s.stored_corrupt),
+                ],
+            );
+            family(
+                "dogstatsd_forwarder_stored_payloads",
+                "gauge",
+                "Payloads waiting in the disk store.",
+                &[(String::new(), s.stored)],
+            );
+            let per: Vec<(String, u64)> = f
+                .endpoint_stats()
+                .iter()
+                .flat_map(|(name, e)| {
+                    let n = label(name);
+                    [
+                        (format!(r#"{{intake="{n}",state="sent"}}"#), e.payloads_sent),
+                        (
+                            format!(r#"{{intake="{n}",state="rejected"}}"#),
+                            e.payloads_rejected,
+                        ),
+                        (
+                            format!(r#"{{intake="{n}",state="dropped"}}"#),
+                            e.payloads_dropped,
+                        ),
+                        (
+                            format!(r#"{{intake="{n}",state="stored"}}"#),
+                            e.payloads_stored,
+                        ),
+                    ]
+                })
+                .collect();
+            family(
+                "dogstatsd_forwarder_intake_payloads_total",
+                "counter",
+                "Payloads per intake (the main one and each of additional_endpoints), by state.",
+                &per,
             );
         }
         out

@@ -1,31 +1,38 @@
 //! The HTTP forwarder: ships each flush to a Datadog-compatible intake the
-//! way the Agent does (`spec/intake.md`), with the retry behaviour of the
-//! Agent trace writer's sender (`spec/dogstatsd.md` §11.2).
+//! way the Agent does (`spec/intake.md`). The decisions (what an answer
+//! means, redirects, backoff, the retry queue, the disk store) are core's
+//! sans-IO [`dogstatsd_core::delivery`]; this shell does HTTP, files and
+//! time.
 //!
 //! * [`Forwarder::submit`] encodes a [`Flush`] with core's payload
 //!   encoders (split under [`PayloadLimits`](dogstatsd_core::payload::PayloadLimits)),
-//!   compresses every body (`serializer_compressor_kind`) and queues it.
-//!   It never blocks on the network.
-//! * A dispatcher task takes payloads from the queue in order, waits the
-//!   shared [`Backoff`] delay, takes one of `max_concurrent_requests`
-//!   slots and sends in the background with `DD-API-KEY`,
-//!   `Content-Type`, `Content-Encoding`, `DD-Agent-Payload` (protobuf
-//!   bodies), `DD-Agent-Version` and `User-Agent` headers.
-//! * Outcomes ([`classify`]): a status below 400 is a success (the
-//!   backoff attempt halves); a transport error, a timeout
-//!   (`forwarder_timeout`), 408, 429 or any 5xx is retried (attempt + 1,
-//!   payload re-queued at the back); any other 4xx drops the payload,
-//!   counted, and is logged once per status.
+//!   compresses every body (`serializer_compressor_kind`) and queues it
+//!   for the main intake and each of `additional_endpoints`, each with
+//!   its own queue, backoff, store and counters. It never blocks on the
+//!   network.
+//! * Each endpoint's dispatcher sends what its state hands out, at most
+//!   `forwarder_num_workers × forwarder_max_concurrent_requests` at once,
+//!   with `DD-API-KEY`, `Content-Type`, `Content-Encoding`,
+//!   `DD-Agent-Payload` (protobuf bodies), `DD-Agent-Version` and
+//!   `User-Agent` headers, through `proxy.*` when configured.
+//! * Answers ([`classify`]): 2xx delivered; 307/308 followed with the same
+//!   POST (at most 10 hops, never from https to http); any status above
+//!   400 but 403 and 413, transport errors and timeouts
+//!   (`forwarder_timeout`) retried after the Agent's backoff
+//!   (`forwarder_backoff_*`); anything else is a failure,
+//!   logged with the status and `Location` and counted by reason
+//!   ([`FailReason`]), never as sent.
 //! * The queue holds at most `forwarder_retry_queue_payloads_max_size`
-//!   bytes of compressed payloads; when full the **oldest** are dropped
-//!   and counted.
-//! * [`Forwarder::shutdown`] stops taking flushes, keeps sending (and
-//!   retrying) until everything is delivered or the deadline passes, then
-//!   abandons what is left, counted as dropped.
+//!   bytes; beyond it the oldest payloads go to the disk store
+//!   (`forwarder_storage_max_size_in_bytes` > 0) or are dropped, counted.
+//! * [`Forwarder::shutdown`] stops taking flushes, keeps delivering for
+//!   at most its deadline (`forwarder_stop_timeout`), then stores what is
+//!   left (or drops it, counted and logged at WARN per kind).
 //!
 //! `https://` intakes need the `tls` cargo feature (on by default:
-//! rustls with the system's root certificates, else bundled Mozilla
-//! roots); without it [`Forwarder::start`] refuses an `https://` URL.
+//! rustls with the system's root certificates, which honour
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR`, plus the bundled Mozilla roots);
+//! without it [`Forwarder::start`] refuses an `https://` URL.
 //!
 //! ```no_run
 //! # async fn demo(flush: dogstatsd_core::flush::Flush) {
@@ -38,35 +45,40 @@
 //! # }
 //! ```
 
-pub mod backoff;
 pub mod compression;
 pub mod config;
-pub mod queue;
+pub mod proxy;
+pub mod store;
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+pub use dogstatsd_core::delivery::{backoff, queue};
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use dogstatsd_core::delivery::retry::{
+    Action, Delivery, DeliveryConfig, Next, Parcel, Settle, StoreId, StoredEntry,
+};
+use dogstatsd_core::delivery::status;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::payload::{
     EncodeStats, Endpoint, Payload, PayloadLimits, encode_check_runs, encode_events,
     encode_series_v1, encode_series_v2, encode_sketches,
 };
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use hyper::{Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tokio::sync::{Notify, Semaphore, watch};
+use reqwest::header::{
+    CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, USER_AGENT,
+};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use backoff::Backoff;
 pub use compression::{Compression, CompressionError};
 pub use config::{ConfigError, ForwarderConfig};
-use queue::BoundedQueue;
+pub use dogstatsd_core::delivery::status::{FailReason, Verdict, classify};
+use proxy::redact_url;
+use store::{Store, StoredPayload};
 
 /// Header carrying the API key.
 pub const API_KEY_HEADER: &str = "DD-API-KEY";
@@ -78,6 +90,13 @@ pub const ARBITRARY_TAGS_HEADER: &str = "Allow-Arbitrary-Tag-Value";
 /// Rounds of re-splitting with a halved uncompressed limit when a
 /// compressed body exceeds its compressed limit.
 const MAX_RESPLITS: usize = 6;
+
+/// Response bytes read (and discarded) per answer.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// A failure of the same reason and status is logged at most this often
+/// per endpoint; the ones in between are counted in the next line.
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Encodes one kind of item under the given limits.
 type EncodeFn<'a> = &'a dyn Fn(&PayloadLimits, &mut Vec<Payload>) -> EncodeStats;
@@ -99,87 +118,135 @@ pub enum ForwarderError {
     Task(String),
 }
 
-/// What to do after an answer (`spec/intake.md` §1.1, the trace writer's
-/// retriable set plus 429).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Delivered.
-    Sent,
-    /// Re-queue and try again later.
-    Retry,
-    /// Drop the payload.
-    Reject,
-}
-
-/// Classifies an HTTP status: below 400 sent; 408, 429 and 5xx retried;
-/// any other 4xx rejected.
-pub const fn classify(status: u16) -> Outcome {
-    if status < 400 {
-        Outcome::Sent
-    } else if status == 408 || status == 429 || status >= 500 {
-        Outcome::Retry
-    } else {
-        Outcome::Reject
-    }
-}
-
-/// Counters, as a snapshot.
+/// Counters, as a snapshot (summed over endpoints by
+/// [`Forwarder::stats`], one endpoint's by [`Forwarder::endpoint_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ForwarderStats {
-    /// Payloads queued by `submit`.
+    /// Payloads queued by `submit`, plus those read back from the store.
     pub payloads_submitted: u64,
     /// Points (series points, sketch buckets, events, checks) in them.
     pub points_submitted: u64,
-    /// Payloads delivered (status below 400).
+    /// Payloads delivered (2xx).
     pub payloads_sent: u64,
     /// Points delivered.
     pub points_sent: u64,
     /// Compressed bytes delivered.
     pub bytes_sent: u64,
-    /// HTTP requests started.
+    /// HTTP requests started (redirect hops included).
     pub requests: u64,
+    /// Redirects followed.
+    pub redirects: u64,
     /// Attempts that ended in a retriable outcome.
     pub retries: u64,
     /// Of those, transport errors and timeouts.
     pub transport_errors: u64,
-    /// Payloads dropped on a non-retriable status.
+    /// Payloads given up on for their answer (status, redirect) or an
+    /// internal error.
     pub payloads_rejected: u64,
     /// Points in them.
     pub points_rejected: u64,
-    /// Payloads dropped from a full queue, or abandoned at shutdown.
+    /// Payloads dropped from a full queue, or abandoned at shutdown, with
+    /// no room in a store.
     pub payloads_dropped: u64,
     /// Points in them.
     pub points_dropped: u64,
+    /// Payloads written to the disk store.
+    pub payloads_stored: u64,
+    /// Points in them.
+    pub points_stored: u64,
+    /// Payloads read back from the store (also in `payloads_submitted`).
+    pub payloads_restored: u64,
+    /// Stored files deleted unsent because the store was full.
+    pub stored_dropped: u64,
+    /// Stored files found unusable and set aside.
+    pub stored_corrupt: u64,
     /// Items the encoder dropped because they fit no payload.
     pub items_too_big: u64,
     /// Points in them.
     pub points_too_big: u64,
-    /// Payloads waiting in the queue now.
+    /// Payloads waiting in memory now.
     pub queued: u64,
-    /// Compressed bytes waiting in the queue now.
+    /// Compressed bytes waiting in memory now.
     pub queued_bytes: u64,
-    /// Payloads taken from the queue and not finished yet.
+    /// Payloads being sent now.
     pub in_flight: u64,
+    /// Stored payloads waiting on disk now.
+    pub stored: u64,
+    /// Bytes in the store now.
+    pub stored_bytes: u64,
 }
 
 impl ForwarderStats {
-    /// Points neither delivered nor given up on yet.
+    /// Points neither delivered, given up on, nor stored yet.
     pub fn points_pending(&self) -> u64 {
-        self.points_submitted - self.points_sent - self.points_rejected - self.points_dropped
+        self.points_submitted
+            .saturating_sub(self.points_sent)
+            .saturating_sub(self.points_rejected)
+            .saturating_sub(self.points_dropped)
+            .saturating_sub(self.points_stored)
     }
+
+    fn add(&mut self, o: &Self) {
+        macro_rules! sum {
+            ($($f:ident),*) => { $(self.$f += o.$f;)* };
+        }
+        sum!(
+            payloads_submitted,
+            points_submitted,
+            payloads_sent,
+            points_sent,
+            bytes_sent,
+            requests,
+            redirects,
+            retries,
+            transport_errors,
+            payloads_rejected,
+            points_rejected,
+            payloads_dropped,
+            points_dropped,
+            payloads_stored,
+            points_stored,
+            payloads_restored,
+            stored_dropped,
+            stored_corrupt,
+            items_too_big,
+            points_too_big,
+            queued,
+            queued_bytes,
+            in_flight,
+            stored,
+            stored_bytes
+        );
+    }
+}
+
+/// Payloads given up on, by endpoint and reason (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    /// The intake (its URL, credentials hidden).
+    pub intake: String,
+    /// The request path, or `stored` for a stored file.
+    pub endpoint: &'static str,
+    /// Why.
+    pub reason: FailReason,
+    /// Payloads.
+    pub payloads: u64,
+    /// Points in them.
+    pub points: u64,
 }
 
 /// What one [`Forwarder::submit`] queued.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use]
 pub struct SubmitReport {
-    /// Payloads queued.
+    /// Payloads queued (per endpoint).
     pub payloads: usize,
     /// Points in them.
     pub points: usize,
-    /// Compressed bytes queued.
+    /// Compressed bytes queued (per endpoint).
     pub bytes: usize,
-    /// Older payloads dropped from the full queue to make room.
+    /// Older payloads dropped from a full queue to make room (all
+    /// endpoints).
     pub dropped_payloads: usize,
     /// Items the encoder dropped (too big for any payload).
     pub items_too_big: usize,
@@ -193,14 +260,18 @@ struct Counters {
     points_sent: AtomicU64,
     bytes_sent: AtomicU64,
     requests: AtomicU64,
+    redirects: AtomicU64,
     retries: AtomicU64,
     transport_errors: AtomicU64,
     payloads_rejected: AtomicU64,
     points_rejected: AtomicU64,
     payloads_dropped: AtomicU64,
     points_dropped: AtomicU64,
-    items_too_big: AtomicU64,
-    points_too_big: AtomicU64,
+    payloads_stored: AtomicU64,
+    points_stored: AtomicU64,
+    payloads_restored: AtomicU64,
+    stored_dropped: AtomicU64,
+    stored_corrupt: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -211,43 +282,202 @@ fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One payload on its way.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Transaction {
     endpoint: Endpoint,
     body: Bytes,
     points: u64,
-    /// Failed attempts so far.
-    retries: u32,
+    encoding: Option<&'static str>,
+    stored: Option<StoreId>,
 }
 
-struct State {
-    queue: BoundedQueue<Transaction>,
-    in_flight: usize,
-    /// No more submits.
-    closed: bool,
-    /// No more sends or re-queues.
-    stopped: bool,
+impl Transaction {
+    fn new(endpoint: Endpoint, body: Bytes, points: u64, encoding: Option<&'static str>) -> Self {
+        Self {
+            endpoint,
+            body,
+            points,
+            encoding,
+            stored: None,
+        }
+    }
+}
+
+impl Parcel for Transaction {
+    fn bytes(&self) -> usize {
+        self.body.len()
+    }
+    fn points(&self) -> u64 {
+        self.points
+    }
+    fn stored(&self) -> Option<StoreId> {
+        self.stored
+    }
+    fn set_stored(&mut self, id: StoreId) {
+        self.stored = Some(id);
+    }
+}
+
+/// What the points of an endpoint are called in logs.
+fn kind(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::SeriesV2 | Endpoint::SeriesV1 => "series points",
+        Endpoint::Sketches => "sketch points",
+        Endpoint::CheckRuns => "service checks",
+        Endpoint::Events => "events",
+        _ => "points",
+    }
+}
+
+/// Payloads and points, by key.
+type Tally<K> = Mutex<BTreeMap<K, (u64, u64)>>;
+
+/// Adds one payload of `points` points under `key`.
+fn tally<K: Ord>(t: &Tally<K>, key: K, points: u64) {
+    let mut m = lock(t);
+    let e = m.entry(key).or_insert((0, 0));
+    e.0 += 1;
+    e.1 += points;
+}
+
+/// A payload is on disk now (written, or its file kept).
+fn count_stored(lane: &Lane, tx: &Transaction, stopping: bool) {
+    add(&lane.counters.payloads_stored, 1);
+    add(&lane.counters.points_stored, tx.points);
+    if stopping {
+        tally(
+            &lane.stop_stored,
+            (tx.endpoint.path(), kind(tx.endpoint)),
+            tx.points,
+        );
+    }
+}
+
+/// One intake and API key: its own state, store and counters.
+struct Lane {
+    /// Shown in logs and labels: the URL without credentials (`#n` for a
+    /// second key on the same URL).
+    name: String,
+    url: String,
+    api_key: HeaderValue,
+    state: Mutex<Delivery<Transaction>>,
+    store: Option<Store>,
+    counters: Counters,
+    failures: Tally<(&'static str, FailReason)>,
+    /// At stop: dropped and stored, per (path, kind).
+    stop_dropped: Tally<(&'static str, &'static str)>,
+    stop_stored: Tally<(&'static str, &'static str)>,
+    wake: Notify,
+    /// Last log time and lines held back since, per (reason, status).
+    logged: Mutex<HashMap<(FailReason, u16), (Instant, u64)>>,
+    redirects_logged: Mutex<HashSet<String>>,
+}
+
+impl Lane {
+    fn stats(&self) -> ForwarderStats {
+        let c = &self.counters;
+        let (queued, queued_bytes, in_flight, stored, stored_bytes) = {
+            let st = lock(&self.state);
+            (
+                st.queued() as u64,
+                st.queued_bytes() as u64,
+                st.in_flight() as u64,
+                st.stored() as u64,
+                st.stored_bytes() as u64,
+            )
+        };
+        ForwarderStats {
+            payloads_submitted: get(&c.payloads_submitted),
+            points_submitted: get(&c.points_submitted),
+            payloads_sent: get(&c.payloads_sent),
+            points_sent: get(&c.points_sent),
+            bytes_sent: get(&c.bytes_sent),
+            requests: get(&c.requests),
+            redirects: get(&c.redirects),
+            retries: get(&c.retries),
+            transport_errors: get(&c.transport_errors),
+            payloads_rejected: get(&c.payloads_rejected),
+            points_rejected: get(&c.points_rejected),
+            payloads_dropped: get(&c.payloads_dropped),
+            points_dropped: get(&c.points_dropped),
+            payloads_stored: get(&c.payloads_stored),
+            points_stored: get(&c.points_stored),
+            payloads_restored: get(&c.payloads_restored),
+            stored_dropped: get(&c.stored_dropped),
+            stored_corrupt: get(&c.stored_corrupt),
+            items_too_big: 0,
+            points_too_big: 0,
+            queued,
+            queued_bytes,
+            in_flight,
+            stored,
+            stored_bytes,
+        }
+    }
+
+    /// True when a failure of this kind should be logged now; returns the
+    /// number held back since the last line.
+    fn should_log(&self, reason: FailReason, status: u16) -> Option<u64> {
+        let mut logged = lock(&self.logged);
+        let now = Instant::now();
+        match logged.get_mut(&(reason, status)) {
+            Some((last, held)) if now.duration_since(*last) < LOG_EVERY => {
+                *held += 1;
+                None
+            }
+            Some((last, held)) => {
+                let n = *held;
+                *last = now;
+                *held = 0;
+                Some(n)
+            }
+            None => {
+                logged.insert((reason, status), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+/// How one attempt (with its redirects) ended.
+enum Attempt {
+    Sent,
+    Retry {
+        reason: String,
+        transport: bool,
+    },
+    Fail {
+        reason: FailReason,
+        status: u16,
+        location: Option<String>,
+        url: String,
+    },
 }
 
 struct Shared {
     cfg: ForwarderConfig,
-    api_key: HeaderValue,
-    client: Client<Connector, Full<Bytes>>,
-    state: Mutex<State>,
-    wake: Notify,
-    idle: Notify,
-    backoff: Mutex<Backoff>,
-    counters: Counters,
-    logged_statuses: Mutex<HashSet<u16>>,
+    client: reqwest::Client,
+    lanes: Vec<Arc<Lane>>,
+    closed: AtomicBool,
+    stopped: AtomicBool,
+    stop_logged: AtomicBool,
     cancel: watch::Sender<bool>,
+    idle: Notify,
+    origin: Instant,
+    items_too_big: AtomicU64,
+    points_too_big: AtomicU64,
 }
 
 /// A running forwarder. Must be started inside a tokio runtime. Dropping
 /// it without [`shutdown`](Self::shutdown) abandons whatever is queued.
 pub struct Forwarder {
     shared: Arc<Shared>,
-    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    dispatchers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -259,114 +489,234 @@ impl std::fmt::Debug for Forwarder {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(feature = "tls")]
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-#[cfg(not(feature = "tls"))]
-type Connector = HttpConnector;
-
-/// The HTTP(S) connector. Root certificates are only loaded for an
-/// `https://` intake: the system's, or the bundled Mozilla roots when the
-/// system has none.
-#[cfg(feature = "tls")]
-fn connector(mut http: HttpConnector, https: bool) -> Connector {
-    http.enforce_http(false);
-    let roots = hyper_rustls::HttpsConnectorBuilder::new();
-    let roots = if https {
-        match roots.with_native_roots() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "no usable system root certificates; using the bundled Mozilla roots");
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            }
-        }
-    } else {
-        roots.with_webpki_roots()
-    };
-    roots.https_or_http().enable_http1().wrap_connector(http)
-}
-
-#[cfg(not(feature = "tls"))]
-fn connector(http: HttpConnector, _https: bool) -> Connector {
-    http
-}
-
-/// Checks the intake URL; true for `https://`.
+/// Checks an intake URL; true for `https://`.
 fn check_url(url: &str) -> Result<bool, ConfigError> {
     let bad = |reason: &str| ConfigError::Url {
-        url: url.to_string(),
+        url: redact_url(url),
         reason: reason.to_string(),
     };
-    let uri: Uri = url
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
-    let https = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") if cfg!(feature = "tls") => true,
-        Some("https") => {
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let https = match parsed.scheme() {
+        "http" => false,
+        "https" if cfg!(feature = "tls") => true,
+        "https" => {
             return Err(bad(
                 "https needs the `tls` feature, which this build lacks; use an http:// intake",
             ));
         }
         _ => return Err(bad("expected an http:// or https:// URL")),
     };
-    if uri.host().is_none() {
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("no host"));
     }
     Ok(https)
 }
 
-impl Forwarder {
-    /// Starts the forwarder's dispatcher on the current tokio runtime.
-    pub fn start(cfg: ForwarderConfig) -> Result<Self, ForwarderError> {
-        let https = check_url(&cfg.url)?;
-        let mut api_key = HeaderValue::from_str(&cfg.api_key).map_err(|_| {
-            ConfigError::Value(
-                "api_key: contains characters not allowed in an HTTP header".to_string(),
+/// The HTTP client every endpoint shares: no automatic redirects (the
+/// forwarder follows 307/308 itself), the configured proxies only (no
+/// implicit environment lookup: [`proxy`] applies the Agent's order),
+/// TLS settings.
+fn client(cfg: &ForwarderConfig) -> Result<reqwest::Client, ConfigError> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .no_proxy();
+    for p in cfg.proxy.build()? {
+        b = b.proxy(p);
+    }
+    #[cfg(feature = "tls")]
+    {
+        b = b
+            .use_rustls_tls()
+            .tls_built_in_root_certs(true)
+            .danger_accept_invalid_certs(cfg.skip_ssl_validation)
+            .min_tls_version(match cfg.min_tls_version {
+                config::TlsVersion::Tls12 => reqwest::tls::Version::TLS_1_2,
+                config::TlsVersion::Tls13 => reqwest::tls::Version::TLS_1_3,
+            });
+    }
+    b.build()
+        .map_err(|e| ConfigError::Value(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The store directory of one endpoint: its host and port, and a hash of
+/// its URL and key (so two keys never share files, and the key itself
+/// never appears in a path).
+fn store_dir_name(url: &str, api_key: &str) -> String {
+    let host: String = reqwest::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}_{}",
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
             )
-        })?;
-        api_key.set_sensitive(true);
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(cfg.timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(self::connector(connector, https));
+        })
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes().chain([0]).chain(api_key.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{host}-{h:016x}")
+}
+
+impl Forwarder {
+    /// Starts one dispatcher per endpoint on the current tokio runtime,
+    /// opening (and reading back) each endpoint's store when configured.
+    pub fn start(cfg: ForwarderConfig) -> Result<Self, ForwarderError> {
+        let mut targets = vec![(cfg.url.clone(), cfg.api_key.clone())];
+        targets.extend(
+            cfg.additional_endpoints
+                .iter()
+                .map(|e| (e.url.clone(), e.api_key.clone())),
+        );
+        for (url, _) in &targets {
+            check_url(url)?;
+        }
+        let client = client(&cfg)?;
+        if cfg.proxy.is_set() {
+            tracing::info!(
+                http = cfg.proxy.http.as_deref().map(redact_url).unwrap_or_default(),
+                https = cfg.proxy.https.as_deref().map(redact_url).unwrap_or_default(),
+                no_proxy = %cfg.proxy.no_proxy.join(","),
+                source = ?cfg.proxy.source,
+                "forwarder goes through a proxy"
+            );
+        }
         let seed = cfg.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0)
         });
-        let max = cfg.max_concurrent_requests.max(1);
+        let mut lanes = Vec::new();
+        let mut restored = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, (url, key)) in targets.iter().enumerate() {
+            let mut api_key = HeaderValue::from_str(key).map_err(|_| {
+                ConfigError::Value(
+                    "api_key: contains characters not allowed in an HTTP header".to_string(),
+                )
+            })?;
+            api_key.set_sensitive(true);
+            let shown = redact_url(url);
+            let n = names.entry(shown.clone()).or_insert(0);
+            *n += 1;
+            let name = if *n == 1 {
+                shown
+            } else {
+                format!("{shown}#{n}")
+            };
+            let (store, found) = if cfg.storage_max_bytes > 0 {
+                let dir = cfg.storage_path.join(store_dir_name(url, key));
+                match Store::open(&dir) {
+                    Ok((s, found)) => {
+                        if found.corrupt > 0 || found.partial > 0 {
+                            tracing::warn!(
+                                intake = %name,
+                                corrupt = found.corrupt,
+                                partial = found.partial,
+                                "forwarder store: unusable files set aside in {}/corrupt, incomplete ones deleted",
+                                dir.display()
+                            );
+                        }
+                        (Some(s), found)
+                    }
+                    Err(e) => {
+                        tracing::error!(intake = %name, error = %e, "forwarder store unusable: payloads that do not fit in memory will be dropped");
+                        (None, store::Found::default())
+                    }
+                }
+            } else {
+                (None, store::Found::default())
+            };
+            let state = Delivery::new(
+                DeliveryConfig {
+                    queue_max_bytes: cfg.retry_queue_max_bytes,
+                    store_max_bytes: if store.is_some() {
+                        cfg.storage_max_bytes
+                    } else {
+                        0
+                    },
+                    max_in_flight: cfg.max_in_flight(),
+                },
+                Backoff::with_policy(
+                    cfg.backoff_base,
+                    cfg.backoff_cap,
+                    cfg.backoff_factor,
+                    cfg.recovery_interval,
+                    seed.wrapping_add(i as u64),
+                ),
+            );
+            let lane = Arc::new(Lane {
+                name,
+                url: url.clone(),
+                api_key,
+                state: Mutex::new(state),
+                store,
+                counters: Counters::default(),
+                failures: Mutex::new(BTreeMap::new()),
+                stop_dropped: Mutex::new(BTreeMap::new()),
+                stop_stored: Mutex::new(BTreeMap::new()),
+                wake: Notify::new(),
+                logged: Mutex::new(HashMap::new()),
+                redirects_logged: Mutex::new(HashSet::new()),
+            });
+            add(&lane.counters.stored_corrupt, found.corrupt);
+            if !found.entries.is_empty() {
+                let bytes: usize = found.entries.iter().map(|e| e.bytes).sum();
+                tracing::info!(
+                    intake = %lane.name,
+                    payloads = found.entries.len(),
+                    bytes,
+                    "forwarder store: resending payloads kept by an earlier run"
+                );
+            }
+            restored.push((lane.clone(), found.entries));
+            lanes.push(lane);
+        }
         let shared = Arc::new(Shared {
-            api_key,
             client,
-            state: Mutex::new(State {
-                queue: BoundedQueue::new(cfg.retry_queue_max_bytes),
-                in_flight: 0,
-                closed: false,
-                stopped: false,
-            }),
-            wake: Notify::new(),
-            idle: Notify::new(),
-            backoff: Mutex::new(Backoff::new(cfg.backoff_base, cfg.backoff_cap, seed)),
-            counters: Counters::default(),
-            logged_statuses: Mutex::new(HashSet::new()),
+            lanes,
+            closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            stop_logged: AtomicBool::new(false),
             cancel: watch::Sender::new(false),
+            idle: Notify::new(),
+            origin: Instant::now(),
+            items_too_big: AtomicU64::new(0),
+            points_too_big: AtomicU64::new(0),
             cfg,
         });
-        let dispatcher = tokio::spawn(dispatch(shared.clone(), Arc::new(Semaphore::new(max))));
+        for (lane, entries) in restored {
+            let actions = lock(&lane.state).restore(entries);
+            shared.perform(&lane, actions);
+        }
+        let dispatchers = shared
+            .lanes
+            .iter()
+            .map(|lane| tokio::spawn(dispatch(shared.clone(), lane.clone())))
+            .collect();
         Ok(Self {
             shared,
-            dispatcher: Mutex::new(Some(dispatcher)),
+            dispatchers: Mutex::new(dispatchers),
         })
     }
 
-    /// The configuration (its `Debug` hides the API key).
+    /// The configuration (its `Debug` hides the API keys).
     pub fn config(&self) -> &ForwarderConfig {
         &self.shared.cfg
     }
@@ -397,66 +747,108 @@ impl Forwarder {
     /// Compresses and queues one ready-made (uncompressed) body for
     /// `endpoint`, carrying `points` points (for the counters). For
     /// callers that encode themselves, and for tests that send scripted
-    /// bodies. Returns how many older payloads were dropped to make room.
+    /// bodies. Returns how many payloads were dropped to make room.
     pub fn submit_payload(
         &self,
         endpoint: Endpoint,
         body: &[u8],
         points: usize,
     ) -> Result<usize, ForwarderError> {
-        if lock(&self.shared.state).closed {
+        if self.shared.closed.load(Ordering::SeqCst) {
             return Err(ForwarderError::Closed);
         }
-        let body = self.shared.cfg.compression.compress(body)?;
-        add(&self.shared.counters.payloads_submitted, 1);
-        add(&self.shared.counters.points_submitted, points as u64);
-        Ok(self.shared.enqueue(Transaction {
+        let cfg = &self.shared.cfg;
+        let body = cfg.compression.compress(body)?;
+        Ok(self.shared.enqueue_everywhere(Transaction::new(
             endpoint,
-            body: Bytes::from(body),
-            points: points as u64,
-            retries: 0,
-        }))
+            Bytes::from(body),
+            points as u64,
+            cfg.compression.content_encoding(),
+        )))
     }
 
-    /// Counters now.
+    /// Counters now, summed over every endpoint.
     pub fn stats(&self) -> ForwarderStats {
-        self.shared.stats()
+        let mut total = ForwarderStats::default();
+        for lane in &self.shared.lanes {
+            total.add(&lane.stats());
+        }
+        total.items_too_big = get(&self.shared.items_too_big);
+        total.points_too_big = get(&self.shared.points_too_big);
+        total
     }
 
-    /// Waits until nothing is queued or in flight, at most `timeout`;
-    /// true when that happened.
+    /// Counters now, per endpoint: its name (URL without credentials) and
+    /// its counters; the main intake first.
+    pub fn endpoint_stats(&self) -> Vec<(String, ForwarderStats)> {
+        self.shared
+            .lanes
+            .iter()
+            .map(|l| (l.name.clone(), l.stats()))
+            .collect()
+    }
+
+    /// Payloads given up on so far, by endpoint and reason.
+    pub fn failures(&self) -> Vec<FailureCount> {
+        let mut out = Vec::new();
+        for lane in &self.shared.lanes {
+            for ((endpoint, reason), (payloads, points)) in lock(&lane.failures).iter() {
+                out.push(FailureCount {
+                    intake: lane.name.clone(),
+                    endpoint,
+                    reason: *reason,
+                    payloads: *payloads,
+                    points: *points,
+                });
+            }
+        }
+        out
+    }
+
+    /// Waits until nothing is queued, in flight or stored, at most
+    /// `timeout`; true when that happened.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         self.shared
             .wait_idle(tokio::time::Instant::now() + timeout)
             .await
     }
 
-    /// Stops taking flushes, keeps delivering (and retrying) what is
-    /// queued for at most `deadline`, then abandons the rest (counted in
-    /// `payloads_dropped`) and returns the final counters. Calling it
-    /// again returns the counters at once.
+    /// Stops taking flushes, keeps delivering (and retrying) for at most
+    /// `deadline`, then writes what is left to the store (or drops it,
+    /// counted in `payloads_dropped`), logs at WARN what was dropped per
+    /// kind, and returns the final counters. Calling it again returns the
+    /// counters at once.
     pub async fn shutdown(&self, deadline: Duration) -> ForwarderStats {
         let until = tokio::time::Instant::now() + deadline;
-        lock(&self.shared.state).closed = true;
+        self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.wait_idle(until).await;
-        let leftover = {
-            let mut st = lock(&self.shared.state);
-            st.stopped = true;
-            st.queue.drain()
-        };
-        for tx in leftover {
-            self.shared.drop_tx(&tx);
-        }
+        self.shared.stopped.store(true, Ordering::SeqCst);
         self.shared.cancel.send_replace(true);
-        self.shared.wake.notify_one();
-        // In-flight sends see the cancellation at once; give them a
-        // moment to account for themselves.
-        self.shared
-            .wait_idle(tokio::time::Instant::now() + Duration::from_secs(1))
-            .await;
-        let handle = lock(&self.dispatcher).take();
-        if let Some(h) = handle {
+        for lane in &self.shared.lanes {
+            lane.wake.notify_one();
+        }
+        // In-flight sends see the cancellation at once and hand their
+        // payload back; give them a moment.
+        let settle_until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < settle_until
+            && self
+                .shared
+                .lanes
+                .iter()
+                .any(|l| lock(&l.state).in_flight() > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for lane in &self.shared.lanes {
+            let actions = lock(&lane.state).drain();
+            self.shared.perform(lane, actions);
+        }
+        let handles: Vec<_> = lock(&self.dispatchers).drain(..).collect();
+        for h in handles {
             let _ = tokio::time::timeout(Duration::from_secs(1), h).await;
+        }
+        if !self.shared.stop_logged.swap(true, Ordering::SeqCst) {
+            self.shared.log_stop();
         }
         self.stats()
     }
@@ -464,16 +856,19 @@ impl Forwarder {
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        lock(&self.shared.state).stopped = true;
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.stopped.store(true, Ordering::SeqCst);
         self.shared.cancel.send_replace(true);
-        self.shared.wake.notify_one();
+        for lane in &self.shared.lanes {
+            lane.wake.notify_one();
+        }
     }
 }
 
 impl Shared {
     /// [`Forwarder::submit`].
     fn submit(&self, flush: &Flush, now: i64) -> Result<SubmitReport, ForwarderError> {
-        if lock(&self.state).closed {
+        if self.closed.load(Ordering::SeqCst) {
             return Err(ForwarderError::Closed);
         }
         let cfg = &self.cfg;
@@ -499,17 +894,15 @@ impl Shared {
         for (is_series, encode) in kinds {
             let (payloads, stats) = self.encode_compressed(is_series, encode)?;
             report.items_too_big += stats.dropped_items;
-            add(&self.counters.items_too_big, stats.dropped_items as u64);
-            add(&self.counters.points_too_big, stats.dropped_points as u64);
+            add(&self.items_too_big, stats.dropped_items as u64);
+            add(&self.points_too_big, stats.dropped_points as u64);
             ready.extend(payloads);
         }
         for tx in ready {
             report.payloads += 1;
             report.points += tx.points as usize;
             report.bytes += tx.body.len();
-            add(&self.counters.payloads_submitted, 1);
-            add(&self.counters.points_submitted, tx.points);
-            report.dropped_payloads += self.enqueue(tx);
+            report.dropped_payloads += self.enqueue_everywhere(tx);
         }
         Ok(report)
     }
@@ -551,12 +944,12 @@ impl Shared {
                         / body.len() as u128) as usize;
                     fitting = Some(fitting.map_or(estimate, |f| f.min(estimate)));
                 }
-                txs.push(Transaction {
-                    endpoint: p.endpoint,
-                    body: Bytes::from(body),
-                    points: p.points as u64,
-                    retries: 0,
-                });
+                txs.push(Transaction::new(
+                    p.endpoint,
+                    Bytes::from(body),
+                    p.points as u64,
+                    cfg.compression.content_encoding(),
+                ));
             }
             best = Some((txs, stats));
             let Some(fitting) = fitting else {
@@ -572,72 +965,161 @@ impl Shared {
         Ok(best.unwrap_or_default())
     }
 
-    fn stats(&self) -> ForwarderStats {
-        let c = &self.counters;
-        let (queued, queued_bytes, in_flight) = {
-            let st = lock(&self.state);
-            (
-                st.queue.len() as u64,
-                st.queue.bytes() as u64,
-                st.in_flight as u64,
-            )
-        };
-        ForwarderStats {
-            payloads_submitted: get(&c.payloads_submitted),
-            points_submitted: get(&c.points_submitted),
-            payloads_sent: get(&c.payloads_sent),
-            points_sent: get(&c.points_sent),
-            bytes_sent: get(&c.bytes_sent),
-            requests: get(&c.requests),
-            retries: get(&c.retries),
-            transport_errors: get(&c.transport_errors),
-            payloads_rejected: get(&c.payloads_rejected),
-            points_rejected: get(&c.points_rejected),
-            payloads_dropped: get(&c.payloads_dropped),
-            points_dropped: get(&c.points_dropped),
-            items_too_big: get(&c.items_too_big),
-            points_too_big: get(&c.points_too_big),
-            queued,
-            queued_bytes,
-            in_flight,
-        }
+    /// Time since the forwarder started, the delivery states' clock.
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
     }
 
-    /// Queues a payload; returns how many older ones were dropped (or 1 if
-    /// this one was dropped: the forwarder is stopped, or it is larger
-    /// than the whole queue).
-    fn enqueue(&self, tx: Transaction) -> usize {
-        let dropped = {
-            let mut st = lock(&self.state);
-            if st.stopped {
-                vec![tx]
-            } else {
-                let size = tx.body.len();
-                st.queue.push(tx, size)
+    /// Queues a payload for every endpoint; returns how many payloads
+    /// were dropped (not stored) to make room.
+    fn enqueue_everywhere(&self, tx: Transaction) -> usize {
+        let mut dropped = 0;
+        for lane in &self.lanes {
+            add(&lane.counters.payloads_submitted, 1);
+            add(&lane.counters.points_submitted, tx.points);
+            let actions = lock(&lane.state).push(tx.clone());
+            dropped += self.perform(lane, actions);
+            lane.wake.notify_one();
+        }
+        dropped
+    }
+
+    /// Carries out what a delivery state asked for; returns how many
+    /// payloads were dropped.
+    fn perform(&self, lane: &Lane, actions: Vec<Action<Transaction>>) -> usize {
+        let stopping = self.stopped.load(Ordering::SeqCst);
+        let mut dropped = 0;
+        for a in actions {
+            match a {
+                Action::Store { id, payload } => {
+                    let written = match &lane.store {
+                        Some(store) => store.write(
+                            id,
+                            &StoredPayload {
+                                endpoint: payload.endpoint,
+                                encoding: payload.encoding,
+                                points: payload.points,
+                                body: payload.body.clone(),
+                            },
+                        ),
+                        None => Err(store::StoreError::Corrupt {
+                            path: Default::default(),
+                            reason: "no store".to_string(),
+                        }),
+                    };
+                    let entry = StoredEntry {
+                        id,
+                        bytes: payload.body.len(),
+                        points: payload.points,
+                    };
+                    match written {
+                        Ok(_) => {
+                            lock(&lane.state).written(entry);
+                            count_stored(lane, &payload, stopping);
+                        }
+                        Err(e) => {
+                            tracing::error!(intake = %lane.name, error = %e, "forwarder store: cannot write a payload; dropping it");
+                            lock(&lane.state).store_failed(entry);
+                            self.count_failure(lane, &payload, FailReason::Internal);
+                            dropped += 1;
+                        }
+                    }
+                }
+                Action::Drop { payload, reason } => {
+                    if let (Some(id), Some(store)) = (payload.stored, &lane.store) {
+                        store.remove(id);
+                    }
+                    match reason {
+                        FailReason::QueueFull | FailReason::StoreFull => {
+                            if let Some(held) = lane.should_log(reason, 0) {
+                                tracing::warn!(
+                                    intake = %lane.name,
+                                    reason = reason.as_str(),
+                                    held_back = held,
+                                    "forwarder queue full (forwarder_retry_queue_payloads_max_size{}): dropping the oldest payloads",
+                                    if lane.store.is_some() { ", forwarder_storage_max_size_in_bytes" } else { "" }
+                                );
+                            }
+                        }
+                        FailReason::Shutdown => {
+                            tally(
+                                &lane.stop_dropped,
+                                (payload.endpoint.path(), kind(payload.endpoint)),
+                                payload.points,
+                            );
+                        }
+                        _ => {}
+                    }
+                    self.count_failure(lane, &payload, reason);
+                    dropped += 1;
+                }
+                Action::DropStored { entry, reason } => {
+                    if let Some(store) = &lane.store {
+                        store.remove(entry.id);
+                    }
+                    add(&lane.counters.stored_dropped, 1);
+                    tally(&lane.failures, ("stored", reason), entry.points);
+                    if let Some(held) = lane.should_log(reason, 1) {
+                        tracing::warn!(
+                            intake = %lane.name,
+                            points = entry.points,
+                            held_back = held,
+                            "forwarder store full (forwarder_storage_max_size_in_bytes): deleting the oldest stored payload"
+                        );
+                    }
+                }
+                Action::Unloaded { payload } => count_stored(lane, &payload, stopping),
+                Action::Remove { id } => {
+                    if let Some(store) = &lane.store {
+                        store.remove(id);
+                    }
+                }
             }
-        };
-        let n = dropped.len();
-        if n > 0 {
-            tracing::warn!(
-                dropped = n,
-                "forwarder queue full (forwarder_retry_queue_payloads_max_size): dropping the oldest payloads"
-            );
         }
-        for tx in &dropped {
-            self.drop_tx(tx);
-        }
-        self.wake.notify_one();
-        n
+        dropped
     }
 
-    fn drop_tx(&self, tx: &Transaction) {
-        add(&self.counters.payloads_dropped, 1);
-        add(&self.counters.points_dropped, tx.points);
+    fn count_failure(&self, lane: &Lane, tx: &Transaction, reason: FailReason) {
+        let c = &lane.counters;
+        match reason {
+            FailReason::QueueFull | FailReason::StoreFull | FailReason::Shutdown => {
+                add(&c.payloads_dropped, 1);
+                add(&c.points_dropped, tx.points);
+            }
+            _ => {
+                add(&c.payloads_rejected, 1);
+                add(&c.points_rejected, tx.points);
+            }
+        }
+        tally(&lane.failures, (tx.endpoint.path(), reason), tx.points);
+    }
+
+    /// What the stop did, per endpoint and kind: dropped at WARN, stored
+    /// at INFO.
+    fn log_stop(&self) {
+        for lane in &self.lanes {
+            for ((path, kind), (payloads, points)) in lock(&lane.stop_dropped).iter() {
+                tracing::warn!(
+                    intake = %lane.name,
+                    endpoint = path,
+                    payloads,
+                    "forwarder stop: dropped {points} {kind} not delivered within forwarder_stop_timeout (set forwarder_storage_max_size_in_bytes to keep them for the next start)"
+                );
+            }
+            for ((path, kind), (payloads, points)) in lock(&lane.stop_stored).iter() {
+                tracing::info!(
+                    intake = %lane.name,
+                    endpoint = path,
+                    payloads,
+                    "forwarder stop: stored {points} {kind} for the next start in {}",
+                    lane.store.as_ref().map(|s| s.dir().display().to_string()).unwrap_or_default()
+                );
+            }
+        }
     }
 
     fn is_idle(&self) -> bool {
-        let st = lock(&self.state);
-        st.queue.is_empty() && st.in_flight == 0
+        self.lanes.iter().all(|l| lock(&l.state).is_empty())
     }
 
     async fn wait_idle(&self, until: tokio::time::Instant) -> bool {
@@ -654,197 +1136,298 @@ impl Shared {
         }
     }
 
-    /// A taken payload is finished (sent, re-queued or dropped).
-    fn done(&self) {
-        let idle = {
-            let mut st = lock(&self.state);
-            st.in_flight -= 1;
-            st.queue.is_empty() && st.in_flight == 0
-        };
-        if idle {
+    /// After a state change: wake the lane's dispatcher and idle waiters.
+    fn changed(&self, lane: &Lane) {
+        lane.wake.notify_one();
+        if lock(&lane.state).is_empty() {
             self.idle.notify_waiters();
         }
     }
 
-    fn request(&self, tx: &Transaction) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+    /// Reads stored payload `entry` back for `lane`.
+    fn load(&self, lane: &Lane, entry: StoredEntry) {
+        let read = lane.store.as_ref().map(|s| s.read(entry.id));
+        let payload = match read {
+            Some(Ok(p)) => {
+                add(&lane.counters.payloads_restored, 1);
+                add(&lane.counters.payloads_submitted, 1);
+                add(&lane.counters.points_submitted, p.points);
+                Some(Transaction {
+                    endpoint: p.endpoint,
+                    body: p.body,
+                    points: p.points,
+                    encoding: p.encoding,
+                    stored: Some(entry.id),
+                })
+            }
+            Some(Err(e)) => {
+                tracing::warn!(intake = %lane.name, error = %e, "forwarder store: unusable file set aside");
+                if let Some(s) = &lane.store {
+                    s.set_aside(entry.id);
+                }
+                add(&lane.counters.stored_corrupt, 1);
+                None
+            }
+            None => None,
+        };
+        let actions = lock(&lane.state).loaded(entry, payload);
+        self.perform(lane, actions);
+        self.changed(lane);
+    }
+
+    fn headers(&self, lane: &Lane, tx: &Transaction) -> HeaderMap {
         let cfg = &self.cfg;
-        let mut b = Request::post(format!("{}{}", cfg.url, tx.endpoint.path()))
-            .header(API_KEY_HEADER, self.api_key.clone())
-            .header(AGENT_VERSION_HEADER, cfg.agent_version.as_str())
-            .header(USER_AGENT, format!("datadog-agent/{}", cfg.agent_version))
-            .header(CONTENT_TYPE, tx.endpoint.content_type());
-        if let Some(enc) = cfg.compression.content_encoding() {
-            b = b.header(CONTENT_ENCODING, enc);
+        let mut h = HeaderMap::new();
+        h.insert(HeaderName::from_static("dd-api-key"), lane.api_key.clone());
+        if let Ok(v) = HeaderValue::from_str(&cfg.agent_version) {
+            h.insert(HeaderName::from_static("dd-agent-version"), v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("datadog-agent/{}", cfg.agent_version)) {
+            h.insert(USER_AGENT, v);
+        }
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(tx.endpoint.content_type()),
+        );
+        if let Some(enc) = tx.encoding {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static(enc));
         }
         for (name, value) in tx.endpoint.extra_headers() {
-            b = b.header(*name, *value);
+            if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+                h.insert(n, HeaderValue::from_static(value));
+            }
         }
         if cfg.allow_arbitrary_tags {
-            b = b.header(ARBITRARY_TAGS_HEADER, "true");
+            h.insert(
+                HeaderName::from_static("allow-arbitrary-tag-value"),
+                HeaderValue::from_static("true"),
+            );
         }
-        b.body(Full::new(tx.body.clone()))
+        h
     }
 
-    /// One attempt: the status, with the response body drained.
-    async fn roundtrip(&self, req: Request<Full<Bytes>>) -> Result<u16, String> {
-        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(status)
-    }
-
-    async fn send(self: Arc<Self>, mut tx: Transaction) {
-        let mut cancel = self.cancel.subscribe();
-        add(&self.counters.requests, 1);
-        let req = match self.request(&tx) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build the intake request; dropping the payload");
-                self.reject(&tx);
-                self.done();
-                return;
-            }
-        };
-        let attempt = tokio::select! {
-            r = tokio::time::timeout(self.cfg.timeout, self.roundtrip(req)) => r,
-            _ = cancel.wait_for(|&c| c) => {
-                self.drop_tx(&tx);
-                self.done();
-                return;
-            }
-        };
-        let outcome = match attempt {
-            Ok(Ok(status)) => match classify(status) {
-                Outcome::Sent => Ok(()),
-                Outcome::Retry => Err(format!("status {status}")),
-                Outcome::Reject => {
-                    if lock(&self.logged_statuses).insert(status) {
-                        let hint = if status == 403 {
-                            " (API key invalid?)"
-                        } else {
-                            ""
-                        };
-                        tracing::error!(
-                            status,
-                            endpoint = tx.endpoint.path(),
-                            "intake rejected a payload with status {status}{hint}; dropping it (later rejections with this status are only counted)"
-                        );
-                    }
-                    self.reject(&tx);
-                    self.done();
-                    return;
+    /// One attempt, following 307/308 redirects.
+    async fn attempt(&self, lane: &Lane, tx: &Transaction) -> Attempt {
+        let mut url = format!("{}{}", lane.url, tx.endpoint.path());
+        let mut hops = 0;
+        loop {
+            add(&lane.counters.requests, 1);
+            let sent = self
+                .client
+                .post(&url)
+                .headers(self.headers(lane, tx))
+                .body(tx.body.clone())
+                .send()
+                .await;
+            let mut resp = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    let what = if e.is_timeout() {
+                        format!("timed out after {:?}", self.cfg.timeout)
+                    } else {
+                        // The full chain (connect, proxy, TLS), never a URL
+                        // with credentials.
+                        let e = e.without_url();
+                        let mut msg = e.to_string();
+                        let mut src = std::error::Error::source(&e);
+                        while let Some(s) = src {
+                            msg.push_str(": ");
+                            msg.push_str(&s.to_string());
+                            src = s.source();
+                        }
+                        msg
+                    };
+                    return Attempt::Retry {
+                        reason: what,
+                        transport: true,
+                    };
                 }
-            },
-            Ok(Err(e)) => {
-                add(&self.counters.transport_errors, 1);
-                Err(e)
+            };
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let mut read = 0;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        read += c.len();
+                        if read > MAX_RESPONSE_BODY {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Attempt::Retry {
+                            reason: format!("status {status}, then {}", e.without_url()),
+                            transport: true,
+                        };
+                    }
+                }
             }
-            Err(_) => {
-                add(&self.counters.transport_errors, 1);
-                Err(format!("timed out after {:?}", self.cfg.timeout))
+            match classify(status) {
+                Verdict::Sent => return Attempt::Sent,
+                Verdict::Retry => {
+                    return Attempt::Retry {
+                        reason: format!("status {status}"),
+                        transport: false,
+                    };
+                }
+                Verdict::Fail(reason) => {
+                    return Attempt::Fail {
+                        reason,
+                        status,
+                        location,
+                        url,
+                    };
+                }
+                Verdict::Redirect => match status::follow(&url, location.as_deref(), hops) {
+                    Ok(next) => {
+                        hops += 1;
+                        add(&lane.counters.redirects, 1);
+                        let first = {
+                            // Bounded: an intake naming ever new places
+                            // gets its first few logged.
+                            let mut seen = lock(&lane.redirects_logged);
+                            seen.len() < 64 && seen.insert(next.clone())
+                        };
+                        if first {
+                            tracing::warn!(
+                                intake = %lane.name,
+                                status,
+                                from = %redact_url(&url),
+                                location = %redact_url(&next),
+                                "intake redirects; following it for the same request (update dd_url to skip the hop)"
+                            );
+                        }
+                        url = next;
+                    }
+                    Err(reason) => {
+                        return Attempt::Fail {
+                            reason,
+                            status,
+                            location,
+                            url,
+                        };
+                    }
+                },
             }
+        }
+    }
+
+    async fn send(self: Arc<Self>, lane: Arc<Lane>, tx: Transaction) {
+        let mut cancel = self.cancel.subscribe();
+        let outcome = tokio::select! {
+            a = self.attempt(&lane, &tx) => Some(a),
+            _ = cancel.wait_for(|&c| c) => None,
         };
-        match outcome {
-            Ok(()) => {
-                lock(&self.backoff).on_success();
-                add(&self.counters.payloads_sent, 1);
-                add(&self.counters.points_sent, tx.points);
-                add(&self.counters.bytes_sent, tx.body.len() as u64);
+        let (endpoint, points, bytes) = (tx.endpoint, tx.points, tx.body.len() as u64);
+        let actions = match outcome {
+            None => lock(&lane.state).abandon(tx),
+            Some(Attempt::Sent) => {
+                add(&lane.counters.payloads_sent, 1);
+                add(&lane.counters.points_sent, points);
+                add(&lane.counters.bytes_sent, bytes);
+                lock(&lane.state).settle(tx, Settle::Sent, self.now())
             }
-            Err(reason) => {
-                lock(&self.backoff).on_retry();
-                add(&self.counters.retries, 1);
-                tx.retries += 1;
-                if tx.retries >= 4 && tx.retries.is_power_of_two() {
+            Some(Attempt::Retry { reason, transport }) => {
+                add(&lane.counters.retries, 1);
+                if transport {
+                    add(&lane.counters.transport_errors, 1);
+                }
+                let mut st = lock(&lane.state);
+                let actions = st.settle(tx, Settle::Retry, self.now());
+                let errors = st.errors();
+                drop(st);
+                if errors >= 3 {
                     tracing::warn!(
-                        retries = tx.retries,
-                        endpoint = tx.endpoint.path(),
+                        intake = %lane.name,
+                        endpoint = endpoint.path(),
+                        consecutive_errors = errors,
                         %reason,
-                        "payload still not delivered; retrying"
+                        "intake not reachable; payloads are kept and retried"
                     );
                 } else {
-                    tracing::debug!(endpoint = tx.endpoint.path(), %reason, "retrying payload");
+                    tracing::debug!(intake = %lane.name, endpoint = endpoint.path(), %reason, "retrying payload");
                 }
-                self.enqueue(tx);
+                actions
             }
-        }
-        self.done();
-    }
-
-    fn reject(&self, tx: &Transaction) {
-        add(&self.counters.payloads_rejected, 1);
-        add(&self.counters.points_rejected, tx.points);
+            Some(Attempt::Fail {
+                reason,
+                status,
+                location,
+                url,
+            }) => {
+                if let Some(held) = lane.should_log(reason, status) {
+                    let hint = match (reason, status) {
+                        (FailReason::Status, 403) => " (API key invalid?)",
+                        (FailReason::Status, 413) => " (payload too large)",
+                        (FailReason::Redirect, _) => {
+                            " (only 307 and 308 keep the POST; point dd_url at the final address)"
+                        }
+                        (FailReason::RedirectDowngrade, _) => " (refusing to leave https for http)",
+                        (FailReason::RedirectLoop, _) => " (too many redirects)",
+                        (FailReason::RedirectInvalid, _) => " (no usable Location)",
+                        _ => "",
+                    };
+                    tracing::error!(
+                        intake = %lane.name,
+                        endpoint = endpoint.path(),
+                        url = %redact_url(&url),
+                        status,
+                        location = location.as_deref().map(redact_url).unwrap_or_default(),
+                        reason = reason.as_str(),
+                        points,
+                        held_back = held,
+                        "intake answered status {status}{hint}; dropping the payload"
+                    );
+                }
+                lock(&lane.state).settle(tx, Settle::Fail(reason), self.now())
+            }
+        };
+        self.perform(&lane, actions);
+        self.changed(&lane);
     }
 }
 
-/// Takes payloads in order, waits the backoff delay and a concurrency
-/// slot, and sends each in its own task.
-async fn dispatch(shared: Arc<Shared>, slots: Arc<Semaphore>) {
+/// Hands out what `lane`'s state says, when it says so.
+async fn dispatch(shared: Arc<Shared>, lane: Arc<Lane>) {
     let mut cancel = shared.cancel.subscribe();
     loop {
-        let tx = loop {
-            let notified = shared.wake.notified();
-            {
-                let mut st = lock(&shared.state);
-                if st.stopped {
-                    return;
-                }
-                if let Some(tx) = st.queue.pop() {
-                    st.in_flight += 1;
-                    break tx;
-                }
-            }
-            tokio::select! {
-                _ = notified => {}
-                _ = cancel.wait_for(|&c| c) => return,
-            }
-        };
-        let delay = lock(&shared.backoff).delay();
-        let permit = tokio::select! {
-            p = async {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                slots.clone().acquire_owned().await
-            } => p,
-            _ = cancel.wait_for(|&c| c) => {
-                shared.drop_tx(&tx);
-                shared.done();
-                return;
-            }
-        };
-        let Ok(permit) = permit else {
-            shared.drop_tx(&tx);
-            shared.done();
+        if shared.stopped.load(Ordering::SeqCst) {
             return;
-        };
-        let s = shared.clone();
-        tokio::spawn(async move {
-            s.send(tx).await;
-            drop(permit);
-        });
+        }
+        let notified = lane.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let next = lock(&lane.state).poll(shared.now());
+        match next {
+            Next::Send(tx) => {
+                tokio::spawn(shared.clone().send(lane.clone(), tx));
+            }
+            Next::Load(entry) => shared.load(&lane, entry),
+            Next::WaitUntil(t) => {
+                let at = tokio::time::Instant::from_std(shared.origin + t);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = notified => {}
+                    _ = cancel.wait_for(|&c| c) => return,
+                }
+            }
+            Next::Idle => {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = cancel.wait_for(|&c| c) => return,
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_are_classified_like_the_agent() {
-        for s in [200, 202, 204, 301] {
-            assert_eq!(classify(s), Outcome::Sent, "{s}");
-        }
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert_eq!(classify(s), Outcome::Retry, "{s}");
-        }
-        for s in [400, 401, 403, 404, 413] {
-            assert_eq!(classify(s), Outcome::Reject, "{s}");
-        }
-    }
 
     #[test]
     fn the_forwarder_can_be_shared_across_tasks() {
@@ -864,5 +1447,20 @@ mod tests {
         assert!(!check_url("http://127.0.0.1:1").unwrap());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
+        let e = check_url("gopher://u:secret@x").unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn store_directories_differ_per_key_and_hide_it() {
+        let a = store_dir_name("https://api.datadoghq.com", "key-one-0123456789");
+        let b = store_dir_name("https://api.datadoghq.com", "key-two-0123456789");
+        assert_ne!(a, b);
+        assert!(a.starts_with("api.datadoghq.com_443-"), "{a}");
+        assert!(!a.contains("key-one"));
+        assert_eq!(
+            a,
+            store_dir_name("https://api.datadoghq.com", "key-one-0123456789")
+        );
     }
 }

@@ -91,6 +91,7 @@ pub fn run(args: TestIntakeArgs) -> ExitCode {
         schedule,
         record: args.record,
         keep: false,
+        ..IntakeConfig::default()
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

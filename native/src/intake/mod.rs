@@ -70,6 +70,9 @@ pub enum IntakeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS identity is not usable.
+    #[error("invalid TLS identity: {0}")]
+    Tls(String),
     /// The record file could not be opened.
     #[error("cannot open {path}: {source}")]
     Record {
@@ -94,6 +97,60 @@ pub struct IntakeConfig {
     /// [`TestIntake::received`] and [`TestIntake::requests`]). Defaults
     /// to true; the command line turns it off.
     pub keep: bool,
+    /// Answer every request with this redirect status and `Location`
+    /// instead (an intake that moved, or a proxy's login page); a
+    /// location ending in `*` has the request's path in its place.
+    pub redirect: Option<(u16, String)>,
+    /// Serve https with this identity instead of plain http.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsIdentity>,
+}
+
+/// An https intake's certificate and key.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// PEM certificate chain, leaf first.
+    pub cert_pem: String,
+    /// PEM private key.
+    pub key_pem: String,
+    /// Speak TLS 1.2 only (to test a client's minimum version).
+    pub only_tls12: bool,
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("only_tls12", &self.only_tls12)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tls")]
+fn acceptor(id: &TlsIdentity) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes())
+        .map_err(|e| format!("private key: {e}"))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = if id.only_tls12 {
+        &[&rustls::version::TLS12]
+    } else {
+        rustls::ALL_VERSIONS
+    };
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| e.to_string())?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
 impl Default for IntakeConfig {
@@ -103,6 +160,9 @@ impl Default for IntakeConfig {
             schedule: FaultSchedule::new(),
             record: None,
             keep: true,
+            redirect: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -147,6 +207,8 @@ pub struct IntakeStats {
     pub hung: u64,
     /// Connections reset on purpose ([`Fault::Reset`]).
     pub reset: u64,
+    /// Requests answered with the configured redirect.
+    pub redirected: u64,
 }
 
 /// One accepted request, as the trace writer's test server keeps it.
@@ -175,6 +237,7 @@ struct Counters {
     bad_bodies: AtomicU64,
     hung: AtomicU64,
     reset: AtomicU64,
+    redirected: AtomicU64,
 }
 
 struct Shared {
@@ -184,6 +247,7 @@ struct Shared {
     received: Mutex<Flush>,
     requests: Mutex<Vec<AcceptedRequest>>,
     record: Option<Mutex<File>>,
+    redirect: Mutex<Option<(u16, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,12 +275,14 @@ impl Shared {
             bad_bodies: get(&c.bad_bodies),
             hung: get(&c.hung),
             reset: get(&c.reset),
+            redirected: get(&c.redirected),
         }
     }
 }
 
 /// A running test intake.
 pub struct TestIntake {
+    https: bool,
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
@@ -270,10 +336,22 @@ impl TestIntake {
             received: Mutex::new(Flush::default()),
             requests: Mutex::new(Vec::new()),
             record,
+            redirect: Mutex::new(cfg.redirect),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, shared.clone(), stop_rx));
+        #[cfg(feature = "tls")]
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(acceptor)
+            .transpose()
+            .map_err(IntakeError::Tls)?;
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<NoTls> = None;
+        let https = tls.is_some();
+        let task = tokio::spawn(serve(listener, shared.clone(), stop_rx, tls));
         Ok(Self {
+            https,
             addr,
             shared,
             stop,
@@ -286,9 +364,11 @@ impl TestIntake {
         self.addr
     }
 
-    /// `http://<addr>`, for a forwarder's `dd_url`.
+    /// `http://<addr>` (`https://` when serving TLS), for a forwarder's
+    /// `dd_url`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The counters now.
@@ -300,6 +380,12 @@ impl TestIntake {
     /// decision they got.
     pub fn set_schedule(&self, schedule: FaultSchedule) {
         *lock(&self.shared.schedule) = schedule;
+    }
+
+    /// Answers every later request with `status` and `Location:
+    /// location` (`None`: back to normal).
+    pub fn set_redirect(&self, redirect: Option<(u16, String)>) {
+        *lock(&self.shared.redirect) = redirect;
     }
 
     /// Every record accepted so far (with [`IntakeConfig::keep`]).
@@ -330,7 +416,22 @@ impl Drop for TestIntake {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = NoTls;
+
+/// Stands in for the TLS acceptor in builds without TLS.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum NoTls {}
+
+async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    tls: Option<Acceptor>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -344,11 +445,28 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
                         .set_linger(Some(std::time::Duration::ZERO));
                 }
                 let shared = shared.clone();
+                let tls = tls.clone();
                 conns.spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        #[cfg(feature = "tls")]
+                        Some(acceptor) => {
+                            // A failed handshake is the client's problem
+                            // to report; the connection just ends.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                        #[cfg(not(feature = "tls"))]
+                        Some(never) => match never {},
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -403,6 +521,22 @@ async fn handle(
     let now_active = c.active.fetch_add(1, Ordering::Relaxed) + 1;
     c.peak.fetch_max(now_active, Ordering::Relaxed);
     let _guard = ActiveGuard(c);
+    let redirect = lock(&shared.redirect).clone();
+    if let Some((status, location)) = redirect {
+        let _ = Limited::new(req.into_body(), MAX_COMPRESSED_BODY)
+            .collect()
+            .await;
+        c.redirected.fetch_add(1, Ordering::Relaxed);
+        let location = match location.strip_suffix('*') {
+            Some(prefix) => format!("{prefix}{path}"),
+            None => location,
+        };
+        let mut resp = json_response(status, String::new());
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(hyper::header::LOCATION, v);
+        }
+        return Ok(resp);
+    }
     let status = match answer(&shared, req, &path).await {
         Ok(status) => status,
         Err(Fault::Hang) => {

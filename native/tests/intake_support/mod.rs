@@ -95,6 +95,42 @@ pub fn records(f: &Flush) -> Vec<String> {
     lines
 }
 
+/// Every record of several flushes, as one flush.
+pub fn merged(flushes: &[Flush]) -> Flush {
+    let mut all = Flush::default();
+    for f in flushes {
+        all.series.extend(f.series.iter().cloned());
+        all.sketches.extend(f.sketches.iter().cloned());
+        all.events.extend(f.events.iter().cloned());
+        all.service_checks.extend(f.service_checks.iter().cloned());
+    }
+    all
+}
+
+/// A test intake with `schedule` on `addr` (an intake coming back on the
+/// port of one that went away).
+pub async fn intake_at(
+    addr: std::net::SocketAddr,
+    schedule: dogstatsd_native::intake::FaultSchedule,
+) -> dogstatsd_native::intake::TestIntake {
+    dogstatsd_native::intake::TestIntake::start(dogstatsd_native::intake::IntakeConfig {
+        bind: addr,
+        ..dogstatsd_native::intake::IntakeConfig::with_schedule(schedule)
+    })
+    .await
+    .unwrap()
+}
+
+/// A loopback address nothing listens on: an intake that is down.
+pub async fn down_addr() -> std::net::SocketAddr {
+    let i = dogstatsd_native::intake::TestIntake::start(Default::default())
+        .await
+        .unwrap();
+    let a = i.addr();
+    i.shutdown().await;
+    a
+}
+
 /// Points of a flush as the forwarder counts them.
 pub fn points(f: &Flush) -> usize {
     f.series.len() + f.sketches.len() + f.events.len() + f.service_checks.len()

@@ -1,4 +1,4 @@
-//! The forwarder's bounded queue of payloads waiting for a (first or
+//! The bounded queue of payloads waiting for a (first or
 //! next) attempt, as a pure type: a FIFO capped at a number of bytes
 //! (`forwarder_retry_queue_payloads_max_size`) that drops its **oldest**
 //! entries to make room, and reports what it dropped.
