@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 use dogstatsd_core::aggregate::{FlushPlan, Pipeline, SampleBatch, Topology, Worker};
@@ -20,7 +20,7 @@ use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::server::sort_flush;
 
-use super::packet::{Packet, PacketPool};
+use super::packet::{Handover, Packet, PacketPool, PacketSender};
 use super::sink::FlushSink;
 use super::telemetry::Telemetry;
 use super::unix_now;
@@ -68,7 +68,7 @@ pub(crate) struct Engine {
     pipelines: Vec<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
     flusher_tx: Sender<FlusherCmd>,
-    telemetry: Arc<Telemetry>,
+    handover: Arc<Handover>,
 }
 
 impl Engine {
@@ -78,13 +78,15 @@ impl Engine {
     pub(crate) fn start(
         cfg: &Config,
         topo: Topology,
-        packets: Receiver<Packet>,
-        pool: PacketPool,
+        packets: Vec<Receiver<Packet>>,
+        sender: &PacketSender,
         sink: Box<dyn FlushSink>,
         telemetry: Arc<Telemetry>,
         interval: Duration,
     ) -> std::io::Result<Self> {
         let Topology { workers, pipelines } = topo;
+        let pool = sender.pool().clone();
+        let handover = Arc::clone(sender.handover());
         let (spare_tx, spare_rx) = bounded::<SampleBatch>(workers * pipelines * 4);
         let mut pipe_txs = Vec::new();
         let mut pipe_handles = Vec::new();
@@ -102,13 +104,14 @@ impl Engine {
         }
         let mut ctl_txs = Vec::new();
         let mut worker_handles = Vec::new();
-        for i in 0..workers {
+        assert_eq!(packets.len(), workers, "one packet queue per worker");
+        for (i, packets) in packets.into_iter().enumerate() {
             let worker = Worker::new(cfg, pipelines)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
             let (ctl_tx, ctl_rx) = bounded(1);
             let ctx = WorkerCtx {
                 index: i,
-                packets: packets.clone(),
+                packets,
                 ctl: ctl_rx,
                 pipelines: pipe_txs.clone(),
                 spare: spare_rx.clone(),
@@ -138,7 +141,7 @@ impl Engine {
             pipelines: pipe_handles,
             flusher: Some(flusher),
             flusher_tx,
-            telemetry,
+            handover,
         })
     }
 
@@ -146,7 +149,7 @@ impl Engine {
     pub(crate) fn flush_handle(&self) -> FlushHandle {
         FlushHandle {
             tx: self.flusher_tx.clone(),
-            telemetry: Arc::clone(&self.telemetry),
+            handover: Arc::clone(&self.handover),
         }
     }
 
@@ -179,20 +182,18 @@ impl Engine {
 #[derive(Clone)]
 pub struct FlushHandle {
     tx: Sender<FlusherCmd>,
-    telemetry: Arc<Telemetry>,
+    handover: Arc<Handover>,
 }
 
 impl FlushHandle {
-    /// Blocking: waits (up to `wait`) until the workers have processed
-    /// every packet queued before the call, then flushes every bucket,
-    /// incomplete ones included, and returns once it is written. False if
-    /// the daemon is stopping.
+    /// Blocking: has the listeners queue what they received before the
+    /// call (waiting up to `wait` for them), then flushes every bucket,
+    /// incomplete ones included, with everything queued (the flush round
+    /// drains each worker's queue and batches first), and returns once it
+    /// is written. False if the daemon is stopping.
     pub fn flush_now(&self, wait: Duration) -> bool {
-        let target = self.telemetry.queued.load(Ordering::Acquire);
-        let deadline = Instant::now() + wait;
-        while self.telemetry.processed.load(Ordering::Acquire) < target && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
+        if !self.handover.request(wait) {
+            tracing::warn!("a listener did not hand over its packets in time for the flush");
         }
         let (tx, rx) = bounded(1);
         if self.tx.send(FlusherCmd::FlushNow(tx)).is_err() {
@@ -240,6 +241,11 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
             },
             recv(ctl) -> c => match c {
                 Ok(WorkerCtl::Drain(reply)) => {
+                    // Everything queued before the flush is in it.
+                    let queued = ctx.packets.len();
+                    for p in ctx.packets.try_iter().take(queued).collect::<Vec<_>>() {
+                        process(&mut worker, &mut ctx, p);
+                    }
                     ship(&mut worker, &mut ctx, 1);
                     ctx.telemetry.set_worker(ctx.index, worker.stats());
                     let mut f = Flush::default();

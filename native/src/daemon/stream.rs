@@ -213,6 +213,8 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
         _open,
     } = conn;
     let telemetry = Arc::clone(sender.telemetry());
+    // The connection is the client: its frames go to one worker, in order.
+    let client = _open.id;
     let mut framer = LengthPrefixedFramer::new(opts.max_frame);
     let mut buf = vec![0u8; READ_CHUNK.min(opts.max_frame.saturating_add(4))];
     let idle = async |at: Option<tokio::time::Instant>| match at {
@@ -231,7 +233,7 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
                         Ok(n) => {
                             telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, Ordering::Relaxed);
                             framer.push(&buf[..n]);
-                            if !frames(&mut framer, &sender, &telemetry, opts) {
+                            if !frames(&mut framer, &sender, &telemetry, opts, client) {
                                 return;
                             }
                         }
@@ -262,7 +264,7 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
                     .bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
                 framer.push(&buf[..n]);
-                if !frames(&mut framer, &sender, &telemetry, opts) {
+                if !frames(&mut framer, &sender, &telemetry, opts, client) {
                     return; // dropping the stream closes the connection
                 }
             }
@@ -284,6 +286,7 @@ fn frames(
     sender: &PacketSender,
     telemetry: &Telemetry,
     opts: StreamOptions,
+    client: u64,
 ) -> bool {
     loop {
         match framer.next_frame() {
@@ -301,6 +304,7 @@ fn frames(
                     buf,
                     transport: Transport::UnixStream,
                     origin: None,
+                    client,
                 });
             }
             Ok(None) => return true,

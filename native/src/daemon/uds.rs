@@ -79,13 +79,20 @@ fn run(
     let size = pool.buffer_size();
     let mut origins = creds::Origins::new(origin_detection);
     let mut asm = join.map(|timeout| Assembler::new(size, timeout, pool.get()));
-    let send = |buf: Vec<u8>, origin: Option<Arc<str>>| {
+    // The client is the sender's pid when credentials say it; otherwise
+    // peers are indistinguishable (unbound sockets) and share key 0, so
+    // they share one worker and keep their order.
+    let send = |buf: Vec<u8>, origin: Option<Arc<str>>, client: u64| {
         sender.send(Packet {
             buf,
             transport: Transport::UnixDatagram,
             origin,
+            client,
         });
     };
+    let handover = sender.handover().register();
+    let mut serving: Option<u64> = None;
+    let mut served_reads = 0u32;
     let mut draining = false;
     // Read into one scratch buffer and copy only what arrived: zero-filling
     // a packet-sized buffer per datagram cost more than everything else the
@@ -100,6 +107,14 @@ fn run(
             if socket.set_nonblocking(true).is_err() {
                 break;
             }
+        }
+        if serving.is_none()
+            && !draining
+            && let Some(req) = handover.pending()
+            && socket.set_nonblocking(true).is_ok()
+        {
+            serving = Some(req);
+            served_reads = 0;
         }
         let mut handle = |datagram: &[u8], truncated: bool, origin: FoundOrigin| {
             if truncated {
@@ -124,21 +139,21 @@ fn run(
                 Some(a) => {
                     let now = Instant::now();
                     if let Some(p) = a.push(datagram, now, || pool.get()) {
-                        send(p, None);
+                        send(p, None, 0);
                     }
                     if let Some(p) = a.flush_due(now, false, || pool.get()) {
-                        send(p, None);
+                        send(p, None, 0);
                     }
                 }
                 None => {
                     let mut buf = pool.get();
                     buf.extend_from_slice(datagram);
-                    send(buf, origin.container);
+                    send(buf, origin.container, origin.pid.map_or(0, u64::from));
                 }
             }
         };
         let read = match batched.as_mut() {
-            Some(r) => r.recv(socket, |d, truncated| {
+            Some(r) => r.recv(socket, |d, truncated, _| {
                 handle(d, truncated, FoundOrigin::default());
             }),
             None => origins.recv(socket, &mut scratch).map(|(n, origin)| {
@@ -146,6 +161,28 @@ fn run(
                 1
             }),
         };
+        let finish_serving = |asm: &mut Option<Assembler>, req: u64| {
+            if let Some(p) = asm
+                .as_mut()
+                .and_then(|a| a.flush_due(Instant::now(), true, || pool.get()))
+            {
+                send(p, None, 0);
+            }
+            let _ = socket.set_nonblocking(false);
+            handover.served(req);
+        };
+        if let Some(req) = serving {
+            let idle = matches!(&read, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+            served_reads += 1;
+            // Bounded so a sender that never pauses cannot hold a flush.
+            if idle || served_reads >= 1024 {
+                serving = None;
+                finish_serving(&mut asm, req);
+                if idle {
+                    continue;
+                }
+            }
+        }
         match read {
             // No nap here, unlike UDP: a Unix datagram socket queues only
             // `net.unix.max_dgram_qlen` datagrams (10 by default), and
@@ -157,7 +194,7 @@ fn run(
                     .as_mut()
                     .and_then(|a| a.flush_due(Instant::now(), false, || pool.get()))
                 {
-                    send(p, None);
+                    send(p, None, 0);
                 }
                 match e.kind() {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut if draining => break,
@@ -181,7 +218,7 @@ fn run(
         .as_mut()
         .and_then(|a| a.flush_due(Instant::now(), true, || pool.get()))
     {
-        send(p, None);
+        send(p, None, 0);
     }
 }
 
