@@ -276,7 +276,7 @@ pub fn load_checked(
         std::process::ExitCode::from(2)
     };
     let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;
-    dogstatsd_core::pipeline::Processor::new(&settings.core)
+    dogstatsd_core::frontend::Frontend::new(&settings.core)
         .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
     Ok(settings)
 }

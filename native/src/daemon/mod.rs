@@ -51,7 +51,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use command::{RunArgs, run_command};
-pub use engine::{FLUSH_INTERVAL, FlushHandle};
+pub use dogstatsd_core::FLUSH_INTERVAL;
+pub use engine::FlushHandle;
 use packet::{Packet, PacketPool, PacketSender};
 use sink::FlushSink;
 use telemetry::Telemetry;
