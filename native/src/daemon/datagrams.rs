@@ -1,16 +1,14 @@
 //! Batched datagram reads for the UDP and Unix datagram listeners.
 //!
 //! On Linux reads go through `recvmmsg(2)` with `MSG_WAITFORONE`: wait for
-//! one datagram, then take up to 32 already queued in the same
-//! syscall. At moderate rates most calls still return one or two
-//! datagrams, so the thread would sleep and wake per datagram (~2 µs of
-//! CPU each); after a short batch ([`Reader::is_short`]) the UDP reader
-//! naps [`NAP`] so the next call takes a batch (not the Unix one: see
-//! `uds.rs`). 100 µs of traffic is far below
-//! any receive buffer, even the OS default, batches that come back full
-//! never nap, and a 10 s bucket does not notice 0.1 ms of latency. At 100k
-//! UDP datagrams/s of one message each this halved the reader's CPU
-//! (1.0 → 0.5 CPU-s over 500k datagrams, from `/proc/<pid>/task/*/stat`).
+//! one datagram, then take up to 32 already queued in the same syscall,
+//! each with its sender's address (the client key). At moderate rates
+//! most calls still return one or two datagrams, so the thread would sleep
+//! and wake per datagram; after a short batch ([`Reader::is_short`]) the
+//! UDP reader naps [`NAP`] so the next call takes a batch (not the Unix
+//! one: see `uds.rs`). 100 µs of traffic is far below any receive buffer,
+//! batches that come back full never nap, and a 10 s bucket does not
+//! notice 0.1 ms of latency. Measurements: `benches/results/`.
 //!
 //! Elsewhere each read is one datagram and there is no nap (it would cap
 //! the rate).
