@@ -191,6 +191,8 @@ impl Handover {
         ListenerHandover {
             handover: Arc::clone(self),
             served,
+            serving: None,
+            reads: 0,
         }
     }
 
@@ -214,11 +216,21 @@ impl Handover {
     }
 }
 
-/// A listener's side of the [`Handover`].
+/// Reads a listener makes while serving a request before it reports
+/// anyway: a sender that never pauses cannot hold a flush back.
+const MAX_SERVING_READS: u32 = 256;
+
+/// A listener's side of the [`Handover`]. Per read: [`begin`](Self::begin)
+/// before, [`read_done`](Self::read_done) after; when that says so, queue
+/// what the listener holds and call [`finish`](Self::finish).
 #[derive(Debug)]
 pub struct ListenerHandover {
     handover: Arc<Handover>,
     served: Arc<AtomicU64>,
+    /// The request being served: the socket reads without blocking until
+    /// it is empty.
+    serving: Option<u64>,
+    reads: u32,
 }
 
 impl ListenerHandover {
@@ -231,6 +243,40 @@ impl ListenerHandover {
     /// Everything received before `request` is queued.
     pub fn served(&self, request: u64) {
         self.served.store(request, Ordering::Release);
+    }
+
+    /// Before a read: starts serving a pending request (the socket switched
+    /// to non-blocking by `set_nonblocking`). True while serving.
+    pub fn begin(&mut self, set_nonblocking: impl FnOnce(bool) -> std::io::Result<()>) -> bool {
+        if self.serving.is_none()
+            && let Some(req) = self.pending()
+            && set_nonblocking(true).is_ok()
+        {
+            self.serving = Some(req);
+            self.reads = 0;
+        }
+        self.serving.is_some()
+    }
+
+    /// After a read (`empty`: the socket had nothing more): true when the
+    /// request is to be finished now.
+    pub fn read_done(&mut self, empty: bool) -> bool {
+        if self.serving.is_none() {
+            return false;
+        }
+        self.reads += 1;
+        empty || self.reads >= MAX_SERVING_READS
+    }
+
+    /// The listener has queued what it held: blocking reads again, and the
+    /// request reported served.
+    pub fn finish(&mut self, set_nonblocking: impl FnOnce(bool) -> std::io::Result<()>) {
+        if let Some(req) = self.serving.take() {
+            if let Err(e) = set_nonblocking(false) {
+                tracing::warn!("cannot switch a listener back to blocking reads: {e}");
+            }
+            self.served(req);
+        }
     }
 }
 

@@ -113,7 +113,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     let mut asms: Vec<(Assembler, u64)> = (0..sender.lanes())
         .map(|_| (Assembler::new(size, flush_timeout, pool.get()), 0))
         .collect();
-    let handover = sender.handover().register();
+    let mut handover = sender.handover().register();
     let send = |buf: Vec<u8>, client: u64| {
         sender.send(Packet {
             buf,
@@ -132,10 +132,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     let mut draining = false;
     // A flush asked for what the listener holds: read what the kernel
     // holds without blocking, then hand every packet over.
-    let mut serving: Option<u64> = None;
-    // Reads while serving; bounded so a sender that never pauses cannot
-    // hold a flush back.
-    let mut served_reads = 0u32;
+    let nonblocking = |on: bool| socket.set_nonblocking(on);
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -144,14 +141,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
                 break;
             }
         }
-        if serving.is_none()
-            && !draining
-            && let Some(req) = handover.pending()
-            && socket.set_nonblocking(true).is_ok()
-        {
-            serving = Some(req);
-            served_reads = 0;
-        }
+        let serving = !draining && handover.begin(nonblocking);
         let mut now = None;
         let read = reader.recv(&socket, |datagram, truncated, client| {
             telemetry.received(Listener::Udp, datagram.len());
@@ -170,20 +160,17 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
             *held_for = client;
         });
-        if let Some(req) = serving
-            && read.is_ok()
-        {
-            served_reads += 1;
-            if served_reads >= 256 {
-                serving = None;
-                flush_due(&mut asms, Instant::now(), true);
-                let _ = socket.set_nonblocking(false);
-                handover.served(req);
+        let empty = matches!(&read, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+        if !draining && handover.read_done(empty) {
+            flush_due(&mut asms, Instant::now(), true);
+            handover.finish(nonblocking);
+            if empty {
+                continue;
             }
         }
         match read {
             Ok(n) => {
-                if Reader::is_short(n) && !draining && serving.is_none() {
+                if Reader::is_short(n) && !draining && !serving {
                     std::thread::sleep(NAP);
                 }
                 flush_due(&mut asms, now.unwrap_or_else(Instant::now), false);
@@ -191,14 +178,6 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if draining {
                     break;
-                }
-                if let Some(req) = serving.take() {
-                    flush_due(&mut asms, Instant::now(), true);
-                    if let Err(e) = socket.set_nonblocking(false) {
-                        tracing::warn!("udp: cannot switch back to blocking reads: {e}");
-                    }
-                    handover.served(req);
-                    continue;
                 }
                 flush_due(&mut asms, Instant::now(), false);
             }

@@ -90,9 +90,8 @@ fn run(
             client,
         });
     };
-    let handover = sender.handover().register();
-    let mut serving: Option<u64> = None;
-    let mut served_reads = 0u32;
+    let mut handover = sender.handover().register();
+    let nonblocking = |on: bool| socket.set_nonblocking(on);
     let mut draining = false;
     // Read into one scratch buffer and copy only what arrived: zero-filling
     // a packet-sized buffer per datagram cost more than everything else the
@@ -108,13 +107,8 @@ fn run(
                 break;
             }
         }
-        if serving.is_none()
-            && !draining
-            && let Some(req) = handover.pending()
-            && socket.set_nonblocking(true).is_ok()
-        {
-            serving = Some(req);
-            served_reads = 0;
+        if !draining {
+            handover.begin(nonblocking);
         }
         let mut handle = |datagram: &[u8], truncated: bool, origin: FoundOrigin| {
             if truncated {
@@ -161,26 +155,17 @@ fn run(
                 1
             }),
         };
-        let finish_serving = |asm: &mut Option<Assembler>, req: u64| {
+        let empty = matches!(&read, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+        if !draining && handover.read_done(empty) {
             if let Some(p) = asm
                 .as_mut()
                 .and_then(|a| a.flush_due(Instant::now(), true, || pool.get()))
             {
                 send(p, None, 0);
             }
-            let _ = socket.set_nonblocking(false);
-            handover.served(req);
-        };
-        if let Some(req) = serving {
-            let idle = matches!(&read, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
-            served_reads += 1;
-            // Bounded so a sender that never pauses cannot hold a flush.
-            if idle || served_reads >= 1024 {
-                serving = None;
-                finish_serving(&mut asm, req);
-                if idle {
-                    continue;
-                }
+            handover.finish(nonblocking);
+            if empty {
+                continue;
             }
         }
         match read {
