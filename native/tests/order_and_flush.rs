@@ -192,3 +192,42 @@ fn sigterm_includes_what_was_just_sent() {
     assert!((got - 60.0).abs() < 1e-9, "flushed {got}");
     assert_eq!(last_gauge(&out, "term.g"), Some(99.0));
 }
+
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `dogstatsd_flush_incomplete_buckets: false` (the Agent's default): the
+/// final flush at SIGTERM takes closed buckets only, so a count sent in
+/// the bucket still open is not flushed; true (this project's default,
+/// `sigterm_includes_what_was_just_sent`) flushes it.
+#[test]
+fn flush_incomplete_buckets_off_keeps_open_buckets_out_of_the_final_flush() {
+    for attempt in 0..3 {
+        let (mut cfg, dir) = many_workers("flush-incomplete");
+        cfg.insert("dogstatsd_flush_incomplete_buckets".into(), json!(false));
+        let mut d = Daemon::start(&cfg, dir);
+        let udp = d.udp.unwrap();
+        let before = unix_secs();
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(b"incomplete.hits:1|c", udp).unwrap();
+        d.wait_metric(r#"dogstatsd_listener_packets_total{listener="udp"}"#, 1);
+        let out = d.stop();
+        let after = unix_secs();
+        let recs = records(&out, "series", Some("incomplete.hits"));
+        // Every flushed point's bucket had closed when the daemon stopped.
+        for r in &recs {
+            assert!(r["timestamp"].as_i64().unwrap() + 10 <= after, "{r}");
+        }
+        if before.div_euclid(10) == after.div_euclid(10) {
+            assert!(recs.is_empty(), "an open bucket was flushed: {recs:?}");
+            return;
+        }
+        // The bucket closed while the test ran: try again.
+        eprintln!("attempt {attempt} crossed a bucket boundary");
+    }
+    panic!("three attempts crossed a bucket boundary");
+}
