@@ -15,9 +15,11 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dogstatsd_benches::{CorpusConfig, TypeWeights, generate};
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 const NOW: i64 = 1_700_000_001;
 
@@ -31,17 +33,21 @@ fn aggregate(c: &mut Criterion) {
     group.throughput(Throughput::Elements(corpus.messages as u64));
     let mut server = Server::new(&cfg).expect("config");
     for p in &corpus.packets {
-        server.push(p, Transport::Udp, NOW);
+        server.handle_packet(Timestamp::from_secs(NOW), Transport::Udp.into(), p);
     }
     group.bench_function("steady", |b| {
         b.iter(|| {
             for p in &corpus.packets {
-                black_box(server.push(black_box(p), Transport::Udp, NOW));
+                black_box(server.handle_packet(
+                    Timestamp::from_secs(NOW),
+                    Transport::Udp.into(),
+                    black_box(p),
+                ));
             }
             // Events and service checks leave with the flush, as in the
             // daemon (the open bucket stays: not closed at this time);
             // kept, they would pile up over the iterations.
-            black_box(server.flush(NOW, false));
+            black_box(server.flush(Timestamp::from_secs(NOW), FlushMode::Closed));
         });
     });
     group.bench_function("cold", |b| {
@@ -49,7 +55,11 @@ fn aggregate(c: &mut Criterion) {
             || Server::new(&cfg).expect("config"),
             |mut s| {
                 for p in &corpus.packets {
-                    black_box(s.push(black_box(p), Transport::Udp, NOW));
+                    black_box(s.handle_packet(
+                        Timestamp::from_secs(NOW),
+                        Transport::Udp.into(),
+                        black_box(p),
+                    ));
                 }
                 s
             },
@@ -101,13 +111,17 @@ fn per_type(c: &mut Criterion) {
         });
         let mut server = Server::new(&cfg).expect("config");
         for p in &corpus.packets {
-            server.push(p, Transport::Udp, NOW);
+            server.handle_packet(Timestamp::from_secs(NOW), Transport::Udp.into(), p);
         }
         group.throughput(Throughput::Elements(corpus.messages as u64));
         group.bench_function(name, |b| {
             b.iter(|| {
                 for p in &corpus.packets {
-                    black_box(server.push(black_box(p), Transport::Udp, NOW));
+                    black_box(server.handle_packet(
+                        Timestamp::from_secs(NOW),
+                        Transport::Udp.into(),
+                        black_box(p),
+                    ));
                 }
             });
         });

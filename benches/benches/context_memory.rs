@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 struct Tracking;
 
@@ -71,14 +72,22 @@ fn measure(contexts: usize) -> (f64, u64) {
     for i in 0..contexts {
         line(i, &mut packet);
         if packet.len() > 8000 {
-            server.push(packet.as_bytes(), Transport::Udp, now);
+            server.handle_packet(
+                Timestamp::from_secs(now),
+                Transport::Udp.into(),
+                packet.as_bytes(),
+            );
             packet.clear();
         }
     }
-    server.push(packet.as_bytes(), Transport::Udp, now);
+    server.handle_packet(
+        Timestamp::from_secs(now),
+        Transport::Udp.into(),
+        packet.as_bytes(),
+    );
     drop(packet);
     let live = LIVE.load(Ordering::SeqCst) - before;
-    let n = server.stats().pipelines.contexts;
+    let n = server.stats().shards.contexts;
     assert_eq!(n as usize, contexts, "every line is a distinct context");
     std::hint::black_box(&server);
     (live as f64 / contexts as f64, n)

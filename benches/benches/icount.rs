@@ -21,9 +21,10 @@ use std::hint::black_box;
 
 use dogstatsd_benches::{Corpus, CorpusConfig, generate};
 use dogstatsd_core::config::Config;
-use dogstatsd_core::pipeline::{Processed, Processor};
+use dogstatsd_core::frontend::{Frontend, Processed};
 use dogstatsd_core::protocol::{ParseOptions, Transport, parse_packet};
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 #[inline(never)]
 fn icount_parse(corpus: &Corpus) -> usize {
@@ -38,7 +39,7 @@ fn icount_parse(corpus: &Corpus) -> usize {
 }
 
 #[inline(never)]
-fn icount_process(processor: &mut Processor, corpus: &Corpus) -> usize {
+fn icount_process(processor: &mut Frontend, corpus: &Corpus) -> usize {
     let mut n = 0;
     for p in &corpus.packets {
         processor.process_packet(black_box(p), Transport::Udp, |m: Processed<'_>| {
@@ -54,7 +55,11 @@ fn icount_aggregate(server: &mut Server, corpus: &Corpus) -> u32 {
     let mut accepted = 0;
     for p in &corpus.packets {
         accepted += server
-            .push(black_box(p), Transport::Udp, 1_700_000_001)
+            .handle_packet(
+                Timestamp::from_secs(1_700_000_001),
+                Transport::Udp.into(),
+                black_box(p),
+            )
             .accepted;
     }
     accepted
@@ -65,7 +70,11 @@ fn icount_aggregate(server: &mut Server, corpus: &Corpus) -> u32 {
 #[inline(never)]
 fn warm_up(server: &mut Server, corpus: &Corpus) {
     for p in corpus.packets.iter().rev() {
-        black_box(server.push(p, Transport::Udp, 1_700_000_002));
+        black_box(server.handle_packet(
+            Timestamp::from_secs(1_700_000_002),
+            Transport::Udp.into(),
+            p,
+        ));
     }
 }
 
@@ -101,7 +110,7 @@ fn main() {
             black_box(icount_parse(&corpus));
         }
         "process" => {
-            let mut p = Processor::new(&cfg).expect("config");
+            let mut p = Frontend::new(&cfg).expect("config");
             black_box(icount_process(&mut p, &corpus));
         }
         "aggregate" => {
@@ -112,7 +121,7 @@ fn main() {
             black_box(icount_aggregate(&mut s, &corpus));
         }
         _ => {
-            let mut p = Processor::new(&cfg).expect("config");
+            let mut p = Frontend::new(&cfg).expect("config");
             let mut s = Server::new(&cfg).expect("config");
             assert_eq!(icount_parse(&corpus), corpus.messages);
             assert_eq!(icount_process(&mut p, &corpus), corpus.messages);

@@ -1,7 +1,7 @@
 //! Parse throughput over a realistic corpus (see `dogstatsd_benches`):
 //!
 //! * `parse_packet`: lines + messages, nothing else;
-//! * `process_packet`: parse + enrichment through a `Processor` into a
+//! * `process_packet`: parse + enrichment through a `Frontend` into a
 //!   sink that only looks at each result;
 //! * `length_prefixed`: the UDS stream framer over the same packets.
 //!
@@ -17,7 +17,7 @@ use criterion::{
 };
 use dogstatsd_benches::{Corpus, CorpusConfig, generate};
 use dogstatsd_core::config::Config;
-use dogstatsd_core::pipeline::{Processed, Processor};
+use dogstatsd_core::frontend::{Frontend, Processed};
 use dogstatsd_core::protocol::{LengthPrefixedFramer, ParseOptions, Transport, parse_packet};
 
 /// `parse_packet` and `process_packet` over every packet of the corpus.
@@ -35,7 +35,7 @@ fn parse_benches(group: &mut BenchmarkGroup<'_, WallTime>, corpus: &Corpus) {
         });
     });
 
-    let mut processor = Processor::new(&Config::default()).expect("default config");
+    let mut processor = Frontend::new(&Config::default()).expect("default config");
     group.bench_function("process_packet", |b| {
         b.iter(|| {
             let mut n = 0usize;

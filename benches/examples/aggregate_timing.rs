@@ -13,9 +13,11 @@
 use std::time::Instant;
 
 use dogstatsd_benches::{CorpusConfig, generate};
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 fn env(k: &str) -> Option<usize> {
     std::env::var(k).ok().and_then(|v| v.parse().ok())
@@ -74,21 +76,29 @@ fn run(label: &str, shape: &CorpusConfig, metrics_only: bool) {
     }
     let mut s = Server::new(&cfg).expect("config");
     for p in &corpus.packets {
-        s.push(p, Transport::Udp, 1_700_000_001);
+        s.handle_packet(
+            Timestamp::from_secs(1_700_000_001),
+            Transport::Udp.into(),
+            p,
+        );
     }
-    let before = s.stats().worker;
+    let before = s.stats().router;
     let mut best = f64::MAX;
     for _ in 0..15 {
         let t = Instant::now();
         for p in &corpus.packets {
-            s.push(p, Transport::Udp, 1_700_000_001);
+            s.handle_packet(
+                Timestamp::from_secs(1_700_000_001),
+                Transport::Udp.into(),
+                p,
+            );
         }
         best = best.min(t.elapsed().as_secs_f64());
         // Hand over the events and service checks, as the daemon's flush
         // does every 10 s (the open bucket stays: not closed at this time).
-        drop(s.flush(1_700_000_001, false));
+        drop(s.flush(Timestamp::from_secs(1_700_000_001), FlushMode::Closed));
     }
-    let w = s.stats().worker;
+    let w = s.stats().router;
     let samples = (w.samples - before.samples) / 15;
     let hits = w.route_cache_hits - before.route_cache_hits;
     let misses = w.route_cache_misses - before.route_cache_misses;

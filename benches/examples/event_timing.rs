@@ -11,9 +11,11 @@
 use std::time::Instant;
 
 use dogstatsd_benches::{CorpusConfig, generate};
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 fn env(k: &str) -> Option<usize> {
     std::env::var(k).ok().and_then(|v| v.parse().ok())
@@ -37,10 +39,14 @@ fn main() {
         for _ in 0..passes {
             let t = Instant::now();
             for p in &corpus.packets {
-                s.push(p, Transport::Udp, 1_700_000_001);
+                s.handle_packet(
+                    Timestamp::from_secs(1_700_000_001),
+                    Transport::Udp.into(),
+                    p,
+                );
             }
             best = best.min(t.elapsed().as_secs_f64());
-            let f = s.flush(1_700_000_001, false);
+            let f = s.flush(Timestamp::from_secs(1_700_000_001), FlushMode::Closed);
             assert_eq!(f.events.len() + f.service_checks.len(), corpus.messages);
         }
         println!(

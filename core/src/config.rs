@@ -115,7 +115,9 @@ pub struct Config {
     /// (the intake accepts 200 characters); 0 = no limit.
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_max_name_length: i64,
-    /// Flush open buckets on stop. Default false.
+    /// The final flush at stop takes open buckets too (the Agent's
+    /// meaning). Default true here, unlike the Agent's false: a stop then
+    /// loses nothing that was received.
     pub dogstatsd_flush_incomplete_buckets: bool,
     /// Forced worker count; 0 = derived from the CPU count.
     pub dogstatsd_workers_count: i64,
@@ -156,7 +158,7 @@ impl Default for Config {
             dogstatsd_max_metrics_tags: 0,
             dogstatsd_max_tag_length: 4096,
             dogstatsd_max_name_length: 1024,
-            dogstatsd_flush_incomplete_buckets: false,
+            dogstatsd_flush_incomplete_buckets: true,
             dogstatsd_workers_count: 0,
             dogstatsd_pipeline_count: 1,
             dogstatsd_pipeline_autoadjust: false,
@@ -658,7 +660,7 @@ mod tests {
             dogstatsd_max_metrics_tags: 16,
             dogstatsd_max_tag_length: 17,
             dogstatsd_max_name_length: 18,
-            dogstatsd_flush_incomplete_buckets: true,
+            dogstatsd_flush_incomplete_buckets: false,
             dogstatsd_workers_count: 19,
             dogstatsd_pipeline_count: 20,
             dogstatsd_pipeline_autoadjust: true,

@@ -1,9 +1,11 @@
 //! Aggregation semantics through the inline server (spec §9).
 
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::{Flush, Series, SeriesType};
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 const T0: i64 = 1_700_000_000;
 
@@ -19,7 +21,11 @@ fn server(cfg: &Config) -> Server {
 }
 
 fn push(s: &mut Server, payload: &str, now: i64) {
-    s.push(payload.as_bytes(), Transport::Udp, now);
+    s.handle_packet(
+        Timestamp::from_secs(now),
+        Transport::Udp.into(),
+        payload.as_bytes(),
+    );
 }
 
 fn series<'a>(f: &'a Flush, metric: &str) -> Vec<&'a Series> {
@@ -36,7 +42,7 @@ fn one(f: &Flush, metric: &str) -> f64 {
 fn counters_are_rates_scaled_by_sample_rate() {
     let mut s = server(&config());
     push(&mut s, "c:1|c\nc:1|c|@0.5\nc:2:3|c|@0.25", T0 + 1);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     let c = series(&f, "c");
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].series_type, SeriesType::Rate);
@@ -49,7 +55,7 @@ fn counters_are_rates_scaled_by_sample_rate() {
 fn counter_edge_rates() {
     let mut s = server(&config());
     push(&mut s, "zero:0|c|@0\ninf:1|c|@0", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert!(
         series(&f, "zero").is_empty(),
         "0|c|@0 sums to NaN and flushes nothing"
@@ -61,7 +67,7 @@ fn counter_edge_rates() {
 fn gauges_keep_last_and_sets_count_members() {
     let mut s = server(&config());
     push(&mut s, "g:1|g\ng:7|g|@0.1\ns:a|s\ns:b|s\ns:a|s\ns:A|s", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(one(&f, "g"), 7.0);
     assert_eq!(one(&f, "s"), 3.0);
     assert_eq!(series(&f, "s")[0].series_type, SeriesType::Gauge);
@@ -78,7 +84,7 @@ fn histograms_expand_with_lower_median_and_percentile_index() {
     };
     let mut s = server(&cfg);
     push(&mut s, "h:10|h\nh:20|h\nh:30|ms\nh:40|h", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(one(&f, "h.max"), 40.0);
     assert_eq!(one(&f, "h.min"), 10.0);
     assert_eq!(one(&f, "h.median"), 20.0, "lower median of 4 values");
@@ -97,7 +103,7 @@ fn histograms_expand_with_lower_median_and_percentile_index() {
 fn histogram_weights_truncate() {
     let mut s = server(&config());
     push(&mut s, "h:10|h|@0.3\nh:20|h", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(one(&f, "h.count"), 0.4, "weights 3 + 1");
     assert_eq!(one(&f, "h.avg"), 12.5, "(30 + 20) / 4");
     assert_eq!(one(&f, "h.median"), 10.0);
@@ -108,12 +114,12 @@ fn only_closed_buckets_flush_unless_all() {
     let mut s = server(&config());
     push(&mut s, "a:1|g", T0 + 3);
     push(&mut s, "a:2|g", T0 + 12);
-    let f = s.flush(T0 + 15, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 15), FlushMode::Closed);
     assert_eq!(f.series.len(), 1);
     assert_eq!((f.series[0].timestamp, f.series[0].value), (T0, 1.0));
-    let f = s.flush(T0 + 16, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 16), FlushMode::Closed);
     assert!(f.series.is_empty(), "the open bucket stays");
-    let f = s.flush(T0 + 16, true);
+    let f = s.flush(Timestamp::from_secs(T0 + 16), FlushMode::All);
     assert_eq!((f.series[0].timestamp, f.series[0].value), (T0 + 10, 2.0));
 }
 
@@ -125,13 +131,13 @@ fn counters_zero_fill_until_expiry_then_stop() {
     };
     let mut s = server(&cfg);
     push(&mut s, "c:5|c\ng:1|g", T0 + 1);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(one(&f, "c"), 0.5);
     // Later flushes without data: one synthetic zero point per flush while
     // the last sample + 30 s is after the bucket start.
     let mut zeros = Vec::new();
     for k in 2..8 {
-        let f = s.flush(T0 + 10 * k, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 10 * k), FlushMode::Closed);
         assert!(series(&f, "g").is_empty(), "gauges do not repeat");
         for p in series(&f, "c") {
             assert_eq!(p.value, 0.0);
@@ -147,21 +153,25 @@ fn counters_zero_fill_until_expiry_then_stop() {
     // A flush less than an interval after the previous adds no zeros.
     let mut s = server(&cfg);
     push(&mut s, "c:5|c", T0 + 1);
-    s.flush(T0 + 10, false);
-    assert!(s.flush(T0 + 12, false).series.is_empty());
+    let _ = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
+    assert!(
+        s.flush(Timestamp::from_secs(T0 + 12), FlushMode::Closed)
+            .series
+            .is_empty()
+    );
 }
 
 #[test]
 fn nan_counter_is_tracked_then_zero_filled() {
     let mut s = server(&config());
     push(&mut s, "c:NaN|c", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(
         one(&f, "c"),
         0.0,
         "tracked before the value is rejected (§14.6)"
     );
-    assert_eq!(s.stats().pipelines.non_finite_dropped, 1);
+    assert_eq!(s.stats().shards.non_finite_dropped, 1);
 }
 
 #[test]
@@ -172,33 +182,29 @@ fn contexts_expire_when_idle() {
     };
     let mut s = server(&cfg);
     push(&mut s, "g:1|g\nh:1|h", T0);
-    s.flush(T0 + 10, false);
-    assert_eq!(s.stats().pipelines.contexts, 2);
-    s.flush(T0 + 25, false);
-    assert_eq!(s.stats().pipelines.contexts, 0);
-    assert_eq!(s.stats().pipelines.contexts_expired, 2);
+    let _ = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
+    assert_eq!(s.stats().shards.contexts, 2);
+    let _ = s.flush(Timestamp::from_secs(T0 + 25), FlushMode::Closed);
+    assert_eq!(s.stats().shards.contexts, 0);
+    assert_eq!(s.stats().shards.contexts_expired, 2);
     // Counters live through their zero-fill window.
     let mut s = server(&cfg);
     push(&mut s, "c:1|c", T0);
     for k in 1..=20 {
-        s.flush(T0 + 10 * k, false);
+        let _ = s.flush(Timestamp::from_secs(T0 + 10 * k), FlushMode::Closed);
     }
-    assert_eq!(
-        s.stats().pipelines.contexts,
-        1,
-        "still zero-filling at T0+200"
-    );
+    assert_eq!(s.stats().shards.contexts, 1, "still zero-filling at T0+200");
     for k in 21..=40 {
-        s.flush(T0 + 10 * k, false);
+        let _ = s.flush(Timestamp::from_secs(T0 + 10 * k), FlushMode::Closed);
     }
-    assert_eq!(s.stats().pipelines.contexts, 0, "gone after 300 s + 20 s");
+    assert_eq!(s.stats().shards.contexts, 0, "gone after 300 s + 20 s");
 }
 
 #[test]
 fn first_type_in_a_bucket_wins() {
     let mut s = server(&config());
     push(&mut s, "x:2|g\nx:3|c", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(f.series.len(), 1);
     assert_eq!(f.series[0].series_type, SeriesType::Gauge);
     assert_eq!(f.series[0].value, 3.0, "the count sample fed the gauge");
@@ -212,7 +218,7 @@ fn contexts_are_name_host_and_tag_set() {
         "m:1|c|#a:1,b:2\nm:1|c|#b:2,a:1\nm:1|c|#a:1,b:2,a:1\nm:1|c|#a:1\nm:1|c|#a:1,b:2,host:other\na:1|c|#host:b\nb:1|c|#host:a",
         T0,
     );
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     let m = series(&f, "m");
     assert_eq!(m.len(), 3, "{m:?}");
     let ab = m
@@ -238,7 +244,7 @@ fn timestamped_metrics_skip_aggregation() {
         "g:5|g|T1657100430\nc:20|c|T1657100430|@0.5\nh:1|h|T1657100430\nd:1|d|T1657100430",
         T0,
     );
-    let f = s.flush(T0, false);
+    let f = s.flush(Timestamp::from_secs(T0), FlushMode::Closed);
     assert_eq!(f.series.len(), 2, "{:?}", f.series);
     let g = series(&f, "g")[0];
     assert_eq!(
@@ -251,7 +257,7 @@ fn timestamped_metrics_skip_aggregation() {
         (2.0, SeriesType::Rate),
         "value/10, rate ignored"
     );
-    assert_eq!(s.stats().worker.no_agg_unsupported, 2);
+    assert_eq!(s.stats().router.no_agg_unsupported, 2);
 }
 
 #[test]
@@ -262,7 +268,7 @@ fn events_and_service_checks_pass_through_in_order() {
     };
     let mut s = server(&cfg);
     push(&mut s, "_e{1,1}:a|b|#x\n_sc|c|2|m:down\n_e{1,1}:c|d", T0);
-    let f = s.flush(T0, false);
+    let f = s.flush(Timestamp::from_secs(T0), FlushMode::Closed);
     assert_eq!(
         f.events
             .iter()
@@ -278,7 +284,12 @@ fn events_and_service_checks_pass_through_in_order() {
         ),
         (2, "down")
     );
-    assert!(s.flush(T0, false).events.is_empty(), "flushed once");
+    assert!(
+        s.flush(Timestamp::from_secs(T0), FlushMode::Closed)
+            .events
+            .is_empty(),
+        "flushed once"
+    );
 }
 
 #[test]
@@ -302,15 +313,21 @@ fn same_output_for_any_pipeline_count() {
         }
     }
     let render = |n: usize| {
-        let mut s = Server::with_pipelines(&config(), n).unwrap();
+        let mut s = Server::with_shards(&config(), n).unwrap();
         for (k, line) in payload.lines().enumerate() {
             push(&mut s, line, T0 + (k as i64 % 35));
         }
         let mut out = Vec::new();
         for now in [T0 + 10, T0 + 20, T0 + 30] {
-            dogstatsd_core::output::write_flush(&mut out, &s.flush(now, false));
+            dogstatsd_core::output::write_flush(
+                &mut out,
+                &s.flush(Timestamp::from_secs(now), FlushMode::Closed),
+            );
         }
-        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 40, true));
+        dogstatsd_core::output::write_flush(
+            &mut out,
+            &s.flush(Timestamp::from_secs(T0 + 40), FlushMode::All),
+        );
         String::from_utf8(out).unwrap()
     };
     let one = render(1);
@@ -327,10 +344,20 @@ fn counter_zero_fill_does_not_depend_on_the_pipeline_count() {
     // pipeline whose counters had no data this window emitted what one
     // pipeline holding every context would not.
     let render = |n: usize| {
-        let mut s = Server::with_pipelines(&config(), n).unwrap();
+        let mut s = Server::with_shards(&config(), n).unwrap();
         let mut out = Vec::new();
         let mut flush = |s: &mut Server, now: i64, all: bool| {
-            dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + now, all));
+            dogstatsd_core::output::write_flush(
+                &mut out,
+                &s.flush(
+                    Timestamp::from_secs(T0 + now),
+                    if all {
+                        FlushMode::All
+                    } else {
+                        FlushMode::Closed
+                    },
+                ),
+            );
         };
         let counters: String = (0..8).map(|i| format!("c{i}:1|c\n")).collect();
         push(&mut s, &counters, T0);
@@ -366,9 +393,9 @@ fn a_tag_equal_to_a_name_or_host_is_one_context() {
         };
         let mut s = server(&cfg);
         push(&mut s, "a:1|c\nb:1|c|#a,h\nb:1|c|#a,h\nb:1|c|#h,a", T0);
-        let f = s.flush(T0 + 10, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
         assert_eq!(one(&f, "b"), 0.3, "cache {cache}: {:?}", f.series);
-        assert_eq!(s.stats().pipelines.contexts, 2, "cache {cache}");
+        assert_eq!(s.stats().shards.contexts, 2, "cache {cache}");
     }
 }
 
@@ -386,11 +413,11 @@ fn filter_list_drops_by_final_name_and_counts() {
         T0,
     );
     push(&mut s, "drop.me:1|c", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     let names: Vec<&str> = f.series.iter().map(|s| s.metric.as_str()).collect();
     assert_eq!(names, ["ns.drop.me.not", "ns.keep"]);
     assert_eq!(
-        s.stats().worker.process.filtered_points,
+        s.stats().router.process.filtered_points,
         4,
         "points, not messages"
     );
@@ -401,7 +428,7 @@ fn filter_list_drops_by_final_name_and_counts() {
     };
     let mut s = server(&prefix);
     push(&mut s, "drop.a:1|c\ndrop.b:1|g\ndropx:1|c", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(
         f.series
             .iter()
@@ -427,7 +454,10 @@ fn route_cache_gives_the_same_contexts_as_full_routing() {
             push(&mut s, line, T0);
         }
         let mut out = Vec::new();
-        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 10, false));
+        dogstatsd_core::output::write_flush(
+            &mut out,
+            &s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed),
+        );
         String::from_utf8(out).unwrap()
     };
     let full = run(0);
@@ -486,7 +516,10 @@ fn route_cache_size_never_changes_the_output() {
             push(&mut s, line, T0 + (k as i64 % 20));
         }
         let mut out = Vec::new();
-        dogstatsd_core::output::write_flush(&mut out, &s.flush(T0 + 30, true));
+        dogstatsd_core::output::write_flush(
+            &mut out,
+            &s.flush(Timestamp::from_secs(T0 + 30), FlushMode::All),
+        );
         String::from_utf8(out).unwrap()
     };
     let reference = run(0);
@@ -508,16 +541,16 @@ fn a_remembered_route_follows_its_context_through_expiry_and_reuse() {
         let mut s = server(&cfg);
         push(&mut s, "a:1|g|#t:1", T0);
         push(&mut s, "a:2|g|#t:1", T0 + 1);
-        let f = s.flush(T0 + 10, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
         assert_eq!(one(&f, "a"), 2.0, "cache {cache}");
         // Idle past dogstatsd_context_expiry_seconds (20): expired.
-        let f = s.flush(T0 + 40, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 40), FlushMode::Closed);
         assert!(f.series.is_empty(), "cache {cache}: {:?}", f.series);
-        assert_eq!(s.stats().pipelines.contexts, 0, "cache {cache}");
+        assert_eq!(s.stats().shards.contexts, 0, "cache {cache}");
         push(&mut s, "b:5|g|#t:1", T0 + 41);
         push(&mut s, "a:3|g|#t:1", T0 + 42);
         push(&mut s, "b:6|g|#t:1", T0 + 43);
-        let f = s.flush(T0 + 50, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 50), FlushMode::Closed);
         assert_eq!(one(&f, "a"), 3.0, "cache {cache}: {:?}", f.series);
         assert_eq!(one(&f, "b"), 6.0, "cache {cache}: {:?}", f.series);
     }
@@ -534,13 +567,13 @@ fn a_bare_route_brings_back_its_expired_context_on_any_pipeline_count() {
             dogstatsd_expiry_seconds: 30,
             ..config()
         };
-        let mut s = Server::with_pipelines(&cfg, pipelines).expect("valid config");
+        let mut s = Server::with_shards(&cfg, pipelines).expect("valid config");
         let mut t = T0;
         for round in 0..3 {
             for _ in 0..3 {
                 push(&mut s, "req:1|c|#b:2,a:1\nlat:5|g|#a:1", t);
             }
-            let f = s.flush(t + 10, false);
+            let f = s.flush(Timestamp::from_secs(t + 10), FlushMode::Closed);
             assert_eq!(one(&f, "req"), 0.3, "round {round}: {:?}", f.series);
             assert_eq!(one(&f, "lat"), 5.0, "round {round}");
             for series in &f.series {
@@ -550,17 +583,17 @@ fn a_bare_route_brings_back_its_expired_context_on_any_pipeline_count() {
                 );
             }
             // The counter zero-fills for 30 s, then both contexts expire.
-            let f = s.flush(t + 30, false);
+            let f = s.flush(Timestamp::from_secs(t + 30), FlushMode::Closed);
             assert_eq!(one(&f, "req"), 0.0, "round {round}");
             for later in [60, 100, 140] {
-                s.flush(t + later, false);
+                let _ = s.flush(Timestamp::from_secs(t + later), FlushMode::Closed);
             }
-            assert_eq!(s.stats().pipelines.contexts, 0, "round {round}");
+            assert_eq!(s.stats().shards.contexts, 0, "round {round}");
             t += 200;
         }
         let stats = s.stats();
-        assert!(stats.worker.route_cache_hits >= 12, "{stats:?}");
-        assert_eq!(stats.pipelines.unknown_route_dropped, 0);
+        assert!(stats.router.route_cache_hits >= 12, "{stats:?}");
+        assert_eq!(stats.shards.unknown_route_dropped, 0);
     }
 }
 
@@ -570,27 +603,29 @@ fn routes_of_several_workers_share_a_context_through_expiry_without_duplicates()
     // expires while both routes still name it (dormant), comes back
     // through either route's bare samples, or is made anew from bytes by
     // a third worker: every way, one context and one series.
-    use dogstatsd_core::aggregate::{FlushPlan, Pipeline, Worker};
+    use dogstatsd_core::aggregate::{FlushRound, Router, Shard};
     let cfg = Config {
         dogstatsd_route_cache_size: 8,
         ..config()
     };
-    let mut pipeline = Pipeline::new(&cfg, 1);
-    let mut workers: Vec<Worker> = (0..3)
-        .map(|_| Worker::new(&cfg, 1).expect("config"))
+    let mut pipeline = Shard::new(&cfg, 1);
+    let mut workers: Vec<Router> = (0..3)
+        .map(|_| Router::new(&cfg, 1).expect("config"))
         .collect();
-    let send = |p: &mut Pipeline, w: &mut Worker, line: &str, now: i64| {
-        w.push(line.as_bytes(), Transport::Udp, now);
+    let send = |p: &mut Shard, w: &mut Router, line: &str, now: i64| {
+        w.push(line.as_bytes(), &Transport::Udp.into(), now);
         for b in w.batches_mut() {
             p.add_batch(b);
             b.clear();
         }
     };
-    let flush = |p: &mut Pipeline, now: i64| {
-        let mut out = Flush::default();
-        let plan: FlushPlan = p.plan(now, false);
-        p.flush(now, false, &plan, &mut out);
-        out
+    let flush = |p: &mut Shard, now: i64| {
+        let mut round = FlushRound::new(now, FlushMode::Closed);
+        round.add_plan(p.plan(round.at()));
+        let mut round = round.seal();
+        let part = p.flush(round.plan());
+        round.add_flush(part);
+        round.finish()
     };
     let mut t = T0;
     for round in 0..4 {
@@ -634,13 +669,13 @@ fn a_route_refused_under_the_context_limit_is_taken_once_room_comes_back() {
     for _ in 0..3 {
         push(&mut s, "c:1|g", T0);
     }
-    assert_eq!(s.stats().pipelines.context_limit_dropped, 3);
-    s.flush(T0 + 10, false);
-    s.flush(T0 + 40, false);
+    assert_eq!(s.stats().shards.context_limit_dropped, 3);
+    let _ = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
+    let _ = s.flush(Timestamp::from_secs(T0 + 40), FlushMode::Closed);
     push(&mut s, "c:7|g", T0 + 41);
-    let f = s.flush(T0 + 50, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 50), FlushMode::Closed);
     assert_eq!(one(&f, "c"), 7.0);
-    assert_eq!(s.stats().pipelines.unknown_route_dropped, 0);
+    assert_eq!(s.stats().shards.unknown_route_dropped, 0);
 }
 
 #[test]
@@ -658,10 +693,10 @@ fn a_reused_route_slot_is_a_new_route() {
     for (i, line) in lines.iter().enumerate() {
         push(&mut s, line, T0 + i as i64);
     }
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(one(&f, "a"), 0.5);
     assert_eq!(one(&f, "b"), 3.0);
-    assert_eq!(s.stats().worker.route_cache_hits, 3);
+    assert_eq!(s.stats().router.route_cache_hits, 3);
 }
 
 #[test]
@@ -671,15 +706,15 @@ fn the_context_limit_drops_new_contexts_and_keeps_known_ones() {
             dogstatsd_context_limit: 4,
             ..config()
         };
-        let mut s = Server::with_pipelines(&cfg, pipelines).expect("valid config");
+        let mut s = Server::with_shards(&cfg, pipelines).expect("valid config");
         push(&mut s, "known:1|c", T0);
         for i in 0..1000 {
             push(&mut s, &format!("burst.{i}:1|c"), T0);
             push(&mut s, "known:1|c", T0);
         }
-        let f = s.flush(T0 + 10, false);
+        let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
         assert_eq!(one(&f, "known"), 100.1, "{pipelines} pipelines");
-        let stats = s.stats().pipelines;
+        let stats = s.stats().shards;
         assert!(stats.contexts <= 4, "{pipelines}: {stats:?}");
         assert_eq!(f.series.len() as u64, stats.contexts);
         assert_eq!(
@@ -698,11 +733,11 @@ fn room_under_the_context_limit_comes_back_as_contexts_expire() {
     };
     let mut s = server(&cfg);
     push(&mut s, "a:1|g\nb:1|g\nc:1|g", T0);
-    let f = s.flush(T0 + 10, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 10), FlushMode::Closed);
     assert_eq!(f.series.len(), 2);
-    assert_eq!(s.stats().pipelines.context_limit_dropped, 1);
-    s.flush(T0 + 40, false);
+    assert_eq!(s.stats().shards.context_limit_dropped, 1);
+    let _ = s.flush(Timestamp::from_secs(T0 + 40), FlushMode::Closed);
     push(&mut s, "c:7|g", T0 + 41);
-    let f = s.flush(T0 + 50, false);
+    let f = s.flush(Timestamp::from_secs(T0 + 50), FlushMode::Closed);
     assert_eq!(one(&f, "c"), 7.0);
 }

@@ -9,9 +9,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 struct Counting;
 
@@ -90,27 +92,27 @@ fn warmed_up_parse_and_aggregate_allocates_nothing() {
     // Warm-up: contexts, set members, buckets and batch buffers exist.
     for _ in 0..3 {
         for p in &packets {
-            server.push(p, Transport::Udp, now);
+            server.handle_packet(Timestamp::from_secs(now), Transport::Udp.into(), p);
         }
     }
     let contexts_before = server.stats();
     COUNTING.with(|c| c.set(true));
     for _ in 0..20 {
         for p in &packets {
-            server.push(p, Transport::Udp, now + 1);
+            server.handle_packet(Timestamp::from_secs(now + 1), Transport::Udp.into(), p);
         }
     }
     COUNTING.with(|c| c.set(false));
     let allocs = ALLOCS.load(Ordering::SeqCst);
     let after = server.stats();
-    assert_eq!(after.pipelines.contexts, contexts_before.pipelines.contexts);
-    assert!(after.worker.samples > contexts_before.worker.samples + 40_000);
+    assert_eq!(after.shards.contexts, contexts_before.shards.contexts);
+    assert!(after.router.samples > contexts_before.router.samples + 40_000);
     assert_eq!(allocs, 0, "steady-state pushes allocated {allocs} times");
     assert_eq!(
-        after.worker.process.too_many_tags - contexts_before.worker.process.too_many_tags,
+        after.router.process.too_many_tags - contexts_before.router.process.too_many_tags,
         20 * 50
     );
     // And the aggregates are right: flush and check one counter.
-    let f = server.flush(now + 20, false);
+    let f = server.flush(Timestamp::from_secs(now + 20), FlushMode::Closed);
     assert!(!f.series.is_empty());
 }

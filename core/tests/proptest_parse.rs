@@ -657,20 +657,20 @@ proptest! {
 #[test]
 fn eol_required_counts_a_final_lone_cr() {
     use dogstatsd_core::config::Config;
-    use dogstatsd_core::pipeline::Processor;
+    use dogstatsd_core::frontend::Frontend;
     use dogstatsd_core::protocol::Transport;
 
     let cfg = Config {
         dogstatsd_eol_required: vec!["udp".into()],
         ..Config::default()
     };
-    let mut p = Processor::new(&cfg).unwrap();
+    let mut p = Frontend::new(&cfg).unwrap();
     let mut metrics = 0;
     p.process_packet(
         b"a:1|c\n\r",
         Transport::Udp,
-        |m: dogstatsd_core::pipeline::Processed<'_>| {
-            metrics += usize::from(matches!(m, dogstatsd_core::pipeline::Processed::Metric(_)));
+        |m: dogstatsd_core::frontend::Processed<'_>| {
+            metrics += usize::from(matches!(m, dogstatsd_core::frontend::Processed::Metric(_)));
         },
     );
     assert_eq!(metrics, 1);

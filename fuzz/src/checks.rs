@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use dogstatsd_core::config::{Config, MapperProfileConfig, MappingConfig};
-use dogstatsd_core::pipeline::{ConfigError, Processed, Processor};
+use dogstatsd_core::frontend::{ConfigError, Frontend, Processed};
 use dogstatsd_core::protocol::{
     CheckStatus, EventMessage, FrameError, LengthPrefixedFramer, Line, Lines, Message,
     MetricMessage, MetricType, MetricValues, NewlineFramer, Origin, ParseError, ParseErrorKind,
@@ -42,7 +42,7 @@ pub fn check_packet_input(data: &[u8]) {
 pub struct Case {
     cfg: Config,
     transport: Transport,
-    processor: Processor,
+    processor: Frontend,
 }
 
 impl Case {
@@ -50,11 +50,11 @@ impl Case {
     /// still a placeholder that refuses every profile): the rest is then
     /// checked without it.
     pub fn new(mut cfg: Config, transport: Transport) -> Self {
-        let processor = match Processor::new(&cfg) {
+        let processor = match Frontend::new(&cfg) {
             Ok(p) => p,
             Err(ConfigError::Mapper(_)) => {
                 cfg.dogstatsd_mapper_profiles.clear();
-                Processor::new(&cfg).expect("valid without the mapper")
+                Frontend::new(&cfg).expect("valid without the mapper")
             }
             Err(e) => panic!("fuzz configuration refused: {e}"),
         };
@@ -175,7 +175,7 @@ fn outcome(r: &Result<Message<'_>, ParseError>) -> Outcome {
     }
 }
 
-/// Runs `packet` through [`parse_packet`] and [`Processor::process_packet`]
+/// Runs `packet` through [`parse_packet`] and [`Frontend::process_packet`]
 /// and checks them against each other, against [`reference_lines`], and
 /// every parsed message against its canonical re-serialization.
 pub fn check_packet(packet: &[u8], cfg: &Config, transport: Transport) {

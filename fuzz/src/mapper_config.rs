@@ -13,7 +13,7 @@
 //! * 3: the same with a `wildcard` mapping.
 //!
 //! Checks: building never panics (an invalid configuration is an `Err`,
-//! the same one from [`Mapper::new`] and [`Processor::new`]); a built
+//! the same one from [`Mapper::new`] and [`Frontend::new`]); a built
 //! mapper maps names derived from the configuration and the input without
 //! panicking (fuzz builds keep debug assertions, so the wildcard matcher
 //! is compared with its regex on every name); a cached answer, and one
@@ -23,8 +23,8 @@
 use std::collections::BTreeMap;
 
 use dogstatsd_core::config::{Config, MapperProfileConfig, MappingConfig};
+use dogstatsd_core::frontend::{ConfigError, Frontend};
 use dogstatsd_core::mapper::{Mapper, Mapping};
-use dogstatsd_core::pipeline::{ConfigError, Processor};
 
 /// Names tried per configuration, at most.
 const MAX_NAMES: usize = 24;
@@ -107,7 +107,7 @@ fn check_config(cfg: &Config, input: &[u8]) {
     ) {
         // The processor refuses it with the same error (built only here:
         // compiling the profiles again costs as much as the rest).
-        Err(e) => match Processor::new(cfg) {
+        Err(e) => match Frontend::new(cfg) {
             Err(ConfigError::Mapper(p)) => assert_eq!(p, e),
             Err(other) => panic!("mapper error {e} reported as {other}"),
             Ok(_) => panic!("processor accepted an invalid mapper: {e}"),

@@ -9,10 +9,12 @@
 //! (any value, type, sample rate, tags, `T`), flushes and flush-alls, each
 //! at a time that may jump forward or back or be any `i64`.
 //!
-//! Two servers run the same scenario: a reference [`Server`] without the
-//! route cache, and the parts of one driven by hand (a [`Worker`] and its
-//! [`Pipeline`]s, with the scenario's route cache), which lets the checks
-//! tell aggregated series from the no-aggregation ones. Checks:
+//! Two compositions of core's parts run the same scenario: the inline
+//! [`Server`] (one router, one shard, no route cache) and the threaded
+//! form run on one thread (one or two [`Router`]s taking packets in turn,
+//! up to four [`Shard`]s, the scenario's route cache, [`FlushRound`]),
+//! which lets the checks tell aggregated series from the no-aggregation
+//! ones. Times are clamped to what a [`Timestamp`] holds. Checks:
 //!
 //! * both give the same push counts and the same flushes (the route cache
 //!   never changes the output), and every line is either accepted or
@@ -31,7 +33,9 @@ use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-use dogstatsd_core::aggregate::{BUCKET_SECONDS, FlushPlan, Pipeline, Worker, bucket_start};
+use dogstatsd_core::aggregate::{
+    BUCKET_SECONDS, FlushMode, FlushRound, Pending, Router, Shard, bucket_start,
+};
 use dogstatsd_core::config::{Config, MapperProfileConfig, MappingConfig};
 use dogstatsd_core::flush::{Event, Flush, Series, SeriesType, ServiceCheck, SketchSeries};
 use dogstatsd_core::payload::{
@@ -39,7 +43,8 @@ use dogstatsd_core::payload::{
     encode_check_runs, encode_events, encode_series_v1, encode_series_v2, encode_sketches,
 };
 use dogstatsd_core::protocol::Transport;
-use dogstatsd_core::server::{Server, sort_flush};
+use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 /// Operations per scenario, at most.
 pub const MAX_OPS: usize = 48;
@@ -294,29 +299,29 @@ const TRANSPORTS: &[Transport] = &[
 
 /// The server under test, as its parts.
 struct Parts {
-    workers: Vec<Worker>,
-    /// The worker taking the next packet.
+    routers: Vec<Router>,
+    /// The router taking the next packet.
     turn: usize,
-    pipelines: Vec<Pipeline>,
+    shards: Vec<Shard>,
     /// Events, service checks and timestamped series in arrival order
-    /// (drained from whichever worker took them).
-    pending: Flush,
+    /// (taken from whichever router took them).
+    pending: Vec<Pending>,
 }
 
 impl Parts {
     fn push(&mut self, packet: &[u8], transport: Transport, now: i64) -> (u32, u32) {
-        let turn = self.turn % self.workers.len();
+        let turn = self.turn % self.routers.len();
         self.turn += 1;
-        let worker = &mut self.workers[turn];
-        let counts = worker.push(packet, transport, now);
-        worker.drain_into(&mut self.pending);
-        let routed: usize = worker.batches_mut().iter().map(|b| b.len()).sum();
-        let before: u64 = self.pipelines.iter().map(|p| p.stats().samples).sum();
-        for (batch, pipeline) in worker.batches_mut().iter_mut().zip(&mut self.pipelines) {
-            pipeline.add_batch(batch);
+        let router = &mut self.routers[turn];
+        let counts = router.push(packet, &transport.into(), now);
+        self.pending.push(router.take_pending());
+        let routed: usize = router.batches_mut().iter().map(|b| b.len()).sum();
+        let before: u64 = self.shards.iter().map(|p| p.stats().samples).sum();
+        for (batch, shard) in router.batches_mut().iter_mut().zip(&mut self.shards) {
+            shard.add_batch(batch);
             batch.clear();
         }
-        let after: u64 = self.pipelines.iter().map(|p| p.stats().samples).sum();
+        let after: u64 = self.shards.iter().map(|p| p.stats().samples).sum();
         assert_eq!(
             after - before,
             routed as u64,
@@ -325,17 +330,24 @@ impl Parts {
         (counts.accepted, counts.rejected)
     }
 
-    /// Aggregated records and the worker's pending ones, separately.
-    fn flush(&mut self, now: i64, all: bool) -> (Flush, Flush) {
-        let mut aggregated = Flush::default();
-        let mut plan = FlushPlan::default();
-        for p in &self.pipelines {
-            plan.merge(&p.plan(now, all));
+    /// Aggregated records and the routers' pending ones, separately (two
+    /// rounds: one over the shards, one over the pending records).
+    fn flush(&mut self, now: i64, mode: FlushMode) -> (Flush, Flush) {
+        let mut round = FlushRound::new(now, mode);
+        for s in &self.shards {
+            round.add_plan(s.plan(round.at()));
         }
-        for p in &mut self.pipelines {
-            p.flush(now, all, &plan, &mut aggregated);
+        let mut sealed = round.seal();
+        for s in &mut self.shards {
+            let part = s.flush(sealed.plan());
+            sealed.add_flush(part);
         }
-        (aggregated, std::mem::take(&mut self.pending))
+        let aggregated = sealed.finish();
+        let mut pending = FlushRound::new(now, mode);
+        for p in self.pending.drain(..) {
+            pending.add_pending(p);
+        }
+        (aggregated, pending.seal().finish())
     }
 }
 
@@ -360,18 +372,17 @@ pub fn check_scenario(s: &Scenario) {
         ..cfg.clone()
     };
     // One pipeline: the output must not depend on how contexts are sharded.
-    let mut reference =
-        Server::with_pipelines(&reference_cfg, 1).expect("the fuzz config is valid");
-    let workers = 1 + usize::from(s.pipelines / 4 % 2);
+    let mut reference = Server::with_shards(&reference_cfg, 1).expect("the fuzz config is valid");
+    let routers = 1 + usize::from(s.pipelines / 4 % 2);
     let mut parts = Parts {
-        workers: (0..workers)
-            .map(|_| Worker::new(&tested_cfg, pipelines).expect("the fuzz config is valid"))
+        routers: (0..routers)
+            .map(|_| Router::new(&tested_cfg, pipelines).expect("the fuzz config is valid"))
             .collect(),
         turn: 0,
-        pipelines: (0..pipelines)
-            .map(|_| Pipeline::new(&tested_cfg, pipelines))
+        shards: (0..pipelines)
+            .map(|_| Shard::new(&tested_cfg, pipelines))
             .collect(),
-        pending: Flush::default(),
+        pending: Vec::new(),
     };
     let mut now: i64 = 1_700_000_000;
     let mut text = String::new();
@@ -382,12 +393,12 @@ pub fn check_scenario(s: &Scenario) {
                 at,
                 transport,
             } => {
-                now = at.apply(now);
+                now = clamp(at.apply(now));
                 let t = TRANSPORTS[usize::from(*transport) % TRANSPORTS.len()];
                 push_both(&mut reference, &mut parts, bytes, t, now);
             }
             Op::Lines { lines, at } => {
-                now = at.apply(now);
+                now = clamp(at.apply(now));
                 text.clear();
                 for (i, l) in lines.iter().take(8).enumerate() {
                     if i > 0 {
@@ -404,16 +415,21 @@ pub fn check_scenario(s: &Scenario) {
                 );
             }
             Op::Flush(at) | Op::FlushAll(at) => {
-                now = at.apply(now);
+                now = clamp(at.apply(now));
                 let all = matches!(op, Op::FlushAll(_));
-                let want = reference.flush(now, all);
-                let (aggregated, pending) = parts.flush(now, all);
+                let mode = if all {
+                    FlushMode::All
+                } else {
+                    FlushMode::Closed
+                };
+                let want = reference.flush(Timestamp::from_secs(now), mode);
+                let (aggregated, pending) = parts.flush(now, mode);
                 check_aggregated(&aggregated, &cfg, now, all);
                 let mut got = aggregated;
                 got.series.extend(pending.series.iter().cloned());
                 got.events = pending.events;
                 got.service_checks = pending.service_checks;
-                sort_flush(&mut got);
+                got.sort();
                 assert_same_flush(&got, &want);
                 check_encoding(&got, now);
             }
@@ -421,8 +437,13 @@ pub fn check_scenario(s: &Scenario) {
     }
 }
 
+/// Seconds a [`Timestamp`] (milliseconds in an `i64`) can hold.
+fn clamp(now: i64) -> i64 {
+    now.clamp(i64::MIN / 1000, i64::MAX / 1000)
+}
+
 fn push_both(reference: &mut Server, parts: &mut Parts, packet: &[u8], t: Transport, now: i64) {
-    let want = reference.push(packet, t, now);
+    let want = reference.handle_packet(Timestamp::from_secs(now), t.into(), packet);
     let got = parts.push(packet, t, now);
     assert_eq!(got, (want.accepted, want.rejected), "push counts");
     // No filter list and no required newline: every line is one or the other.

@@ -380,7 +380,7 @@ pub fn load_checked(
     let env: Vec<(String, String)> = env.into_iter().collect();
     let names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
     let (settings, sources) = load_all_sourced(path, env, overrides).map_err(|e| fail(&e))?;
-    dogstatsd_core::pipeline::Processor::new(&settings.core)
+    dogstatsd_core::frontend::Frontend::new(&settings.core)
         .map_err(|e| fail(&attribute(LoadError::Value(e.to_string()), &sources)))?;
     // Keys nobody reads: one line each, the exit code unchanged.
     let file = path.map(|p| config_file(p).display().to_string());

@@ -10,10 +10,12 @@
 
 use std::time::Instant;
 
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::output;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 const T0_MS: i64 = 1_700_000_000_000;
 const SPAN_MS: i64 = 60_000;
@@ -69,7 +71,12 @@ fn run(cfg: &Config, pkts: &[&[u8]]) -> Run {
     let start = Instant::now();
     let mut flush = |server: &mut Server, now_ms: i64, all: bool| {
         let t = Instant::now();
-        let f = server.flush(now_ms.div_euclid(1000), all);
+        let mode = if all {
+            FlushMode::All
+        } else {
+            FlushMode::Closed
+        };
+        let f = server.flush(Timestamp::from_secs(now_ms.div_euclid(1000)), mode);
         out.clear();
         output::write_flush(&mut out, &f);
         flush_secs += t.elapsed().as_secs_f64();
@@ -84,7 +91,11 @@ fn run(cfg: &Config, pkts: &[&[u8]]) -> Run {
         }
         accepted += u64::from(
             server
-                .push(p, Transport::Push, now.div_euclid(1000))
+                .handle_packet(
+                    Timestamp::from_secs(now.div_euclid(1000)),
+                    Transport::Push.into(),
+                    p,
+                )
                 .accepted,
         );
     }

@@ -210,9 +210,9 @@ impl PayloadTotals {
 
 /// The `stats()` object's fields (the `Stats` type of the declarations).
 pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64); 23] {
-    let w = &s.worker;
+    let w = &s.router;
     let pr = &w.process;
-    let pl = &s.pipelines;
+    let pl = &s.shards;
     [
         ("metricPackets", pr.metric_packets),
         ("metricParseErrors", pr.metric_parse_errors),
@@ -260,13 +260,15 @@ mod tests {
     fn flush_becomes_one_json_array() {
         let cfg = Config::from_json(r#"{"hostname":"h"}"#).unwrap();
         let mut server = Server::new(&cfg).unwrap();
-        server.push(
+        let t = dogstatsd_core::Timestamp::from_secs(100);
+        let _ = server.handle_packet(
+            t,
+            Transport::Push.into(),
             b"a:1|c\nb:2|g|#x:y\n_sc|chk|0|m:line\\nbreak",
-            Transport::Push,
-            100,
         );
+        let all = dogstatsd_core::aggregate::FlushMode::All;
         let mut out = Vec::new();
-        flush_array(&mut out, &server.flush(100, true));
+        flush_array(&mut out, &server.flush(t, all));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let kinds: Vec<&str> = v
             .as_array()
@@ -277,7 +279,10 @@ mod tests {
         assert_eq!(kinds, ["series", "series", "service_check"]);
 
         let mut empty = Server::new(&cfg).unwrap();
-        flush_array(&mut out, &empty.flush(200, true));
+        flush_array(
+            &mut out,
+            &empty.flush(dogstatsd_core::Timestamp::from_secs(200), all),
+        );
         assert_eq!(out, b"[]");
     }
 

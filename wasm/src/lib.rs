@@ -18,13 +18,15 @@
 //! Bad DogStatsD input never throws: it is counted (`rejected`,
 //! `stats()`) and, in `parse`, reported as an `error` record.
 
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::{Event, ServiceCheck};
+use dogstatsd_core::frontend::{Frontend, Processed};
 use dogstatsd_core::output;
 use dogstatsd_core::payload::{FlushEncoding, Payload, encode_flush};
-use dogstatsd_core::pipeline::{Processed, Processor};
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 use js_sys::{JSON, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
@@ -335,6 +337,15 @@ fn flag(options: Option<&JsValue>, key: &str) -> bool {
     options.is_some_and(|o| o.is_object() && get(o, key).is_truthy())
 }
 
+/// `{ all: true }`: every bucket, open ones too.
+fn mode(options: Option<&JsValue>) -> FlushMode {
+    if flag(options, "all") {
+        FlushMode::All
+    } else {
+        FlushMode::Closed
+    }
+}
+
 /// A DogStatsD server with no I/O: push packets, flush records or
 /// payloads. Time is always the caller's.
 #[wasm_bindgen]
@@ -344,7 +355,7 @@ pub struct DogStatsD {
     server: Server,
     /// Built on the first `parse` call (its own mapper cache, so parsing
     /// never changes what the server aggregates).
-    parser: Option<Processor>,
+    parser: Option<Frontend>,
     /// Reused for packet bytes and JSON output.
     buf: Vec<u8>,
     payload_totals: PayloadTotals,
@@ -393,11 +404,16 @@ impl DogStatsD {
     ) -> Result<JsValue, JsValue> {
         let now = convert::now_secs(now_ms).map_err(js_error)?;
         let counts = if let Some(s) = data.as_string() {
-            self.server.push(s.as_bytes(), Transport::Push, now)
+            self.server.handle_packet(
+                Timestamp::from_secs(now),
+                Transport::Push.into(),
+                s.as_bytes(),
+            )
         } else if let Some(bytes) = byte_view(&data) {
             self.buf.resize(bytes.length() as usize, 0);
             bytes.copy_to(&mut self.buf);
-            self.server.push(&self.buf, Transport::Push, now)
+            self.server
+                .handle_packet(Timestamp::from_secs(now), Transport::Push.into(), &self.buf)
         } else {
             return Err(type_error(
                 "push: data must be a Uint8Array, an ArrayBuffer or a string",
@@ -419,8 +435,9 @@ impl DogStatsD {
         options: Option<FlushOptions>,
     ) -> Result<JsValue, JsValue> {
         let now = convert::now_secs(now_ms).map_err(js_error)?;
-        let all = flag(options.as_deref(), "all");
-        let flush = self.server.flush(now, all);
+        let flush = self
+            .server
+            .flush(Timestamp::from_secs(now), mode(options.as_deref()));
         convert::flush_array(&mut self.buf, &flush);
         parse_own_json(&self.buf)
     }
@@ -435,8 +452,9 @@ impl DogStatsD {
         options: Option<FlushOptions>,
     ) -> Result<String, JsValue> {
         let now = convert::now_secs(now_ms).map_err(js_error)?;
-        let all = flag(options.as_deref(), "all");
-        let flush = self.server.flush(now, all);
+        let flush = self
+            .server
+            .flush(Timestamp::from_secs(now), mode(options.as_deref()));
         let mut out = Vec::new();
         output::write_flush(&mut out, &flush);
         String::from_utf8(out).map_err(|_| not_utf8())
@@ -458,8 +476,9 @@ impl DogStatsD {
         let agent_version = get(&options, "agentVersion")
             .as_string()
             .unwrap_or_else(|| convert::DEFAULT_AGENT_VERSION.to_string());
-        let all = flag(Some(&options), "all");
-        let flush = self.server.flush(now, all);
+        let flush = self
+            .server
+            .flush(Timestamp::from_secs(now), mode(Some(&options)));
         let mut payloads: Vec<Payload> = Vec::new();
         let stats = encode_flush(
             &flush,
@@ -513,7 +532,7 @@ impl DogStatsD {
             Some(p) => p,
             None => {
                 // The server was built from this config, so it is valid.
-                let p = Processor::new(&self.config).map_err(|e| {
+                let p = Frontend::new(&self.config).map_err(|e| {
                     JsValue::from(JsError::new(&format!("invalid configuration: {e}")))
                 })?;
                 self.parser.insert(p)

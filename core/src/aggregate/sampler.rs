@@ -88,14 +88,14 @@ impl std::ops::AddAssign for SamplerStats {
 /// counter zero-fill is decided as one pipeline holding every context
 /// would decide it, so the output does not depend on the pipeline count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlushPlan {
+pub(crate) struct FlushPlan {
     has_series: bool,
     series_buckets: Vec<i64>,
 }
 
 impl FlushPlan {
     /// Adds another pipeline's view.
-    pub fn merge(&mut self, other: &Self) {
+    pub(crate) fn merge(&mut self, other: &Self) {
         self.has_series |= other.has_series;
         for &start in &other.series_buckets {
             if !self.series_buckets.contains(&start) {
@@ -369,8 +369,8 @@ fn add_to(state: &mut MetricState, value: f64, rate: f64, member: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::{FlushMode, FlushRound, Router, Shard};
     use crate::config::Config;
-    use crate::server::Server;
 
     #[test]
     fn any_time_and_expiry_flushes_without_overflow() {
@@ -382,15 +382,27 @@ mod tests {
                 dogstatsd_context_expiry_seconds: expiry,
                 ..Config::default()
             };
-            let mut s = Server::new(&cfg).unwrap();
+            // The parts, not `Server`: its millisecond clock cannot
+            // reach these seconds.
+            let mut router = Router::new(&cfg, 1).unwrap();
+            let mut shard = Shard::new(&cfg, 1);
             for now in [i64::MAX, i64::MIN, i64::MAX - 5, i64::MIN + 5, 0, -7] {
-                s.push(
+                router.push(
                     b"c:1|c\ng:2|g\nh:3|h\nd:4|d",
-                    crate::protocol::Transport::Push,
+                    &crate::protocol::Transport::Push.into(),
                     now,
                 );
-                s.flush(now, false);
-                s.flush(now, true);
+                shard.add_batch(&router.batches_mut()[0]);
+                router.batches_mut()[0].clear();
+                for mode in [FlushMode::Closed, FlushMode::All] {
+                    let mut round = FlushRound::new(now, mode);
+                    round.add_pending(router.take_pending());
+                    round.add_plan(shard.plan(round.at()));
+                    let mut round = round.seal();
+                    let part = shard.flush(round.plan());
+                    round.add_flush(part);
+                    let _ = round.finish();
+                }
             }
         }
         assert_eq!(bucket_start(i64::MIN), i64::MIN);

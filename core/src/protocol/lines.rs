@@ -1,6 +1,6 @@
 //! Splitting a packet into messages (the Agent's `scanLines`).
 
-use super::parse::memchr;
+use memchr::memchr;
 
 /// One line of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

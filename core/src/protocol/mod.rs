@@ -55,6 +55,31 @@ pub enum Transport {
     Push,
 }
 
+/// Where a packet came from: its transport and, when the transport can
+/// say (Unix sockets with origin detection), the sending process and its
+/// container. Origin-based tagging reads it from here; what a message
+/// says of its own origin (`c:`, `card:`) is [`Origin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketOrigin<'a> {
+    /// The transport.
+    pub transport: Transport,
+    /// The sender's process id (Unix socket credentials).
+    pub pid: Option<u32>,
+    /// The sender's container id, resolved from its pid.
+    pub container_id: Option<&'a str>,
+}
+
+impl From<Transport> for PacketOrigin<'_> {
+    /// A packet whose sender is known only by its transport.
+    fn from(transport: Transport) -> Self {
+        Self {
+            transport,
+            pid: None,
+            container_id: None,
+        }
+    }
+}
+
 impl Transport {
     /// The name used by `dogstatsd_eol_required` (`udp`, `uds`,
     /// `named_pipe`); both Unix transports are `uds`.

@@ -4,9 +4,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use dogstatsd_core::aggregate::FlushMode;
 use dogstatsd_core::output;
 use dogstatsd_core::protocol::Transport;
 use dogstatsd_core::server::Server;
+use dogstatsd_core::time::Timestamp;
 
 /// Aggregates `input` received at `now` and renders every record.
 pub fn render(
@@ -16,8 +18,9 @@ pub fn render(
     now: i64,
     out: &mut Vec<u8>,
 ) {
-    server.push(input, transport, now);
-    let flush = server.flush(now, true);
+    let now = Timestamp::from_secs(now);
+    let _ = server.handle_packet(now, transport.into(), input);
+    let flush = server.flush(now, FlushMode::All);
     output::write_flush(out, &flush);
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use dogstatsd_core::flush::{Event, ServiceCheck};
+use dogstatsd_core::frontend::{Frontend, Processed};
 use dogstatsd_core::output;
-use dogstatsd_core::pipeline::{Processed, Processor};
 use dogstatsd_core::protocol::{ParseErrorKind, Transport};
 
 /// Runs the pipeline's front half over `input`, writing records to `out`.
@@ -14,7 +14,7 @@ use dogstatsd_core::protocol::{ParseErrorKind, Transport};
 /// dropped (and counted), as the daemon drops it: no record, a note on
 /// `notes`.
 pub fn render(
-    processor: &mut Processor,
+    processor: &mut Frontend,
     input: &[u8],
     transport: Transport,
     out: &mut Vec<u8>,
@@ -39,7 +39,7 @@ pub fn render(
 
 /// The `parse` subcommand.
 pub fn run(config: Option<&Path>, transport: Transport) -> ExitCode {
-    let mut processor = match super::prepare(config, Processor::new) {
+    let mut processor = match super::prepare(config, Frontend::new) {
         Ok(p) => p,
         Err(code) => return code,
     };

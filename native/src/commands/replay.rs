@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dogstatsd_core::output;
-use dogstatsd_core::server::Server;
+use dogstatsd_core::server::{Output, Server};
+use dogstatsd_core::time::Timestamp;
 use serde::Serialize;
 
 use crate::capture::{CaptureError, Reader, Record};
@@ -222,6 +223,15 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
     }
 }
 
+/// Writes every flush the server has handed out.
+fn drain(server: &mut Server, out: &mut Vec<u8>) {
+    while let Some(o) = server.poll_output() {
+        if let Output::Flush(f) = o {
+            output::write_flush(out, &f);
+        }
+    }
+}
+
 /// `--aggregate`: the daemon's flush cadence on capture time.
 fn aggregate(args: &ReplayArgs) -> ExitCode {
     let mut server = match super::prepare(args.config.as_deref(), Server::new) {
@@ -232,9 +242,9 @@ fn aggregate(args: &ReplayArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let interval = crate::daemon::FLUSH_INTERVAL.as_secs() as i64;
     let started = (reader.header().started_ns / 1_000_000_000) as i64;
-    let mut next_flush = started + interval;
+    // The cadence runs on capture time from the capture's start.
+    server.handle_timeout(Timestamp::from_secs(started));
     let mut last = started;
     let mut out = Vec::new();
     let mut failed = false;
@@ -247,14 +257,22 @@ fn aggregate(args: &ReplayArgs) -> ExitCode {
             }
         };
         let now = (rec.time_ns / 1_000_000_000) as i64;
-        while now >= next_flush {
-            output::write_flush(&mut out, &server.flush(next_flush, false));
-            next_flush += interval;
+        // Every deadline up to `now`, each at its own time.
+        while let Some(due) = server.poll_timeout()
+            && due <= Timestamp::from_secs(now)
+        {
+            server.handle_timeout(due);
+            drain(&mut server, &mut out);
         }
-        server.push(&rec.payload, rec.transport, now);
+        let _ = server.handle_packet(
+            Timestamp::from_secs(now),
+            rec.transport.into(),
+            &rec.payload,
+        );
         last = last.max(now);
     }
-    output::write_flush(&mut out, &server.flush(last, true));
+    server.stop(Timestamp::from_secs(last));
+    drain(&mut server, &mut out);
     let code = super::write_stdout(&out);
     if failed { ExitCode::from(1) } else { code }
 }

@@ -1,32 +1,35 @@
-//! The threads behind the listeners: workers (each owning a core
-//! `Worker`: parse, map, enrich, route) and pipelines (each owning a core
-//! `Pipeline`: the contexts that shard to it), plus the flush thread that
-//! asks them for their output every 15 seconds, on demand, and at stop.
+//! The threads behind the listeners, composed from core's threaded form:
+//! workers (each owning a core `Router`: parse, map, enrich, route),
+//! shards (each owning a core `Shard`: the contexts that hash to it), and
+//! the flush thread, which runs core's `FlushRound` on core's `Cadence`,
+//! on demand, and at stop.
 //!
 //! Contexts are sharded by hash, so no two threads ever touch the same
 //! context and nothing on the hot path takes a lock. All channels are
-//! bounded; only the packet queue drops (see `packet`), the worker →
-//! pipeline hand-off applies back-pressure instead, which the packet
-//! queue then absorbs.
+//! bounded; only the packet queues drop (see `packet`), the worker →
+//! shard hand-off applies back-pressure instead (a route reference in a
+//! batch assumes the shard saw every earlier batch of that worker), which
+//! the packet queues then absorb.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, select};
-use dogstatsd_core::aggregate::{FlushPlan, Pipeline, SampleBatch, Topology, Worker};
+use dogstatsd_core::aggregate::{
+    FlushMode, FlushRound, Pending, PlanPart, RoundAt, Router, SampleBatch, SealedPlan, Shard,
+    ShardFlush, Topology,
+};
 use dogstatsd_core::config::Config;
 use dogstatsd_core::flush::Flush;
-use dogstatsd_core::server::sort_flush;
+use dogstatsd_core::protocol::PacketOrigin;
+use dogstatsd_core::{Cadence, Timestamp};
 
-use super::packet::{Packet, PacketPool};
+use super::packet::{Handover, Packet, PacketPool, PacketSender};
 use super::sink::FlushSink;
 use super::telemetry::Telemetry;
 use super::unix_now;
-
-/// The Agent's flush cadence.
-pub const FLUSH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// How long the flush thread waits for a worker or pipeline to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,23 +38,20 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const PIPELINE_QUEUE: usize = 64;
 
 enum WorkerCtl {
-    /// Hand over pending events, service checks and timestamped series.
-    Drain(Sender<Flush>),
+    /// Finish the queue, ship every batch, hand over pending records.
+    Drain(Sender<Pending>),
 }
 
 enum PipelineMsg {
     Batch(SampleBatch),
-    /// The pipeline's part of the flush plan (see [`FlushPlan`]).
+    /// The shard's part of the round's plan.
     Plan {
-        now: i64,
-        all: bool,
-        reply: Sender<FlushPlan>,
+        at: RoundAt,
+        reply: Sender<PlanPart>,
     },
     Flush {
-        now: i64,
-        all: bool,
-        plan: Arc<FlushPlan>,
-        reply: Sender<Flush>,
+        plan: SealedPlan,
+        reply: Sender<ShardFlush>,
     },
 }
 
@@ -59,16 +59,16 @@ enum FlusherCmd {
     /// Flush every bucket now (serverless style); reply when written.
     FlushNow(Sender<()>),
     /// Final flush with what the stopped workers handed back, then exit.
-    Stop(Flush),
+    Stop(Vec<Pending>),
 }
 
 /// Running workers, pipelines and flush thread.
 pub(crate) struct Engine {
-    workers: Vec<JoinHandle<Flush>>,
+    workers: Vec<JoinHandle<Pending>>,
     pipelines: Vec<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
     flusher_tx: Sender<FlusherCmd>,
-    telemetry: Arc<Telemetry>,
+    handover: Arc<Handover>,
 }
 
 impl Engine {
@@ -78,19 +78,21 @@ impl Engine {
     pub(crate) fn start(
         cfg: &Config,
         topo: Topology,
-        packets: Receiver<Packet>,
-        pool: PacketPool,
+        packets: Vec<Receiver<Packet>>,
+        sender: &PacketSender,
         sink: Box<dyn FlushSink>,
         telemetry: Arc<Telemetry>,
         interval: Duration,
     ) -> std::io::Result<Self> {
         let Topology { workers, pipelines } = topo;
+        let pool = sender.pool().clone();
+        let handover = Arc::clone(sender.handover());
         let (spare_tx, spare_rx) = bounded::<SampleBatch>(workers * pipelines * 4);
         let mut pipe_txs = Vec::new();
         let mut pipe_handles = Vec::new();
         for i in 0..pipelines {
             let (tx, rx) = bounded(PIPELINE_QUEUE);
-            let pipeline = Pipeline::new(cfg, pipelines);
+            let pipeline = Shard::new(cfg, pipelines);
             let spare = spare_tx.clone();
             let t = Arc::clone(&telemetry);
             pipe_handles.push(
@@ -102,13 +104,14 @@ impl Engine {
         }
         let mut ctl_txs = Vec::new();
         let mut worker_handles = Vec::new();
-        for i in 0..workers {
-            let worker = Worker::new(cfg, pipelines)
+        assert_eq!(packets.len(), workers, "one packet queue per worker");
+        for (i, packets) in packets.into_iter().enumerate() {
+            let worker = Router::new(cfg, pipelines)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
             let (ctl_tx, ctl_rx) = bounded(1);
             let ctx = WorkerCtx {
                 index: i,
-                packets: packets.clone(),
+                packets,
                 ctl: ctl_rx,
                 pipelines: pipe_txs.clone(),
                 spare: spare_rx.clone(),
@@ -129,6 +132,7 @@ impl Engine {
             pipelines: pipe_txs,
             sink,
             telemetry: Arc::clone(&telemetry),
+            at_stop: FlushMode::at_stop(cfg.dogstatsd_flush_incomplete_buckets),
         };
         let flusher = std::thread::Builder::new()
             .name("dsd-flush".into())
@@ -138,7 +142,7 @@ impl Engine {
             pipelines: pipe_handles,
             flusher: Some(flusher),
             flusher_tx,
-            telemetry,
+            handover,
         })
     }
 
@@ -146,18 +150,19 @@ impl Engine {
     pub(crate) fn flush_handle(&self) -> FlushHandle {
         FlushHandle {
             tx: self.flusher_tx.clone(),
-            telemetry: Arc::clone(&self.telemetry),
+            handover: Arc::clone(&self.handover),
         }
     }
 
-    /// Blocking: waits for the workers (the packet queue must be closed
-    /// already, so they finish what it holds), then has the flush thread
-    /// flush every bucket and write it, then waits for everything.
+    /// Blocking: waits for the workers (the packet queues must be closed
+    /// already, so they finish what they hold), then has the flush thread
+    /// run the final round (`dogstatsd_flush_incomplete_buckets`) and
+    /// write it, then waits for everything.
     pub(crate) fn stop(mut self) {
-        let mut leftovers = Flush::default();
+        let mut leftovers = Vec::new();
         for h in self.workers.drain(..) {
             match h.join() {
-                Ok(f) => merge(&mut leftovers, f),
+                Ok(p) => leftovers.push(p),
                 Err(_) => tracing::error!("a worker thread panicked"),
             }
         }
@@ -179,20 +184,18 @@ impl Engine {
 #[derive(Clone)]
 pub struct FlushHandle {
     tx: Sender<FlusherCmd>,
-    telemetry: Arc<Telemetry>,
+    handover: Arc<Handover>,
 }
 
 impl FlushHandle {
-    /// Blocking: waits (up to `wait`) until the workers have processed
-    /// every packet queued before the call, then flushes every bucket,
-    /// incomplete ones included, and returns once it is written. False if
-    /// the daemon is stopping.
+    /// Blocking: has the listeners queue what they received before the
+    /// call (waiting up to `wait` for them), then flushes every bucket,
+    /// incomplete ones included, with everything queued (the flush round
+    /// drains each worker's queue and batches first), and returns once it
+    /// is written. False if the daemon is stopping.
     pub fn flush_now(&self, wait: Duration) -> bool {
-        let target = self.telemetry.queued.load(Ordering::Acquire);
-        let deadline = Instant::now() + wait;
-        while self.telemetry.processed.load(Ordering::Acquire) < target && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
+        if !self.handover.request(wait) {
+            tracing::warn!("a listener did not hand over its packets in time for the flush");
         }
         let (tx, rx) = bounded(1);
         if self.tx.send(FlusherCmd::FlushNow(tx)).is_err() {
@@ -216,7 +219,7 @@ struct WorkerCtx {
 
 /// Runs until the packet queue is closed and empty; returns what is still
 /// pending (events, service checks, timestamped series).
-fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
+fn worker_loop(mut worker: Router, mut ctx: WorkerCtx) -> Pending {
     let never = crossbeam_channel::never();
     let mut ctl_open = true;
     loop {
@@ -240,11 +243,14 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
             },
             recv(ctl) -> c => match c {
                 Ok(WorkerCtl::Drain(reply)) => {
+                    // Everything queued before the flush is in it.
+                    let queued = ctx.packets.len();
+                    for p in ctx.packets.try_iter().take(queued).collect::<Vec<_>>() {
+                        process(&mut worker, &mut ctx, p);
+                    }
                     ship(&mut worker, &mut ctx, 1);
                     ctx.telemetry.set_worker(ctx.index, worker.stats());
-                    let mut f = Flush::default();
-                    worker.drain_into(&mut f);
-                    let _ = reply.send(f);
+                    let _ = reply.send(worker.take_pending());
                 }
                 Err(_) => ctl_open = false,
             },
@@ -252,9 +258,7 @@ fn worker_loop(mut worker: Worker, mut ctx: WorkerCtx) -> Flush {
     }
     ship(&mut worker, &mut ctx, 1);
     ctx.telemetry.set_worker(ctx.index, worker.stats());
-    let mut f = Flush::default();
-    worker.drain_into(&mut f);
-    f
+    worker.take_pending()
 }
 
 /// Samples a worker gathers for a pipeline before handing them over: one
@@ -267,10 +271,13 @@ const SHIP_AT: usize = 512;
 /// stale the pipelines' counters can be).
 const SHIP_IDLE: Duration = Duration::from_millis(20);
 
-fn process(worker: &mut Worker, ctx: &mut WorkerCtx, p: Packet) {
-    // The container of a Unix datagram's sender (`p.origin`) has no way
-    // into core's enrichment yet; see the daemon module docs.
-    worker.push(&p.buf, p.transport, unix_now());
+fn process(worker: &mut Router, ctx: &mut WorkerCtx, p: Packet) {
+    let origin = PacketOrigin {
+        transport: p.transport,
+        pid: None,
+        container_id: p.origin.as_deref(),
+    };
+    worker.push(&p.buf, &origin, unix_now());
     ctx.pool.put(p.buf);
     let idle = ctx.packets.is_empty();
     ship(worker, ctx, SHIP_AT);
@@ -283,7 +290,7 @@ fn process(worker: &mut Worker, ctx: &mut WorkerCtx, p: Packet) {
 }
 
 /// Sends every batch holding at least `min` samples to its pipeline.
-fn ship(worker: &mut Worker, ctx: &mut WorkerCtx, min: usize) {
+fn ship(worker: &mut Router, ctx: &mut WorkerCtx, min: usize) {
     for (i, batch) in worker.batches_mut().iter_mut().enumerate() {
         if batch.is_empty() || batch.len() < min {
             continue;
@@ -298,7 +305,7 @@ fn ship(worker: &mut Worker, ctx: &mut WorkerCtx, min: usize) {
 
 fn pipeline_loop(
     index: usize,
-    mut pipeline: Pipeline,
+    mut pipeline: Shard,
     rx: Receiver<PipelineMsg>,
     spare: Sender<SampleBatch>,
     telemetry: Arc<Telemetry>,
@@ -310,22 +317,16 @@ fn pipeline_loop(
                 batch.clear();
                 let _ = spare.try_send(batch);
             }
-            PipelineMsg::Plan { now, all, reply } => {
-                let _ = reply.send(pipeline.plan(now, all));
+            PipelineMsg::Plan { at, reply } => {
+                let _ = reply.send(pipeline.plan(at));
                 continue;
             }
-            PipelineMsg::Flush {
-                now,
-                all,
-                plan,
-                reply,
-            } => {
-                let mut f = Flush::default();
-                pipeline.flush(now, all, &plan, &mut f);
+            PipelineMsg::Flush { plan, reply } => {
+                let part = pipeline.flush(&plan);
                 // Counters first: whoever waits for the flush then reads
                 // them final.
                 telemetry.set_pipeline(index, pipeline.stats());
-                let _ = reply.send(f);
+                let _ = reply.send(part);
                 continue;
             }
         }
@@ -338,84 +339,75 @@ struct Flusher {
     pipelines: Vec<Sender<PipelineMsg>>,
     sink: Box<dyn FlushSink>,
     telemetry: Arc<Telemetry>,
+    at_stop: FlushMode,
 }
 
 impl Flusher {
     fn run(mut self, cmds: Receiver<FlusherCmd>, interval: Duration) {
-        let ticker = crossbeam_channel::tick(interval);
+        let mut cadence = Cadence::new(interval);
+        cadence.start(now());
         loop {
-            select! {
-                recv(ticker) -> _ => {
-                    let f = self.collect(false, Flush::default());
-                    self.write(&f);
+            let wait = cadence
+                .poll_timeout()
+                .map_or(interval, |due| now().until(due));
+            match cmds.recv_timeout(wait) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if cadence.handle_timeout(now()) {
+                        let f = self.round(FlushMode::Closed, Vec::new());
+                        self.write(&f);
+                    }
                 }
-                recv(cmds) -> cmd => match cmd {
-                    Ok(FlusherCmd::FlushNow(done)) => {
-                        let f = self.collect(true, Flush::default());
-                        self.write(&f);
-                        let _ = done.send(());
-                    }
-                    Ok(FlusherCmd::Stop(leftovers)) => {
-                        // Workers are gone: pipelines hold everything.
-                        self.workers.clear();
-                        let f = self.collect(true, leftovers);
-                        self.write(&f);
-                        return;
-                    }
-                    Err(_) => return,
-                },
+                Ok(FlusherCmd::FlushNow(done)) => {
+                    let f = self.round(FlushMode::All, Vec::new());
+                    self.write(&f);
+                    let _ = done.send(());
+                }
+                Ok(FlusherCmd::Stop(leftovers)) => {
+                    // Workers are gone: shards hold everything else.
+                    self.workers.clear();
+                    let f = self.round(self.at_stop, leftovers);
+                    self.write(&f);
+                    return;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
         }
     }
 
-    /// Drains the workers, then flushes the pipelines: a worker sends its
-    /// batches before answering, and each pipeline handles messages in
-    /// order, so every sample a worker had routed is in this flush.
-    fn collect(&mut self, all: bool, mut out: Flush) -> Flush {
-        for w in &self.workers {
-            let (tx, rx) = bounded(1);
-            if w.send(WorkerCtl::Drain(tx)).is_ok()
-                && let Ok(f) = rx.recv_timeout(REPLY_TIMEOUT)
-            {
-                merge(&mut out, f);
-            }
+    /// One flush round: drain the workers (each finishes its queue and
+    /// ships its batches before answering, and each shard handles its
+    /// messages in order, so every sample routed so far is in the round),
+    /// then core's protocol: plans, seal, flushes, sorted result.
+    fn round(&mut self, mode: FlushMode, pending: Vec<Pending>) -> Flush {
+        let mut round = FlushRound::new(unix_now(), mode);
+        for p in pending {
+            round.add_pending(p);
         }
-        let now = unix_now();
-        // Every pipeline's view first, so zero-fill is decided as if one
-        // pipeline held every context.
-        let mut plan = FlushPlan::default();
-        for p in &self.pipelines {
-            let (tx, rx) = bounded(1);
-            if p.send(PipelineMsg::Plan {
-                now,
-                all,
-                reply: tx,
-            })
-            .is_ok()
-                && let Ok(part) = rx.recv_timeout(REPLY_TIMEOUT)
-            {
-                plan.merge(&part);
-            }
+        for p in ask(&self.workers, WorkerCtl::Drain, "worker") {
+            round.add_pending(p);
         }
-        let plan = Arc::new(plan);
-        for p in &self.pipelines {
-            let (tx, rx) = bounded(1);
-            if p.send(PipelineMsg::Flush {
-                now,
-                all,
-                plan: Arc::clone(&plan),
-                reply: tx,
-            })
-            .is_ok()
-            {
-                match rx.recv_timeout(REPLY_TIMEOUT) {
-                    Ok(f) => merge(&mut out, f),
-                    Err(_) => tracing::error!("a pipeline did not answer the flush in time"),
-                }
-            }
+        let at = round.at();
+        for part in ask(
+            &self.pipelines,
+            |reply| PipelineMsg::Plan { at, reply },
+            "shard",
+        ) {
+            round.add_plan(part);
         }
-        sort_flush(&mut out);
-        out
+        let mut round = round.seal();
+        let plan = round.plan().clone();
+        let parts = ask(
+            &self.pipelines,
+            |reply| PipelineMsg::Flush {
+                plan: plan.clone(),
+                reply,
+            },
+            "shard",
+        );
+        for part in parts {
+            round.add_flush(part);
+        }
+        round.finish()
     }
 
     fn write(&mut self, f: &Flush) {
@@ -436,9 +428,31 @@ impl Flusher {
     }
 }
 
-fn merge(into: &mut Flush, mut from: Flush) {
-    into.series.append(&mut from.series);
-    into.sketches.append(&mut from.sketches);
-    into.events.append(&mut from.events);
-    into.service_checks.append(&mut from.service_checks);
+/// Sends every thread its request, then gathers the answers (so threads
+/// work in parallel); a thread that does not answer in time is logged.
+fn ask<M, R>(to: &[Sender<M>], msg: impl Fn(Sender<R>) -> M, what: &str) -> Vec<R> {
+    let waiting: Vec<Receiver<R>> = to
+        .iter()
+        .filter_map(|t| {
+            let (tx, rx) = bounded(1);
+            t.send(msg(tx)).is_ok().then_some(rx)
+        })
+        .collect();
+    waiting
+        .into_iter()
+        .filter_map(|rx| match rx.recv_timeout(REPLY_TIMEOUT) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                tracing::error!("a {what} thread did not answer the flush in time");
+                None
+            }
+        })
+        .collect()
+}
+
+fn now() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -54,7 +54,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use command::{RunArgs, run_command};
-pub use engine::{FLUSH_INTERVAL, FlushHandle};
+pub use dogstatsd_core::FLUSH_INTERVAL;
+pub use engine::FlushHandle;
 use packet::{Packet, PacketPool, PacketSender};
 use sink::FlushSink;
 use telemetry::Telemetry;
@@ -123,8 +124,8 @@ pub struct Daemon {
     cancel: CancellationToken,
     tracker: TaskTracker,
     threads: Vec<JoinHandle<()>>,
-    packets_tx: Option<Sender<Packet>>,
-    packets_rx: Receiver<Packet>,
+    packets_tx: Option<Vec<Sender<Packet>>>,
+    packets_rx: Vec<Receiver<Packet>>,
     engine: Option<engine::Engine>,
     flush: FlushHandle,
     telemetry: Arc<Telemetry>,
@@ -157,7 +158,10 @@ impl Daemon {
         let buffer_size = settings.buffer_size();
         let queue = d.queue_packets();
         let pool = PacketPool::new(buffer_size, queue.min(4096));
-        let (packets_tx, packets_rx) = crossbeam_channel::bounded(queue);
+        // One queue per worker, each its share of the configured size.
+        let (packets_tx, packets_rx): (Vec<_>, Vec<_>) = (0..topo.workers)
+            .map(|_| crossbeam_channel::bounded(queue.div_ceil(topo.workers)))
+            .unzip();
         let capture = Capture::new(settings.capture.clone());
         telemetry.attach_capture(capture.clone());
         let output = sink.health();
@@ -170,7 +174,7 @@ impl Daemon {
             &settings.core,
             topo,
             packets_rx.clone(),
-            pool,
+            &sender,
             sink,
             Arc::clone(&telemetry),
             flush_interval.max(Duration::from_millis(10)),
@@ -420,7 +424,7 @@ impl Daemon {
             listener,
             admin::AdminState {
                 telemetry: Arc::clone(&self.telemetry),
-                queue_len: Arc::new(move || rx.len()),
+                queue_len: Arc::new(move || rx.iter().map(Receiver::len).sum()),
                 flush: self.flush.clone(),
                 capture: self.capture.clone(),
                 token,

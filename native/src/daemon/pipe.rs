@@ -115,6 +115,8 @@ async fn serve(mut pipe: NamedPipeServer, sender: PacketSender, cancel: Cancella
             buf,
             transport: Transport::NamedPipe,
             origin: None,
+            // Pipe clients share a worker: their order is kept.
+            client: 0,
         });
     }
 }

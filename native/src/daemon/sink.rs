@@ -54,6 +54,11 @@ pub trait FlushSink: Send {
 const OUTPUT_QUEUE: usize = 4;
 /// A write taking longer than this makes the daemon not ready.
 pub const OUTPUT_STALL: Duration = Duration::from_secs(5);
+/// How long a flush waits for its own write before the flush thread goes
+/// on: a healthy output has written it by then (so `POST /flush` answers
+/// once the records are in the file), a blocked one costs each flush at
+/// most this.
+const OUTPUT_WAIT: Duration = Duration::from_secs(1);
 /// How long a stopping daemon waits for the output thread to write what
 /// is queued.
 const OUTPUT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,6 +131,7 @@ impl OutputHealth {
 struct Rendered {
     bytes: Vec<u8>,
     records: u64,
+    seq: u64,
 }
 
 /// Renders each flush on the flush thread and hands the bytes to a
@@ -134,6 +140,9 @@ struct Rendered {
 /// sink (at stop) gives the writer [`OUTPUT_STOP_TIMEOUT`] to finish.
 pub struct QueuedSink {
     tx: Option<Sender<Rendered>>,
+    /// Sequence numbers of the flushes the thread is done with, in order.
+    acks: Receiver<u64>,
+    seq: u64,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
     health: Arc<OutputHealth>,
@@ -150,6 +159,7 @@ impl QueuedSink {
     pub fn new<W: Write + Send + 'static>(mut writer: W) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Rendered>(OUTPUT_QUEUE);
         let (done_tx, done) = crossbeam_channel::bounded(1);
+        let (ack_tx, acks) = crossbeam_channel::unbounded();
         let health = Arc::new(OutputHealth::default());
         let h = Arc::clone(&health);
         let thread = std::thread::Builder::new()
@@ -159,6 +169,7 @@ impl QueuedSink {
                     h.busy_since.store(h.now_ms() + 1, Ordering::Relaxed);
                     let res = writer.write_all(&r.bytes).and_then(|()| writer.flush());
                     h.busy_since.store(0, Ordering::Relaxed);
+                    let _ = ack_tx.send(r.seq);
                     match res {
                         Ok(()) => {
                             h.written_flushes.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +185,8 @@ impl QueuedSink {
             })?;
         Ok(Self {
             tx: Some(tx),
+            acks,
+            seq: 0,
             done,
             thread: Some(thread),
             health,
@@ -192,8 +205,21 @@ impl FlushSink for QueuedSink {
         let Some(tx) = &self.tx else {
             return Ok(());
         };
-        match tx.try_send(Rendered { bytes, records }) {
-            Ok(()) => {}
+        self.seq += 1;
+        let seq = self.seq;
+        match tx.try_send(Rendered {
+            bytes,
+            records,
+            seq,
+        }) {
+            Ok(()) => {
+                let deadline = Instant::now() + OUTPUT_WAIT;
+                while let Ok(done) = self.acks.recv_deadline(deadline) {
+                    if done >= seq {
+                        break;
+                    }
+                }
+            }
             Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) => {
                 self.health.drop_flush(r.records);
             }

@@ -285,6 +285,8 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
         _open,
     } = conn;
     let telemetry = Arc::clone(sender.telemetry());
+    // The connection is the client: its frames go to one worker, in order.
+    let client = _open.id;
     let mut framer = LengthPrefixedFramer::new(opts.max_frame);
     let mut buf = vec![0u8; READ_CHUNK.min(opts.max_frame.saturating_add(4))];
     let sleep = async |at: Option<tokio::time::Instant>| match at {
@@ -305,7 +307,7 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
                         Ok(n) => {
                             telemetry.listener(Listener::UdsStream).bytes.fetch_add(n as u64, Ordering::Relaxed);
                             framer.push(&buf[..n]);
-                            if frames(&mut framer, &sender, &telemetry, opts).is_none() {
+                            if frames(&mut framer, &sender, &telemetry, opts, client).is_none() {
                                 return;
                             }
                         }
@@ -347,7 +349,7 @@ async fn connection(mut stream: UnixStream, conn: Conn) {
                     .bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
                 framer.push(&buf[..n]);
-                let Some(done) = frames(&mut framer, &sender, &telemetry, opts) else {
+                let Some(done) = frames(&mut framer, &sender, &telemetry, opts, client) else {
                     return; // dropping the stream closes the connection
                 };
                 frame_deadline = match (framer.pending(), frame_deadline) {
@@ -378,6 +380,7 @@ fn frames(
     sender: &PacketSender,
     telemetry: &Telemetry,
     opts: StreamOptions,
+    client: u64,
 ) -> Option<usize> {
     let mut done = 0;
     loop {
@@ -396,6 +399,7 @@ fn frames(
                     buf,
                     transport: Transport::UnixStream,
                     origin: None,
+                    client,
                 });
                 done += 1;
             }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use dogstatsd_core::aggregate::{SamplerStats, WorkerStats};
+use dogstatsd_core::aggregate::{RouterStats as WorkerStats, SamplerStats};
 
 use crate::capture::Capture;
 use crate::forwarder::Forwarder;

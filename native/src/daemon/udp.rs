@@ -17,7 +17,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::assembler::Assembler;
 use super::datagrams::{NAP, Reader};
-use super::packet::{Packet, PacketSender};
+use super::packet::{Packet, PacketSender, lane_of};
 use super::telemetry::Listener;
 use crate::settings::DaemonSettings;
 
@@ -107,15 +107,32 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
     let mut reader = Reader::new(size);
-    let mut asm = Assembler::new(size, flush_timeout, pool.get());
-    let send = |buf: Vec<u8>| {
+    // One assembler per worker queue: a packet joins datagrams of clients
+    // that share a worker only, so each client's datagrams stay on one
+    // worker, in order.
+    let mut asms: Vec<(Assembler, u64)> = (0..sender.lanes())
+        .map(|_| (Assembler::new(size, flush_timeout, pool.get()), 0))
+        .collect();
+    let mut handover = sender.handover().register();
+    let send = |buf: Vec<u8>, client: u64| {
         sender.send(Packet {
             buf,
             transport: Transport::Udp,
             origin: None,
+            client,
         });
     };
+    let flush_due = |asms: &mut [(Assembler, u64)], now: Instant, force: bool| {
+        for (a, client) in asms.iter_mut() {
+            if let Some(p) = a.flush_due(now, force, || pool.get()) {
+                send(p, *client);
+            }
+        }
+    };
     let mut draining = false;
+    // A flush asked for what the listener holds: read what the kernel
+    // holds without blocking, then hand every packet over.
+    let nonblocking = |on: bool| socket.set_nonblocking(on);
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -124,8 +141,9 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
                 break;
             }
         }
+        let serving = !draining && handover.begin(nonblocking);
         let mut now = None;
-        let read = reader.recv(&socket, |datagram, truncated| {
+        let read = reader.recv(&socket, |datagram, truncated, client| {
             telemetry.received(Listener::Udp, datagram.len());
             if truncated {
                 telemetry
@@ -135,28 +153,33 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
             sender.capture().offer(Transport::Udp, datagram, None, None);
             let t = *now.get_or_insert_with(Instant::now);
+            let lane = lane_of(client, asms.len());
+            let (asm, held_for) = &mut asms[lane];
             if let Some(p) = asm.push(datagram, t, || pool.get()) {
-                send(p);
+                send(p, *held_for);
             }
+            *held_for = client;
         });
+        let empty = matches!(&read, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut));
+        if !draining && handover.read_done(empty) {
+            flush_due(&mut asms, Instant::now(), true);
+            handover.finish(nonblocking);
+            if empty {
+                continue;
+            }
+        }
         match read {
             Ok(n) => {
-                if Reader::is_short(n) && !draining {
+                if Reader::is_short(n) && !draining && !serving {
                     std::thread::sleep(NAP);
                 }
-                if let Some(p) =
-                    asm.flush_due(now.unwrap_or_else(Instant::now), false, || pool.get())
-                {
-                    send(p);
-                }
+                flush_due(&mut asms, now.unwrap_or_else(Instant::now), false);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if draining {
                     break;
                 }
-                if let Some(p) = asm.flush_due(Instant::now(), false, || pool.get()) {
-                    send(p);
-                }
+                flush_due(&mut asms, Instant::now(), false);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
@@ -173,9 +196,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
     }
-    if let Some(p) = asm.flush_due(Instant::now(), true, || pool.get()) {
-        send(p);
-    }
+    flush_due(&mut asms, Instant::now(), true);
 }
 
 #[cfg(test)]

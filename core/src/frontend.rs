@@ -49,7 +49,7 @@ pub enum Processed<'a> {
     },
 }
 
-/// Where [`Processor`] hands its results.
+/// Where [`Frontend`] hands its results.
 pub trait Sink {
     /// Offered each parsed metric before mapping and enrichment; returning
     /// true means the sink dealt with it (a cached route, say), so it is
@@ -72,7 +72,7 @@ impl<F: FnMut(Processed<'_>)> Sink for FnSink<F> {
     }
 }
 
-/// Counters of what [`Processor`] saw, by the Agent's expvar names.
+/// Counters of what [`Frontend`] saw, by the Agent's expvar names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessStats {
     /// Metric messages parsed.
@@ -175,7 +175,7 @@ impl Limits {
 
 /// Parses, maps and enriches packets. One per worker; not shared.
 #[derive(Debug)]
-pub struct Processor {
+pub struct Frontend {
     opts: ParseOptions,
     eol: [bool; 3],
     mapper: Option<Mapper>,
@@ -184,7 +184,7 @@ pub struct Processor {
     stats: ProcessStats,
 }
 
-impl Processor {
+impl Frontend {
     /// Builds a processor; fails on invalid mapper profiles or settings.
     pub fn new(cfg: &Config) -> Result<Self, ConfigError> {
         let mut eol = [false; 3];
@@ -370,7 +370,7 @@ mod tests {
             dogstatsd_max_name_length: limits.2,
             ..Config::default()
         };
-        let mut p = Processor::new(&cfg).unwrap();
+        let mut p = Frontend::new(&cfg).unwrap();
         let (mut names, mut errors) = (Vec::new(), Vec::new());
         p.process_packet(packet, Transport::Udp, |r| match r {
             Processed::Metric(m) => names.push(String::from_utf8(m.name.to_vec()).unwrap()),
@@ -488,7 +488,7 @@ mod tests {
                 dogstatsd_max_name_length: l[2],
                 ..Config::default()
             };
-            let e = Processor::new(&cfg).unwrap_err().to_string();
+            let e = Frontend::new(&cfg).unwrap_err().to_string();
             assert!(e.contains("dogstatsd_max_"), "{e}");
         }
     }

@@ -1,7 +1,12 @@
-//! A worker: the front half (parse, map, enrich) plus routing. Metric
-//! samples are packed into one batch per pipeline, chosen by context hash;
+//! The router: the front half (parse, map, enrich) plus routing. Metric
+//! samples are packed into one batch per shard, chosen by context hash;
 //! timestamped samples become series at once (no-aggregation pipeline);
-//! events and service checks are kept as they are.
+//! events and service checks are kept until the next flush round takes
+//! them ([`Router::take_pending`]).
+//!
+//! The route cache is private to the router. Its bare route references
+//! (samples sent without their bytes) are valid only because a router's
+//! batches reach each shard in order and none is ever dropped.
 
 use std::sync::Arc;
 
@@ -12,8 +17,8 @@ use super::schedule::shard;
 use crate::config::Config;
 use crate::enrich::EnrichedMetric;
 use crate::flush::{Event, Flush, Series, SeriesType, ServiceCheck};
-use crate::pipeline::{ConfigError, ProcessStats, Processed, Processor, Sink};
-use crate::protocol::{MetricMessage, MetricType, MetricValues, Transport};
+use crate::frontend::{ConfigError, Frontend, ProcessStats, Processed, Sink};
+use crate::protocol::{MetricMessage, MetricType, MetricValues, PacketOrigin};
 
 /// What one push did with its messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,9 +29,9 @@ pub struct PushCounts {
     pub rejected: u32,
 }
 
-/// Counters of a worker beyond parsing.
+/// Counters of a router: the front half's and routing's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerStats {
+pub struct RouterStats {
     /// What the front half saw.
     pub process: ProcessStats,
     /// Metric samples routed to pipelines.
@@ -43,29 +48,36 @@ pub struct WorkerStats {
     pub route_cache_misses: u64,
 }
 
-/// Where [`Router::pack`] put a message's samples.
+/// Where [`Routing::pack`] put a message's samples.
 struct Packed {
     pipeline: usize,
     /// Index of its first sample in that pipeline's batch.
     first: usize,
 }
 
-/// Parses, enriches and routes packets for `pipelines` time samplers.
+/// Parses, enriches and routes packets for `shards` shards.
 #[derive(Debug)]
-pub struct Worker {
-    processor: Processor,
-    router: Router,
+pub struct Router {
+    frontend: Frontend,
+    routing: Routing,
 }
 
-/// Everything routing needs; the processor's sink.
+/// What a router holds for the next flush and owes no shard: events,
+/// service checks and timestamped series. Handed to
+/// [`FlushRound::add_pending`](super::FlushRound::add_pending).
+#[derive(Debug, Default)]
+#[must_use = "pending records are lost unless added to a flush round"]
+pub struct Pending(pub(crate) Flush);
+
+/// Everything routing needs; the front half's sink.
 #[derive(Debug)]
-struct Router {
+struct Routing {
     batches: Vec<SampleBatch>,
     copy_prefix: Option<Vec<u8>>,
     scratch: Scratch,
     routes: RouteCache,
     pending: Flush,
-    stats: WorkerStats,
+    stats: RouterStats,
     /// Arrival time of the packet being processed.
     now: i64,
     counts: PushCounts,
@@ -117,15 +129,13 @@ impl Scratch {
     }
 }
 
-impl Worker {
-    /// A worker feeding `pipelines` pipelines (at least one).
-    pub fn new(cfg: &Config, pipelines: usize) -> Result<Self, ConfigError> {
+impl Router {
+    /// A router feeding `shards` shards (at least one).
+    pub fn new(cfg: &Config, shards: usize) -> Result<Self, ConfigError> {
         Ok(Self {
-            processor: Processor::new(cfg)?,
-            router: Router {
-                batches: (0..pipelines.max(1))
-                    .map(|_| SampleBatch::default())
-                    .collect(),
+            frontend: Frontend::new(cfg)?,
+            routing: Routing {
+                batches: (0..shards.max(1)).map(|_| SampleBatch::default()).collect(),
                 copy_prefix: cfg.histogram_copy_to_distribution.then(|| {
                     cfg.histogram_copy_to_distribution_prefix
                         .as_bytes()
@@ -140,50 +150,52 @@ impl Worker {
                     cfg.dogstatsd_context_limit > 0,
                 ),
                 pending: Flush::default(),
-                stats: WorkerStats::default(),
+                stats: RouterStats::default(),
                 now: 0,
                 counts: PushCounts::default(),
             },
         })
     }
 
-    /// Processes one packet received at `now` (unix seconds).
-    pub fn push(&mut self, packet: &[u8], transport: Transport, now: i64) -> PushCounts {
-        let r = &mut self.router;
+    /// Processes one packet from `origin` received at `now` (unix
+    /// seconds). Its samples wait in [`batches_mut`](Self::batches_mut)
+    /// until the caller hands them to their shards.
+    pub fn push(&mut self, packet: &[u8], origin: &PacketOrigin<'_>, now: i64) -> PushCounts {
+        let r = &mut self.routing;
         r.now = now;
         r.counts = PushCounts::default();
-        self.processor.process_packet_into(packet, transport, r);
-        r.stats.process = self.processor.stats();
+        self.frontend
+            .process_packet_into(packet, origin.transport, r);
+        r.stats.process = self.frontend.stats();
         (r.stats.route_cache_hits, r.stats.route_cache_misses) = r.routes.counts();
         r.counts
     }
 
-    /// All batches, one per pipeline.
+    /// The batches, one per shard (index = shard). A shell hands each to
+    /// its shard, in order and never dropping one (route references in a
+    /// batch assume the shard saw every earlier batch of this router),
+    /// and leaves the emptied batch (or a cleared one) in its place.
     pub fn batches_mut(&mut self) -> &mut [SampleBatch] {
-        &mut self.router.batches
+        &mut self.routing.batches
     }
 
-    /// Moves pending events, service checks and timestamped series into
-    /// `out`.
-    pub fn drain_into(&mut self, out: &mut Flush) {
-        let pending = &mut self.router.pending;
-        out.series.append(&mut pending.series);
-        out.events.append(&mut pending.events);
-        out.service_checks.append(&mut pending.service_checks);
+    /// Takes what waits for the next flush round outside the shards.
+    pub fn take_pending(&mut self) -> Pending {
+        Pending(std::mem::take(&mut self.routing.pending))
     }
 
     /// Counters.
-    pub fn stats(&self) -> WorkerStats {
-        self.router.stats
+    pub fn stats(&self) -> RouterStats {
+        self.routing.stats
     }
 
     /// The front half (for its mapper statistics).
-    pub fn processor(&self) -> &Processor {
-        &self.processor
+    pub fn frontend(&self) -> &Frontend {
+        &self.frontend
     }
 }
 
-impl Sink for Router {
+impl Sink for Routing {
     fn fast_path(&mut self, m: &MetricMessage<'_>) -> bool {
         let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
         // A `card:` field changes which tags enrichment keeps
@@ -259,7 +271,7 @@ fn sample_kind(t: MetricType) -> SampleKind {
     }
 }
 
-impl Router {
+impl Routing {
     fn route_metric(&mut self, m: &EnrichedMetric<'_>) {
         let is_histogram = matches!(m.metric_type, MetricType::Histogram | MetricType::Timing);
         self.scratch.canonical_tags(m.tags.iter());
@@ -362,7 +374,7 @@ fn push_values(
     batch: &mut SampleBatch,
     mut sample: PackedSample,
     values: MetricValues<'_>,
-    stats: &mut WorkerStats,
+    stats: &mut RouterStats,
 ) {
     match values {
         // Nearly every message: no iterator.
@@ -388,7 +400,7 @@ fn push_values(
 
 /// Timestamped samples: gauges as they are, counts as rate value/10,
 /// anything else dropped (spec §9.7). Sample rates are ignored.
-fn no_aggregation(m: &EnrichedMetric<'_>, ts: i64, pending: &mut Flush, stats: &mut WorkerStats) {
+fn no_aggregation(m: &EnrichedMetric<'_>, ts: i64, pending: &mut Flush, stats: &mut RouterStats) {
     let series_type = match m.metric_type {
         MetricType::Gauge => SeriesType::Gauge,
         MetricType::Count => SeriesType::Rate,
