@@ -164,7 +164,11 @@ impl Parser<'_> {
                 }
             }
         }
-        match crate::float::parse(text).and_then(Number::from_f64) {
+        match std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .and_then(Number::from_f64)
+        {
             Some(n) => Ok(Value::Number(n)),
             None => Err(self.error("number out of range")),
         }

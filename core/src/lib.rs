@@ -40,7 +40,6 @@
 pub mod aggregate;
 pub mod config;
 pub mod enrich;
-mod float;
 pub mod flush;
 mod json;
 pub mod mapper;
@@ -50,5 +49,4 @@ pub mod pipeline;
 pub mod protocol;
 pub mod server;
 pub mod sketch;
-mod sort;
 mod text;

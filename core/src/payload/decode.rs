@@ -155,7 +155,7 @@ fn packed(b: &[u8], mut f: impl FnMut(u64)) -> Result<(), DecodeError> {
 
 /// Tags as the flush types hold them: sorted and de-duplicated.
 fn tag_set(mut tags: Vec<Arc<str>>) -> Arc<[Arc<str>]> {
-    crate::sort::sort(&mut tags);
+    tags.sort();
     tags.dedup();
     tags.into()
 }

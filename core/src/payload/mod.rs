@@ -360,7 +360,7 @@ impl<'a> PayloadEncoder<'a> {
     /// hostname (`internalHostname`).
     pub fn events(events: &'a [Event], hostname: &'a str, limits: &PayloadLimits) -> Self {
         let mut order: Vec<u32> = (0..events.len() as u32).collect();
-        crate::sort::sort_by(&mut order, |&a, &b| {
+        order.sort_by(|&a, &b| {
             json::group(&events[a as usize]).cmp(json::group(&events[b as usize]))
         });
         let bounds = (0..=events.len() as u32).collect();
