@@ -12,7 +12,10 @@
 //! The protobuf is written by hand, field by field, exactly as the Agent's
 //! streaming serializer writes it (proto3 defaults omitted, points as
 //! timestamp then value, origin metadata), so bodies match the Agent's
-//! byte for byte (`tests/data/conformance/intake-examples.md`).
+//! byte for byte (`tests/data/conformance/intake-examples.md`). Field
+//! numbers come from the `schema` module, named after the Agent's
+//! `agent_payload.proto`; `tests/payload_prost.rs` decodes the bodies with
+//! `prost` and that schema.
 //!
 //! # Splitting
 //!
@@ -64,6 +67,7 @@
 mod decode;
 mod json;
 mod proto;
+mod schema;
 mod series;
 mod sketches;
 
