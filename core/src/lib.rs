@@ -41,7 +41,6 @@ pub mod aggregate;
 pub mod config;
 pub mod enrich;
 pub mod flush;
-mod json;
 pub mod mapper;
 pub mod output;
 pub mod payload;
