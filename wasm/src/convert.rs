@@ -5,7 +5,7 @@
 use dogstatsd_core::config::PayloadSettings;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
-use dogstatsd_core::payload::{EncodeStats, Endpoint, PayloadLimits};
+use dogstatsd_core::payload::{EncodeStats, Endpoint};
 use dogstatsd_core::server::ServerStats;
 
 /// `DD-Agent-Version` (and `User-Agent: datadog-agent/<version>`) sent
@@ -169,6 +169,7 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dogstatsd_core::payload::PayloadLimits;
     use dogstatsd_core::config::Config;
     use dogstatsd_core::protocol::Transport;
     use dogstatsd_core::server::Server;
