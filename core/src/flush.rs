@@ -433,7 +433,7 @@ mod tests {
                 }
             }
             let mut extras = cfg.dogstatsd_tags.clone();
-            extras.sort();
+            crate::order::sort(&mut extras);
             extras.dedup();
             want.extend(extras);
 

@@ -42,6 +42,7 @@ pub mod config;
 pub mod enrich;
 pub mod flush;
 pub mod mapper;
+mod order;
 pub mod output;
 pub mod payload;
 pub mod pipeline;

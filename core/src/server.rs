@@ -92,10 +92,10 @@ impl Server {
 /// Deterministic order: series by timestamp, name, host, tags; sketches
 /// likewise. Events and service checks keep arrival order.
 pub fn sort_flush(out: &mut Flush) {
-    out.series.sort_by(|a, b| {
+    crate::order::sort_by(&mut out.series, |a, b| {
         (a.timestamp, &a.metric, &a.host, &a.tags).cmp(&(b.timestamp, &b.metric, &b.host, &b.tags))
     });
-    out.sketches.sort_by(|a, b| {
+    crate::order::sort_by(&mut out.sketches, |a, b| {
         (a.timestamp, &a.metric, &a.host, &a.tags).cmp(&(b.timestamp, &b.metric, &b.host, &b.tags))
     });
 }

@@ -169,8 +169,8 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dogstatsd_core::payload::PayloadLimits;
     use dogstatsd_core::config::Config;
+    use dogstatsd_core::payload::PayloadLimits;
     use dogstatsd_core::protocol::Transport;
     use dogstatsd_core::server::Server;
 
@@ -282,21 +282,18 @@ mod tests {
 
     #[test]
     fn series_api_follows_the_agents_precedence() {
-        // The same maps as the daemon's forwarder test
+        // The cases the daemon's forwarder test reads too
         // (native/src/forwarder/config.rs): the flat key wins.
-        for (json, v2) in [
-            (
-                r#"{"use_v2_api_series": false, "use_v2_api": {"series": true}}"#,
-                false,
-            ),
-            (
-                r#"{"use_v2_api_series": true, "use_v2_api": {"series": false}}"#,
-                true,
-            ),
-            (r#"{"use_v2_api": {"series": false}}"#, false),
-            ("{}", true),
-        ] {
-            assert_eq!(shell_config(json).unwrap().series_v2, v2, "{json}");
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/data/series-api-precedence.json"))
+                .unwrap();
+        for case in cases {
+            let c = payload_settings(&case["settings"]).unwrap();
+            assert_eq!(
+                serde_json::Value::Bool(c.series_v2),
+                case["series_v2"],
+                "{case}"
+            );
         }
     }
 }

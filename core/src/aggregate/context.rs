@@ -479,7 +479,7 @@ impl ContextStore {
             .iter()
             .map(|&t| self.strings.text(t).clone())
             .collect();
-        tags.sort();
+        crate::order::sort(&mut tags);
         tags.dedup();
         tags.into()
     }

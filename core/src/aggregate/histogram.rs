@@ -59,7 +59,7 @@ impl HistogramConfig {
             .filter(|q| (0.0..=1.0).contains(q))
             .map(|q| (q * 100.0 + 0.5) as u32)
             .collect();
-        ps.sort();
+        crate::order::sort(&mut ps);
         ps.dedup();
         Self {
             aggregates,
@@ -121,7 +121,7 @@ impl Histogram {
         if self.samples.is_empty() {
             return;
         }
-        self.samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        crate::order::sort_by(&mut self.samples, |a, b| a.0.total_cmp(&b.0));
         let n = self.count;
         let sum = self.sum + self.compensation;
         for &agg in &cfg.aggregates {

@@ -326,7 +326,7 @@ fn push_class(out: &mut String, ranges: &[(u32, u32)]) {
 
 /// Sorts and merges ranges (touching ranges included).
 fn normalize(ranges: &mut Ranges) {
-    ranges.sort();
+    crate::order::sort(ranges);
     let mut merged: Ranges = Vec::with_capacity(ranges.len());
     for &(lo, hi) in ranges.iter() {
         match merged.last_mut() {

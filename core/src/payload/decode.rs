@@ -160,7 +160,7 @@ fn packed(b: &[u8], mut f: impl FnMut(u64)) -> Result<(), DecodeError> {
 
 /// Tags as the flush types hold them: sorted and de-duplicated.
 fn tag_set(mut tags: Vec<Arc<str>>) -> Arc<[Arc<str>]> {
-    tags.sort();
+    crate::order::sort(&mut tags);
     tags.dedup();
     tags.into()
 }

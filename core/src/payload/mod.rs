@@ -364,7 +364,7 @@ impl<'a> PayloadEncoder<'a> {
     /// hostname (`internalHostname`).
     pub fn events(events: &'a [Event], hostname: &'a str, limits: &PayloadLimits) -> Self {
         let mut order: Vec<u32> = (0..events.len() as u32).collect();
-        order.sort_by(|&a, &b| {
+        crate::order::sort_by(&mut order, |&a, &b| {
             json::group(&events[a as usize]).cmp(json::group(&events[b as usize]))
         });
         let bounds = (0..=events.len() as u32).collect();

@@ -326,22 +326,18 @@ mod tests {
 
     #[test]
     fn series_api_follows_the_agents_precedence() {
-        // The flat key (DD_USE_V2_API_SERIES) wins over the nested one,
-        // as in the wasm shell (wasm/src/convert.rs tests the same maps).
-        for (json, v2) in [
-            (
-                r#"{"use_v2_api_series": false, "use_v2_api": {"series": true}}"#,
-                false,
-            ),
-            (
-                r#"{"use_v2_api_series": true, "use_v2_api": {"series": false}}"#,
-                true,
-            ),
-            (r#"{"use_v2_api": {"series": false}}"#, false),
-            ("{}", true),
-        ] {
-            let c = ForwarderConfig::from_settings(&settings(json), "").unwrap();
-            assert_eq!(c.series_v2, v2, "{json}");
+        // The cases the wasm shell's test reads too (core's one reader):
+        // the flat key (DD_USE_V2_API_SERIES) wins over the nested one.
+        let cases: Vec<Value> = serde_json::from_str(include_str!(
+            "../../../tests/data/series-api-precedence.json"
+        ))
+        .unwrap();
+        for case in cases {
+            let Value::Object(map) = &case["settings"] else {
+                panic!("{case}");
+            };
+            let c = ForwarderConfig::from_settings(map, "").unwrap();
+            assert_eq!(Value::Bool(c.series_v2), case["series_v2"], "{case}");
         }
         let c = ForwarderConfig::from_settings(
             &settings(
