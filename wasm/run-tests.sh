@@ -123,7 +123,7 @@ let t = process.hrtime.bigint();
 new WebAssembly.Module(bytes);
 const compile = Number(process.hrtime.bigint() - t) / 1e6;
 t = process.hrtime.bigint();
-const m = require(${JSON.stringify(pkg)});
+const m = require(${JSON.stringify(pkg + "/dogstatsd_wasm.js")});
 new m.DogStatsD({});
 const load = Number(process.hrtime.bigint() - t) / 1e6;
 console.log(JSON.stringify({ compile, load }));`;
