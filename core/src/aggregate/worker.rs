@@ -98,7 +98,10 @@ impl Scratch {
         let bytes = &self.bytes;
         let of =
             |&(_, start, len): &(u64, u32, u32)| &bytes[start as usize..(start + len) as usize];
-        crate::order::sort_by_key(&mut self.index, |t| t.0);
+        // std's sort directly: this runs for every message the route cache
+        // misses, where `order`'s index indirection cost 15 % more
+        // instructions per message (callgrind, route cache off).
+        self.index.sort_by_key(|t| t.0);
         // Equal hashes are duplicates, or (never seen in practice) distinct
         // tags colliding: order those by bytes so the set stays canonical.
         if self.index.windows(2).any(|w| w[0].0 == w[1].0) {
