@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use dogstatsd_core::config::{CompressorKind, PayloadSettings, de};
+use dogstatsd_core::config::{PayloadSettings, de};
 use dogstatsd_core::payload::PayloadLimits;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -231,12 +231,7 @@ impl ForwarderConfig {
             PayloadSettings::from_value(&picked).map_err(|e| ConfigError::Value(e.to_string()))?;
         let s: Settings = dogstatsd_core::config::read_settings(&picked)
             .map_err(|e| ConfigError::Value(e.to_string()))?;
-        let compression = match payload.compressor {
-            CompressorKind::Zstd => Compression::Zstd(payload.zstd_level),
-            CompressorKind::Zlib => Compression::Deflate,
-            CompressorKind::Gzip => Compression::Gzip,
-            CompressorKind::None => Compression::None,
-        };
+        let compression = Compression::from_settings(payload.compressor, payload.zstd_level);
         Ok(Self {
             api_key: s.api_key.trim().to_string(),
             url: intake_url(&s.dd_url, &s.site),
