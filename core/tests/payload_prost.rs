@@ -280,3 +280,90 @@ fn sketches_decode_with_prost() {
     assert_eq!(d.n, counts);
     assert_eq!(d.n.iter().sum::<u32>(), 6);
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn series() -> impl Strategy<Value = Series> {
+        (
+            "[a-c]{1,3}",
+            prop_oneof![
+                Just(SeriesType::Rate),
+                Just(SeriesType::Gauge),
+                Just(SeriesType::Count)
+            ],
+            -5i64..5,
+            prop_oneof![Just(0.0), -1e9f64..1e9],
+            prop::collection::btree_set("[a-z]{1,4}:[a-z0-9]{0,4}", 0..4),
+            prop_oneof![Just(""), Just("web-1")],
+        )
+            .prop_map(|(metric, series_type, ts, value, t, host)| Series {
+                metric,
+                series_type,
+                interval: 10,
+                timestamp: 1_700_000_000 + ts * 10,
+                value,
+                tags: t.iter().map(|t| Arc::from(t.as_str())).collect(),
+                host: host.into(),
+            })
+    }
+
+    type Key = (String, i32, i64, u64, Vec<String>, String);
+
+    fn key(s: &Series) -> Key {
+        let kind = match s.series_type {
+            SeriesType::Count => MetricType::Count,
+            SeriesType::Rate => MetricType::Rate,
+            SeriesType::Gauge => MetricType::Gauge,
+        };
+        (
+            s.metric.clone(),
+            kind as i32,
+            s.timestamp,
+            s.value.to_bits(),
+            s.tags.iter().map(|t| t.to_string()).collect(),
+            s.host.to_string(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Every point core encodes is what prost reads, across payloads.
+        #[test]
+        fn series_points_decode_with_prost(
+            input in prop::collection::vec(series(), 0..40),
+            max_points in 1usize..8,
+        ) {
+            let limits = PayloadLimits { max_series_points_per_payload: max_points, ..Default::default() };
+            let mut payloads = Vec::new();
+            let stats = encode_series_v2(&input, &limits, &mut payloads);
+            let mut got: Vec<Key> = Vec::new();
+            for p in &payloads {
+                let decoded = MetricPayload::decode(p.body.as_slice()).expect("prost decodes");
+                for s in &decoded.series {
+                    let host = s.resources.iter().find(|r| r.r#type == "host").map(|r| r.name.clone());
+                    for pt in &s.points {
+                        got.push((
+                            s.metric.clone(),
+                            s.r#type,
+                            pt.timestamp,
+                            pt.value.to_bits(),
+                            s.tags.clone(),
+                            host.clone().unwrap_or_default(),
+                        ));
+                    }
+                }
+            }
+            let mut want: Vec<Key> = input.iter().map(key).collect();
+            want.sort();
+            got.sort();
+            if stats.dropped_items == 0 {
+                prop_assert_eq!(got, want);
+            } else {
+                prop_assert!(got.iter().all(|g| want.contains(g)));
+            }
+        }
+    }
+}
