@@ -92,6 +92,8 @@ export interface DogStatsDConfig {
   use_v2_api_series?: boolean | string;
   /** Adds `Allow-Arbitrary-Tag-Value: true` to every payload request. */
   allow_arbitrary_tags?: boolean | string;
+  /** Checked as the daemon checks it (zstd, zlib, gzip, none; an unknown kind throws), but bodies from `flushPayloads` are never compressed here: the request carries no `Content-Encoding`. */
+  serializer_compressor_kind?: string;
   [key: string]: unknown;
 }
 
