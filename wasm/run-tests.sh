@@ -35,12 +35,12 @@ PKG_WEB=wasm/pkg-web
 BINARYEN_VERSION=132.0.0
 BINARYEN_DIR="$TARGET_DIR/binaryen-$BINARYEN_VERSION"
 WASM_OPT="$BINARYEN_DIR/node_modules/binaryen/bin/wasm-opt"
-# Size: issue #7's budget, 300 000 bytes for the optimised module, is a
-# hard limit: over it the script fails. It catches a regression (a debug
-# build, a skipped wasm-opt, a heavy dependency, std's float parser or
-# case tables, regex-lite's parser, a new sort/serde instantiation; see
-# wasm/README.md "Size and speed").
-MAX_WASM_BYTES=300000
+# Size budget: what costs an edge runtime cold-start time is the
+# compressed transfer and the compile, so the limit is on the gzip -9 size
+# of the optimised module: over 200 KB (200 000 bytes) the script fails.
+# (Platforms accept far larger modules: Cloudflare Workers 3 MB compressed
+# on the free plan.) Raw and brotli sizes are printed beside it.
+MAX_GZIP_BYTES=200000
 
 step "rustup target $TARGET"
 rustup target add "$TARGET" >/dev/null
@@ -84,25 +84,53 @@ for dir in "$PKG" "$PKG_WEB"; do
     echo "$bg: $before -> $(wc -c <"$bg") bytes"
 done
 
-step "module checks: no env imports, size"
-node - "$PKG/dogstatsd_wasm_bg.wasm" "$MAX_WASM_BYTES" <<'EOF'
+step "module checks: no env imports, size (raw, gzip -9, brotli), instantiation time"
+node - "$PKG/dogstatsd_wasm_bg.wasm" "$MAX_GZIP_BYTES" <<'EOF'
 const fs = require("fs");
+const zlib = require("zlib");
 const [file, max] = process.argv.slice(2);
 const bytes = fs.readFileSync(file);
 const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes));
 const modules = [...new Set(imports.map((i) => i.module))];
 console.log(`imports from: ${modules.join(", ") || "(none)"} (${imports.length} functions)`);
-console.log(`size: ${bytes.length} bytes (limit ${max})`);
+const gzip = zlib.gzipSync(bytes, { level: 9 }).length;
+const brotli = zlib.brotliCompressSync(bytes, {
+  params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 },
+}).length;
+console.log(`size: ${bytes.length} bytes raw, ${gzip} gzip -9 (limit ${max}), ${brotli} brotli`);
 let ok = true;
 if (imports.some((i) => i.module === "env")) {
   console.error("FAIL: the module imports from env:", imports.filter((i) => i.module === "env"));
   ok = false;
 }
-if (bytes.length > Number(max)) {
-  console.error(`FAIL: ${file} is ${bytes.length} bytes, over ${max}`);
+if (gzip > Number(max)) {
+  console.error(`FAIL: ${file} is ${gzip} bytes gzipped, over ${max}`);
   ok = false;
 }
 process.exit(ok ? 0 : 1);
+EOF
+# Cold start in Node: compile alone, then require + compile + instantiate
+# (the nodejs package, with its imports) + a first server; median of 5
+# fresh processes.
+node - "$PKG" <<'EOF'
+const { execFileSync } = require("child_process");
+const path = require("path");
+const pkg = path.resolve(process.argv[2]);
+const probe = `
+const fs = require("fs");
+const bytes = fs.readFileSync(${JSON.stringify(pkg + "/dogstatsd_wasm_bg.wasm")});
+let t = process.hrtime.bigint();
+new WebAssembly.Module(bytes);
+const compile = Number(process.hrtime.bigint() - t) / 1e6;
+t = process.hrtime.bigint();
+const m = require(${JSON.stringify(pkg + "/dogstatsd_wasm.js")});
+new m.DogStatsD({});
+const load = Number(process.hrtime.bigint() - t) / 1e6;
+console.log(JSON.stringify({ compile, load }));`;
+const runs = Array.from({ length: 5 }, () =>
+  JSON.parse(execFileSync(process.execPath, ["-e", probe]).toString()));
+const median = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[2].toFixed(2);
+console.log(`instantiation (node ${process.version}, median of 5): compile ${median("compile")} ms; require + compile + instantiate + new DogStatsD ${median("load")} ms`);
 EOF
 
 step "native dogstatsd binary (for the parity tests)"

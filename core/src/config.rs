@@ -8,8 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::payload::PayloadLimits;
 
 /// Metric-name prefixes that `statsd_metric_namespace` never applies to
 /// (the Agent's `StandardStatsdPrefixes`).
@@ -38,57 +41,80 @@ pub const DEFAULT_NAMESPACE_BLOCKLIST: &[&str] = &[
 ];
 
 /// Everything core needs to know. Field names are the Agent's keys; each
-/// field's default is the Agent's.
-///
-/// Read by hand from a [`Value`] ([`Config::from_value`]; `Deserialize`
-/// goes through it too) rather than with `#[derive(Deserialize)]`: the
-/// derived visitors were most of the wasm module's configuration code.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// field's default is the Agent's. Deserialized with serde, each value
+/// through the Agent's lenient readers ([`de`]); a key given under two
+/// names (an alias) is an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Host for metrics without a `host:` tag. Default empty; the native
     /// shell fills in the machine's hostname.
+    #[serde(deserialize_with = "de::string")]
     pub hostname: String,
     /// Read `|T` and ship timestamped metrics unaggregated. Default true.
+    #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_no_aggregation_pipeline: bool,
     /// Read the client origin fields `c:`, `e:`, `card:`. Default false.
+    #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_origin_detection_client: bool,
     /// Prefix for every metric name (a `.` is appended when missing).
+    #[serde(deserialize_with = "de::string")]
     pub statsd_metric_namespace: String,
     /// Names starting with one of these never get the namespace (also
     /// read as `statsd_metric_namespace_blocklist`).
+    #[serde(
+        alias = "statsd_metric_namespace_blocklist",
+        deserialize_with = "de::string_list"
+    )]
     pub statsd_metric_namespace_blacklist: Vec<String>,
     /// Metric names dropped after enrichment (the filter list; newer
     /// Agents call it `metric_filterlist`). Default none.
+    #[serde(alias = "metric_filterlist", deserialize_with = "de::string_list")]
     pub statsd_metric_blocklist: Vec<String>,
     /// Match the filter list as name prefixes instead of exact names
     /// (also read as `metric_filterlist_match_prefix`).
+    #[serde(
+        alias = "metric_filterlist_match_prefix",
+        deserialize_with = "de::boolean"
+    )]
     pub statsd_metric_blocklist_match_prefix: bool,
     /// Tags added to every metric, event and service check.
+    #[serde(deserialize_with = "de::string_list")]
     pub dogstatsd_tags: Vec<String>,
     /// Transports whose messages must end with `\n` (`udp`, `uds`,
     /// `named_pipe`). Default none.
+    #[serde(deserialize_with = "de::string_list")]
     pub dogstatsd_eol_required: Vec<String>,
     /// Mapper profiles (§8 of the spec), also as a JSON string. Default
     /// none.
+    #[serde(deserialize_with = "MapperProfileConfig::list")]
     pub dogstatsd_mapper_profiles: Vec<MapperProfileConfig>,
     /// Mapper LRU size. Default 1000; must be positive.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_mapper_cache_size: i64,
     /// Histogram aggregates. Default `max, median, avg, count`.
+    #[serde(deserialize_with = "de::string_list")]
     pub histogram_aggregates: Vec<String>,
     /// Histogram percentiles as strings in [0, 1]. Default `0.95`.
+    #[serde(deserialize_with = "de::string_list")]
     pub histogram_percentiles: Vec<String>,
     /// Also send every histogram/timing sample as a distribution.
+    #[serde(deserialize_with = "de::boolean")]
     pub histogram_copy_to_distribution: bool,
     /// Name prefix of those copies.
+    #[serde(deserialize_with = "de::string")]
     pub histogram_copy_to_distribution_prefix: String,
     /// Counter zero-fill duration in seconds. Default 300.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_expiry_seconds: i64,
     /// Routes of recent name/tag strings each worker remembers, so a
     /// repeated message skips mapping, enrichment and tag hashing (this
     /// project's key; ~250 B each for 130-byte messages, twice that under
     /// a context limit). Default 16384; 0 turns it off.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_route_cache_size: i64,
     /// Idle context eviction in seconds. Default 20.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_context_expiry_seconds: i64,
     /// Most live contexts across all pipelines; a sample of a new context
     /// beyond it is dropped and counted, known contexts keep aggregating
@@ -97,6 +123,7 @@ pub struct Config {
     #[serde(deserialize_with = "de::int")]
     pub dogstatsd_context_limit: i64,
     /// Read buffer, packet size and maximum stream frame. Default 8192.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_buffer_size: i64,
     /// A metric message with more tags than this (its own `#` tags,
     /// before enrichment adds any) is dropped and counted. The Agent's
@@ -118,14 +145,19 @@ pub struct Config {
     /// The final flush at stop takes open buckets too (the Agent's
     /// meaning). Default true here, unlike the Agent's false: a stop then
     /// loses nothing that was received.
+    #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_flush_incomplete_buckets: bool,
     /// Forced worker count; 0 = derived from the CPU count.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_workers_count: i64,
     /// Time-sampler pipelines. Default 1.
+    #[serde(deserialize_with = "de::int")]
     pub dogstatsd_pipeline_count: i64,
     /// Derive workers and pipelines from the CPU count. Default false.
+    #[serde(deserialize_with = "de::boolean")]
     pub dogstatsd_pipeline_autoadjust: bool,
     /// `max_throughput` (default) or `per_origin`.
+    #[serde(deserialize_with = "de::string")]
     pub dogstatsd_pipeline_autoadjust_strategy: String,
 }
 
@@ -177,6 +209,9 @@ pub enum ConfigReadError {
     /// The top level is not a map of settings.
     #[error("expected a map of settings, got {0}")]
     NotAMap(&'static str),
+    /// The settings do not fit together (e.g. one key under two names).
+    #[error("{0}")]
+    Invalid(String),
     /// A key has a value the Agent would not accept.
     #[error("{key}: {message}")]
     Value {
@@ -187,177 +222,49 @@ pub enum ConfigReadError {
     },
 }
 
-/// Sets `field` from `v` with `read` unless the key was already seen
-/// under another name (`seen` has one bit per field).
-fn set_once<T>(
-    seen: &mut u32,
-    bit: u32,
-    name: &str,
-    field: &mut T,
-    v: &Value,
-    read: fn(&Value) -> Result<T, String>,
-) -> Result<(), String> {
-    if *seen & (1 << bit) != 0 {
-        return Err(duplicate(name));
-    }
-    *seen |= 1 << bit;
-    *field = read(v)?;
-    Ok(())
-}
-
-/// `set_once`'s error, out of line: not formatted again in every
-/// instantiation (wasm size).
-#[cold]
-#[inline(never)]
-fn duplicate(name: &str) -> String {
-    format!("duplicate field `{name}`")
-}
-
-/// Parses JSON text into a [`Value`] as `serde_json::from_str` does, with
-/// its error messages, by way of core's small reader (`json.rs`: a
-/// fraction of serde_json's parser in the wasm module).
-pub fn parse_json(text: &str) -> Result<Value, String> {
-    crate::json::parse(text)
-}
-
 impl Config {
     /// Reads a configuration from JSON (the wasm shell's and the tests'
     /// format; YAML is the native shell's business).
     pub fn from_json(json: &str) -> Result<Self, ConfigReadError> {
-        let v = parse_json(json).map_err(ConfigReadError::Syntax)?;
+        let v: Value =
+            serde_json::from_str(json).map_err(|e| ConfigReadError::Syntax(e.to_string()))?;
         Self::from_value(&v)
     }
 
     /// Reads a configuration from a map of settings. Unknown keys are
     /// ignored; missing keys keep their defaults.
     pub fn from_value(v: &Value) -> Result<Self, ConfigReadError> {
-        let mut c = Self::default();
-        let map = match v {
-            Value::Object(m) => m,
-            other => return Err(ConfigReadError::NotAMap(de::describe(other))),
-        };
-        let mut seen = 0u32;
-        for (key, v) in map {
-            use de::{read_bool as b, read_int as i, read_string as s, read_string_list as l};
-            let seen = &mut seen;
-            let r = match key.as_str() {
-                "hostname" => set_once(seen, 0, key, &mut c.hostname, v, s),
-                "dogstatsd_no_aggregation_pipeline" => {
-                    set_once(seen, 1, key, &mut c.dogstatsd_no_aggregation_pipeline, v, b)
-                }
-                "dogstatsd_origin_detection_client" => {
-                    set_once(seen, 2, key, &mut c.dogstatsd_origin_detection_client, v, b)
-                }
-                "statsd_metric_namespace" => {
-                    set_once(seen, 3, key, &mut c.statsd_metric_namespace, v, s)
-                }
-                "statsd_metric_namespace_blacklist" | "statsd_metric_namespace_blocklist" => {
-                    let f = &mut c.statsd_metric_namespace_blacklist;
-                    set_once(seen, 4, "statsd_metric_namespace_blacklist", f, v, l)
-                }
-                "statsd_metric_blocklist" | "metric_filterlist" => {
-                    let f = &mut c.statsd_metric_blocklist;
-                    set_once(seen, 5, "statsd_metric_blocklist", f, v, l)
-                }
-                "statsd_metric_blocklist_match_prefix" | "metric_filterlist_match_prefix" => {
-                    let f = &mut c.statsd_metric_blocklist_match_prefix;
-                    set_once(seen, 6, "statsd_metric_blocklist_match_prefix", f, v, b)
-                }
-                "dogstatsd_tags" => set_once(seen, 7, key, &mut c.dogstatsd_tags, v, l),
-                "dogstatsd_eol_required" => {
-                    set_once(seen, 8, key, &mut c.dogstatsd_eol_required, v, l)
-                }
-                "dogstatsd_mapper_profiles" => {
-                    let f = &mut c.dogstatsd_mapper_profiles;
-                    set_once(seen, 9, key, f, v, MapperProfileConfig::list_from_value)
-                }
-                "dogstatsd_mapper_cache_size" => {
-                    set_once(seen, 10, key, &mut c.dogstatsd_mapper_cache_size, v, i)
-                }
-                "histogram_aggregates" => {
-                    set_once(seen, 11, key, &mut c.histogram_aggregates, v, l)
-                }
-                "histogram_percentiles" => {
-                    set_once(seen, 12, key, &mut c.histogram_percentiles, v, l)
-                }
-                "histogram_copy_to_distribution" => {
-                    set_once(seen, 13, key, &mut c.histogram_copy_to_distribution, v, b)
-                }
-                "histogram_copy_to_distribution_prefix" => {
-                    let f = &mut c.histogram_copy_to_distribution_prefix;
-                    set_once(seen, 14, key, f, v, s)
-                }
-                "dogstatsd_expiry_seconds" => {
-                    set_once(seen, 15, key, &mut c.dogstatsd_expiry_seconds, v, i)
-                }
-                "dogstatsd_route_cache_size" => {
-                    set_once(seen, 16, key, &mut c.dogstatsd_route_cache_size, v, i)
-                }
-                "dogstatsd_context_expiry_seconds" => {
-                    set_once(seen, 17, key, &mut c.dogstatsd_context_expiry_seconds, v, i)
-                }
-                "dogstatsd_buffer_size" => {
-                    set_once(seen, 18, key, &mut c.dogstatsd_buffer_size, v, i)
-                }
-                "dogstatsd_flush_incomplete_buckets" => set_once(
-                    seen,
-                    19,
-                    key,
-                    &mut c.dogstatsd_flush_incomplete_buckets,
-                    v,
-                    b,
-                ),
-                "dogstatsd_workers_count" => {
-                    set_once(seen, 20, key, &mut c.dogstatsd_workers_count, v, i)
-                }
-                "dogstatsd_pipeline_count" => {
-                    set_once(seen, 21, key, &mut c.dogstatsd_pipeline_count, v, i)
-                }
-                "dogstatsd_pipeline_autoadjust" => {
-                    set_once(seen, 22, key, &mut c.dogstatsd_pipeline_autoadjust, v, b)
-                }
-                "dogstatsd_pipeline_autoadjust_strategy" => {
-                    let f = &mut c.dogstatsd_pipeline_autoadjust_strategy;
-                    set_once(seen, 23, key, f, v, s)
-                }
-                "dogstatsd_context_limit" => {
-                    set_once(seen, 24, key, &mut c.dogstatsd_context_limit, v, i)
-                }
-                "dogstatsd_max_metrics_tags" => {
-                    set_once(seen, 25, key, &mut c.dogstatsd_max_metrics_tags, v, i)
-                }
-                "dogstatsd_max_tag_length" => {
-                    set_once(seen, 26, key, &mut c.dogstatsd_max_tag_length, v, i)
-                }
-                "dogstatsd_max_name_length" => {
-                    set_once(seen, 27, key, &mut c.dogstatsd_max_name_length, v, i)
-                }
-                _ => Ok(()),
-            };
-            r.map_err(|message| ConfigReadError::Value {
-                key: key.clone(),
-                message,
-            })?;
-        }
-        Ok(c)
+        read_settings(v)
     }
 }
 
-/// Through [`Config::from_value`]; the error is the value's problem
-/// alone (callers that want the key read key by key, as the native shell
-/// does).
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::from_value(&Value::deserialize(d)?).map_err(|e| match e {
-            ConfigReadError::Value { message, .. } => D::Error::custom(message),
-            e => D::Error::custom(e),
-        })
-    }
+/// Deserializes `T` from a map of settings; the error names the key whose
+/// value is wrong.
+pub fn read_settings<T: DeserializeOwned>(v: &Value) -> Result<T, ConfigReadError> {
+    let Value::Object(map) = v else {
+        return Err(ConfigReadError::NotAMap(de::describe(v)));
+    };
+    T::deserialize(v).map_err(|whole| {
+        // Read key by key to name the culprit; what only fails together
+        // (one key under two names) keeps serde's message.
+        map.iter()
+            .find_map(|(key, value)| {
+                let single = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
+                T::deserialize(&single)
+                    .err()
+                    .map(|e| ConfigReadError::Value {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })
+            })
+            .unwrap_or_else(|| ConfigReadError::Invalid(whole.to_string()))
+    })
 }
 
 /// One `dogstatsd_mapper_profiles` entry. Missing fields read as empty so
 /// validation can name what is missing, as the Agent does.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MapperProfileConfig {
     /// Profile name (required).
     pub name: String,
@@ -368,55 +275,27 @@ pub struct MapperProfileConfig {
 }
 
 impl MapperProfileConfig {
-    /// Reads one profile (a map; unknown keys are ignored).
-    pub fn from_value(v: &Value) -> Result<Self, String> {
-        let mut p = Self::default();
-        for (key, v) in de::object(v, "a mapper profile")? {
-            match key.as_str() {
-                "name" => p.name = de::strict_string(v)?,
-                "prefix" => p.prefix = de::strict_string(v)?,
-                "mappings" => {
-                    p.mappings = de::array(v, "a list of mappings")?
-                        .iter()
-                        .map(MappingConfig::from_value)
-                        .collect::<Result<_, _>>()?
-                }
-                _ => {}
-            }
-        }
-        Ok(p)
-    }
-
     /// Reads `dogstatsd_mapper_profiles`: a list of profiles, also given
     /// as a JSON string (how the Agent reads
     /// `DD_DOGSTATSD_MAPPER_PROFILES`); `null` and a blank string are no
-    /// profiles.
-    pub fn list_from_value(v: &Value) -> Result<Vec<Self>, String> {
-        let parsed;
-        let v = match v {
-            Value::Null => return Ok(Vec::new()),
-            Value::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
-            Value::String(s) => {
-                parsed = parse_json(s)?;
-                &parsed
-            }
-            v => v,
-        };
-        de::array(v, "a list of mapper profiles")?
-            .iter()
-            .map(Self::from_value)
-            .collect()
-    }
-}
-
-impl<'de> Deserialize<'de> for MapperProfileConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::from_value(&Value::deserialize(d)?).map_err(D::Error::custom)
+    /// profiles. For `#[serde(deserialize_with)]`.
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Self>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(Vec::new()),
+            Value::String(s) if s.trim().is_empty() => Ok(Vec::new()),
+            Value::String(s) => serde_json::from_str(&s).map_err(D::Error::custom),
+            v @ Value::Array(_) => Vec::deserialize(v).map_err(D::Error::custom),
+            v => Err(D::Error::custom(de::expected(
+                "a list of mapper profiles",
+                &v,
+            ))),
+        }
     }
 }
 
 /// One mapping of a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MappingConfig {
     /// The pattern (required).
     #[serde(rename = "match")]
@@ -443,31 +322,190 @@ impl MappingConfig {
         }
         m
     }
+}
 
-    /// Reads one mapping (a map; unknown keys are ignored).
-    pub fn from_value(v: &Value) -> Result<Self, String> {
-        let mut m = Self::default();
-        for (key, v) in de::object(v, "a mapping")? {
-            match key.as_str() {
-                "match" => m.pattern = de::strict_string(v)?,
-                "match_type" => m.match_type = de::strict_string(v)?,
-                "name" => m.name = de::strict_string(v)?,
-                "tags" => {
-                    m.tags.clear();
-                    for (k, t) in de::object(v, "a map of tags")? {
-                        m.tags.insert(k.clone(), de::strict_string(t)?);
-                    }
-                }
-                _ => {}
-            }
+/// `serializer_compressor_kind`: how payload bodies are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressorKind {
+    /// `zstd` (the Agent's default, also for an empty value).
+    #[default]
+    Zstd,
+    /// `zlib` (or `deflate`): `Content-Encoding: deflate`.
+    Zlib,
+    /// `gzip`.
+    Gzip,
+    /// `none`: bodies go uncompressed.
+    None,
+}
+
+impl CompressorKind {
+    /// Reads a kind, case-insensitively.
+    pub fn parse(kind: &str) -> Result<Self, String> {
+        match kind.trim().to_ascii_lowercase().as_str() {
+            "" | "zstd" => Ok(Self::Zstd),
+            "zlib" | "deflate" => Ok(Self::Zlib),
+            "gzip" => Ok(Self::Gzip),
+            "none" => Ok(Self::None),
+            _ => Err(format!(
+                "unknown serializer_compressor_kind \"{kind}\" (expected zstd, zlib, gzip or none)"
+            )),
         }
-        Ok(m)
     }
 }
 
-impl<'de> Deserialize<'de> for MappingConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::from_value(&Value::deserialize(d)?).map_err(D::Error::custom)
+/// The payload settings both shells read: size limits, the series API
+/// version, arbitrary tag values and the compressor. One reader, so the
+/// daemon's forwarder and the wasm module agree on every key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadSettings {
+    /// `serializer_max_*`: each must be positive.
+    pub limits: PayloadLimits,
+    /// Series as v2 protobuf (default) or v1 JSON: `use_v2_api_series`
+    /// (how `DD_USE_V2_API_SERIES` arrives) wins over `use_v2_api.series`
+    /// (the file's nested key), as the Agent's environment wins over its
+    /// file; default true.
+    pub series_v2: bool,
+    /// `allow_arbitrary_tags`: send `Allow-Arbitrary-Tag-Value: true`.
+    pub allow_arbitrary_tags: bool,
+    /// `serializer_compressor_kind`, default zstd.
+    pub compressor: CompressorKind,
+    /// `serializer_zstd_compressor_level`, default 1.
+    pub zstd_level: i32,
+}
+
+impl Default for PayloadSettings {
+    fn default() -> Self {
+        Self {
+            limits: PayloadLimits::default(),
+            series_v2: true,
+            allow_arbitrary_tags: false,
+            compressor: CompressorKind::Zstd,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// The keys of [`PayloadSettings`] as they appear in a settings map.
+#[derive(Deserialize)]
+#[serde(default)]
+struct RawPayloadSettings {
+    #[serde(deserialize_with = "de::int")]
+    serializer_max_series_points_per_payload: i64,
+    #[serde(deserialize_with = "de::int")]
+    serializer_max_series_uncompressed_payload_size: i64,
+    #[serde(deserialize_with = "de::int")]
+    serializer_max_series_payload_size: i64,
+    #[serde(deserialize_with = "de::int")]
+    serializer_max_uncompressed_payload_size: i64,
+    #[serde(deserialize_with = "de::int")]
+    serializer_max_payload_size: i64,
+    #[serde(deserialize_with = "de::opt_boolean")]
+    use_v2_api_series: Option<bool>,
+    use_v2_api: Option<RawV2Api>,
+    #[serde(deserialize_with = "de::boolean")]
+    allow_arbitrary_tags: bool,
+    #[serde(deserialize_with = "de::string")]
+    serializer_compressor_kind: String,
+    #[serde(deserialize_with = "de::int")]
+    serializer_zstd_compressor_level: i64,
+}
+
+impl Default for RawPayloadSettings {
+    fn default() -> Self {
+        let d = PayloadSettings::default();
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            serializer_max_series_points_per_payload: n(d.limits.max_series_points_per_payload),
+            serializer_max_series_uncompressed_payload_size: n(d
+                .limits
+                .max_series_uncompressed_payload_size),
+            serializer_max_series_payload_size: n(d.limits.max_series_payload_size),
+            serializer_max_uncompressed_payload_size: n(d.limits.max_uncompressed_payload_size),
+            serializer_max_payload_size: n(d.limits.max_payload_size),
+            use_v2_api_series: None,
+            use_v2_api: None,
+            allow_arbitrary_tags: d.allow_arbitrary_tags,
+            serializer_compressor_kind: String::new(),
+            serializer_zstd_compressor_level: i64::from(d.zstd_level),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawV2Api {
+    #[serde(deserialize_with = "de::opt_boolean")]
+    series: Option<bool>,
+}
+
+impl PayloadSettings {
+    /// The keys read, for a loader that maps `DD_<KEY>` variables key by
+    /// key (`use_v2_api` is the nested map holding `series`).
+    pub const KEYS: &'static [&'static str] = &[
+        "serializer_max_series_points_per_payload",
+        "serializer_max_series_uncompressed_payload_size",
+        "serializer_max_series_payload_size",
+        "serializer_max_uncompressed_payload_size",
+        "serializer_max_payload_size",
+        "use_v2_api_series",
+        "use_v2_api",
+        "allow_arbitrary_tags",
+        "serializer_compressor_kind",
+        "serializer_zstd_compressor_level",
+    ];
+
+    /// Reads the payload keys from a map of settings (other keys are
+    /// ignored); the error names the key.
+    pub fn from_value(v: &Value) -> Result<Self, ConfigReadError> {
+        let raw: RawPayloadSettings = read_settings(v)?;
+        let invalid = |key: &str, message: String| ConfigReadError::Value {
+            key: key.to_string(),
+            message,
+        };
+        let positive = |key: &str, n: i64| {
+            usize::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(key, format!("must be positive, got {n}")))
+        };
+        let limits = PayloadLimits {
+            max_series_points_per_payload: positive(
+                "serializer_max_series_points_per_payload",
+                raw.serializer_max_series_points_per_payload,
+            )?,
+            max_series_uncompressed_payload_size: positive(
+                "serializer_max_series_uncompressed_payload_size",
+                raw.serializer_max_series_uncompressed_payload_size,
+            )?,
+            max_series_payload_size: positive(
+                "serializer_max_series_payload_size",
+                raw.serializer_max_series_payload_size,
+            )?,
+            max_uncompressed_payload_size: positive(
+                "serializer_max_uncompressed_payload_size",
+                raw.serializer_max_uncompressed_payload_size,
+            )?,
+            max_payload_size: positive(
+                "serializer_max_payload_size",
+                raw.serializer_max_payload_size,
+            )?,
+        };
+        let nested = raw.use_v2_api.and_then(|u| u.series);
+        let compressor = CompressorKind::parse(&raw.serializer_compressor_kind)
+            .map_err(|e| invalid("serializer_compressor_kind", e))?;
+        let zstd_level = i32::try_from(raw.serializer_zstd_compressor_level).map_err(|_| {
+            invalid(
+                "serializer_zstd_compressor_level",
+                format!("out of range: {}", raw.serializer_zstd_compressor_level),
+            )
+        })?;
+        Ok(Self {
+            limits,
+            series_v2: raw.use_v2_api_series.or(nested).unwrap_or(true),
+            allow_arbitrary_tags: raw.allow_arbitrary_tags,
+            compressor,
+            zstd_level,
+        })
     }
 }
 
@@ -489,37 +527,9 @@ pub mod de {
         }
     }
 
-    /// `expected {what}, got {describe(v)}`, out of line (one formatting
-    /// call for all the readers; wasm size).
-    #[cold]
-    #[inline(never)]
-    fn expected(what: &str, v: &Value) -> String {
+    /// `expected {what}, got {describe(v)}`.
+    pub(crate) fn expected(what: &str, v: &Value) -> String {
         format!("expected {what}, got {}", describe(v))
-    }
-
-    pub(crate) fn object<'v>(
-        v: &'v Value,
-        what: &str,
-    ) -> Result<&'v serde_json::Map<String, Value>, String> {
-        match v {
-            Value::Object(m) => Ok(m),
-            v => Err(expected(what, v)),
-        }
-    }
-
-    pub(crate) fn array<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], String> {
-        match v {
-            Value::Array(a) => Ok(a),
-            v => Err(expected(what, v)),
-        }
-    }
-
-    /// A string and nothing else (mapper fields).
-    pub(crate) fn strict_string(v: &Value) -> Result<String, String> {
-        match v {
-            Value::String(s) => Ok(s.clone()),
-            v => Err(expected("a string", v)),
-        }
     }
 
     /// A boolean, also from `"true"`/`"false"`/`"1"`/`"0"` and numbers.
@@ -530,8 +540,6 @@ pub mod de {
             Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "t" | "yes" | "y" | "on" => Ok(true),
                 "false" | "0" | "f" | "no" | "n" | "off" | "" => Ok(false),
-                // Quoted by hand, not `{s:?}`: its escaping tables cost the
-                // wasm module a kilobyte.
                 _ => Err(format!("expected a boolean, got \"{s}\"")),
             },
             v => Err(expected("a boolean", v)),
@@ -584,11 +592,10 @@ pub mod de {
             Value::Null => Ok(Vec::new()),
             Value::Array(items) => items.iter().map(item).collect(),
             Value::String(s) if s.trim_start().starts_with('[') => {
-                let items = parse_json(s)?;
-                array(&items, "a list of strings")?
-                    .iter()
-                    .map(item)
-                    .collect()
+                match serde_json::from_str(s).map_err(|e| e.to_string())? {
+                    Value::Array(items) => items.iter().map(item).collect(),
+                    v => Err(expected("a list of strings", &v)),
+                }
             }
             Value::String(s) => Ok(s.split_whitespace().map(String::from).collect()),
             v => Err(expected("a list of strings", v)),
@@ -605,6 +612,11 @@ pub mod de {
     /// [`read_bool`] for `#[serde(deserialize_with)]`.
     pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         with(d, read_bool)
+    }
+
+    /// [`read_bool`] for an optional key, `#[serde(deserialize_with)]`.
+    pub fn opt_boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        with(d, read_bool).map(Some)
     }
 
     /// [`read_int`] for `#[serde(deserialize_with)]`.
@@ -748,5 +760,51 @@ mod tests {
         let e = Config::from_json(r#"{"dogstatsd_no_aggregation_pipeline":"maybe"}"#).unwrap_err();
         assert!(e.to_string().contains("expected a boolean"), "{e}");
         assert!(Config::from_json(r#"{"dogstatsd_mapper_cache_size":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn payload_settings_take_the_agents_precedence() {
+        let read = |json: &str| PayloadSettings::from_value(&serde_json::from_str(json).unwrap());
+        assert_eq!(read("{}").unwrap(), PayloadSettings::default());
+        // The flat spelling is how DD_USE_V2_API_SERIES arrives: the
+        // environment wins over the file's nested key, either way round.
+        // Both shells' tests read the same cases.
+        let cases: Vec<Value> =
+            serde_json::from_str(include_str!("../../tests/data/series-api-precedence.json"))
+                .unwrap();
+        for case in cases {
+            let s = PayloadSettings::from_value(&case["settings"]).unwrap();
+            assert_eq!(Value::Bool(s.series_v2), case["series_v2"], "{case}");
+        }
+        let s = read(
+            r#"{"serializer_compressor_kind":"ZLIB","serializer_zstd_compressor_level":"3",
+                "allow_arbitrary_tags":"yes","serializer_max_payload_size":"1000"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.compressor, CompressorKind::Zlib);
+        assert_eq!(s.zstd_level, 3);
+        assert!(s.allow_arbitrary_tags);
+        assert_eq!(s.limits.max_payload_size, 1000);
+        for (bad, key) in [
+            (
+                r#"{"serializer_max_payload_size":0}"#,
+                "serializer_max_payload_size",
+            ),
+            (
+                r#"{"serializer_compressor_kind":"lz4"}"#,
+                "serializer_compressor_kind",
+            ),
+            (r#"{"use_v2_api_series":"maybe"}"#, "use_v2_api_series"),
+            (r#"{"use_v2_api":{"series":"maybe"}}"#, "use_v2_api"),
+            (
+                r#"{"serializer_zstd_compressor_level":1e10}"#,
+                "serializer_zstd_compressor_level",
+            ),
+        ] {
+            match read(bad) {
+                Err(ConfigReadError::Value { key: k, .. }) => assert_eq!(k, key, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ impl Enricher {
     /// a `.` appended to the namespace, as the Agent does at start-up).
     pub fn new(cfg: &Config) -> Self {
         let mut extra_tags = cfg.dogstatsd_tags.clone();
-        crate::sort::sort(&mut extra_tags);
+        crate::order::sort(&mut extra_tags);
         extra_tags.dedup();
         let mut namespace = cfg.statsd_metric_namespace.clone();
         if !namespace.is_empty() && !namespace.ends_with('.') {
@@ -41,7 +41,7 @@ impl Enricher {
             .iter()
             .map(|n| n.as_bytes().to_vec())
             .collect();
-        crate::sort::sort(&mut filter);
+        crate::order::sort(&mut filter);
         filter.dedup();
         Self {
             default_hostname: cfg.hostname.clone(),

@@ -433,7 +433,7 @@ mod tests {
                 }
             }
             let mut extras = cfg.dogstatsd_tags.clone();
-            crate::sort::sort(&mut extras);
+            crate::order::sort(&mut extras);
             extras.dedup();
             want.extend(extras);
 

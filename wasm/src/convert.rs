@@ -2,10 +2,10 @@
 //! takes or returns. No JS types here, so everything is unit-tested on the
 //! host.
 
-use dogstatsd_core::config::de;
+use dogstatsd_core::config::PayloadSettings;
 use dogstatsd_core::flush::Flush;
 use dogstatsd_core::output;
-use dogstatsd_core::payload::{EncodeStats, Endpoint, PayloadLimits};
+use dogstatsd_core::payload::{EncodeStats, Endpoint};
 use dogstatsd_core::server::ServerStats;
 
 /// `DD-Agent-Version` (and `User-Agent: datadog-agent/<version>`) sent
@@ -31,90 +31,16 @@ pub fn now_secs(now_ms: f64) -> Result<i64, ApiError> {
     Ok((now_ms / 1000.0).floor() as i64)
 }
 
-/// Settings the wasm shell reads from the configuration besides core's
-/// own [`dogstatsd_core::config::Config`]: the payload keys of the
-/// daemon's forwarder, read by the same rules as
-/// `native/src/forwarder/config.rs` (which is not in core, so they are
-/// repeated here: limits must be positive; `use_v2_api.series` or the
-/// flat `use_v2_api_series`; lenient values through core's readers).
-#[derive(Debug, Clone)]
-pub struct ShellConfig {
-    /// `serializer_*` payload size limits.
-    pub limits: PayloadLimits,
-    /// `use_v2_api.series`: protobuf v2 series (default) or v1 JSON.
-    pub series_v2: bool,
-    /// `allow_arbitrary_tags`: send `Allow-Arbitrary-Tag-Value: true`.
-    pub allow_arbitrary_tags: bool,
-}
-
-fn invalid(key: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError(format!("invalid configuration: {key}: {e}"))
-}
-
-impl ShellConfig {
-    /// Reads the shell's keys from the same settings map as core's config
-    /// (parsed once, see `DogStatsD::from_json`), with core's lenient
-    /// readers rather than a second derived deserializer: the module must
-    /// stay small.
-    pub fn from_value(v: &serde_json::Value) -> Result<Self, ApiError> {
-        let boolean =
-            |key: &str, x: &serde_json::Value| de::read_bool(x).map_err(|e| invalid(key, e));
-        let mut limits = PayloadLimits::default();
-        for (key, field) in [
-            (
-                "serializer_max_series_points_per_payload",
-                &mut limits.max_series_points_per_payload,
-            ),
-            (
-                "serializer_max_series_uncompressed_payload_size",
-                &mut limits.max_series_uncompressed_payload_size,
-            ),
-            (
-                "serializer_max_series_payload_size",
-                &mut limits.max_series_payload_size,
-            ),
-            (
-                "serializer_max_uncompressed_payload_size",
-                &mut limits.max_uncompressed_payload_size,
-            ),
-            ("serializer_max_payload_size", &mut limits.max_payload_size),
-        ] {
-            if let Some(x) = v.get(key) {
-                let n = de::read_int(x).map_err(|e| invalid(key, e))?;
-                *field = usize::try_from(n)
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| invalid(key, format_args!("must be positive, got {n}")))?;
-            }
-        }
-        let mut series_v2 = match v.get("use_v2_api_series") {
-            Some(x) => boolean("use_v2_api_series", x)?,
-            None => true,
-        };
-        if let Some(x) = v.get("use_v2_api").and_then(|u| u.get("series")) {
-            series_v2 = boolean("use_v2_api.series", x)?;
-        }
-        let allow_arbitrary_tags = match v.get("allow_arbitrary_tags") {
-            Some(x) => boolean("allow_arbitrary_tags", x)?,
-            None => false,
-        };
-        Ok(Self {
-            limits,
-            series_v2,
-            allow_arbitrary_tags,
-        })
-    }
-
-    /// [`ShellConfig::from_value`] on JSON text.
-    pub fn from_json(json: &str) -> Result<Self, ApiError> {
-        Self::from_value(&parse_config(json)?)
-    }
-}
-
 /// Parses configuration JSON text (any JSON value; what it must hold is
 /// checked by the readers).
 pub fn parse_config(json: &str) -> Result<serde_json::Value, ApiError> {
-    dogstatsd_core::config::parse_json(json)
+    serde_json::from_str(json).map_err(|e| ApiError(format!("invalid configuration: {e}")))
+}
+
+/// The payload settings (limits, series API, arbitrary tags), read by
+/// core's one reader, as the daemon's forwarder reads them.
+pub fn payload_settings(settings: &serde_json::Value) -> Result<PayloadSettings, ApiError> {
+    PayloadSettings::from_value(settings)
         .map_err(|e| ApiError(format!("invalid configuration: {e}")))
 }
 
@@ -244,6 +170,7 @@ pub fn stats_fields(s: &ServerStats, p: &PayloadTotals) -> [(&'static str, u64);
 mod tests {
     use super::*;
     use dogstatsd_core::config::Config;
+    use dogstatsd_core::payload::PayloadLimits;
     use dogstatsd_core::protocol::Transport;
     use dogstatsd_core::server::Server;
 
@@ -322,20 +249,24 @@ mod tests {
         assert!(j.contains(&("Allow-Arbitrary-Tag-Value", "true".into())));
     }
 
+    fn shell_config(json: &str) -> Result<PayloadSettings, ApiError> {
+        payload_settings(&parse_config(json)?)
+    }
+
     #[test]
     fn shell_config_reads_agent_keys_and_ignores_the_rest() {
-        let c = ShellConfig::from_json(
+        let c = shell_config(
             r#"{"hostname":"h","serializer_max_series_points_per_payload":7,
                 "use_v2_api":{"series":false}}"#,
         )
         .unwrap();
         assert_eq!(c.limits.max_series_points_per_payload, 7);
         assert!(!c.series_v2);
-        let d = ShellConfig::from_json("{}").unwrap();
+        let d = shell_config("{}").unwrap();
         assert!(d.series_v2);
         assert_eq!(d.limits, PayloadLimits::default());
         assert!(!d.allow_arbitrary_tags);
-        let s = ShellConfig::from_json(
+        let s = shell_config(
             r#"{"serializer_max_payload_size":"12","use_v2_api_series":"false",
                 "allow_arbitrary_tags":"true"}"#,
         )
@@ -348,8 +279,26 @@ mod tests {
             r#"{"serializer_max_payload_size":0}"#,
             r#"{"serializer_max_payload_size":"big"}"#,
             r#"{"use_v2_api":{"series":"maybe"}}"#,
+            r#"{"serializer_compressor_kind":"lz4"}"#,
         ] {
-            assert!(ShellConfig::from_json(bad).is_err(), "{bad}");
+            assert!(shell_config(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn series_api_follows_the_agents_precedence() {
+        // The cases the daemon's forwarder test reads too
+        // (native/src/forwarder/config.rs): the flat key wins.
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/data/series-api-precedence.json"))
+                .unwrap();
+        for case in cases {
+            let c = payload_settings(&case["settings"]).unwrap();
+            assert_eq!(
+                serde_json::Value::Bool(c.series_v2),
+                case["series_v2"],
+                "{case}"
+            );
         }
     }
 }

@@ -32,7 +32,8 @@ use wasm_bindgen::prelude::*;
 
 pub mod convert;
 
-use convert::{ApiError, PayloadTotals, ShellConfig};
+use convert::{ApiError, PayloadTotals};
+use dogstatsd_core::config::PayloadSettings;
 
 /// The core crate this shell wraps, re-exported for Rust users.
 pub use dogstatsd_core as core;
@@ -89,10 +90,12 @@ export interface DogStatsDConfig {
   serializer_max_payload_size?: number;
   /** `series: false` sends series as v1 JSON instead of v2 protobuf. */
   use_v2_api?: { series?: boolean | string };
-  /** Flat spelling of `use_v2_api.series` (`DD_USE_V2_API_SERIES`). */
+  /** Flat spelling of `use_v2_api.series` (`DD_USE_V2_API_SERIES`); wins over `use_v2_api.series`, as the Agent's environment wins over its file. */
   use_v2_api_series?: boolean | string;
   /** Adds `Allow-Arbitrary-Tag-Value: true` to every payload request. */
   allow_arbitrary_tags?: boolean | string;
+  /** Checked as the daemon checks it (zstd, zlib, gzip, none; an unknown kind throws), but bodies from `flushPayloads` are never compressed here: the request carries no `Content-Encoding`. */
+  serializer_compressor_kind?: string;
   [key: string]: unknown;
 }
 
@@ -351,7 +354,7 @@ fn mode(options: Option<&JsValue>) -> FlushMode {
 #[wasm_bindgen]
 pub struct DogStatsD {
     config: Config,
-    shell: ShellConfig,
+    shell: PayloadSettings,
     server: Server,
     /// Built on the first `parse` call (its own mapper cache, so parsing
     /// never changes what the server aggregates).
@@ -576,7 +579,7 @@ impl DogStatsD {
         let settings = convert::parse_config(json)?;
         let config = Config::from_value(&settings)
             .map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
-        let shell = ShellConfig::from_value(&settings)?;
+        let shell = convert::payload_settings(&settings)?;
         let server =
             Server::new(&config).map_err(|e| ApiError(format!("invalid configuration: {e}")))?;
         Ok(Self {

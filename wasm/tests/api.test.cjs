@@ -267,6 +267,16 @@ test("use_v2_api.series: false sends v1 JSON series; payload limits and allow_ar
   const flat = new DogStatsD({ use_v2_api_series: "false" });
   flat.push("a:1|g", T0);
   assert.equal(flat.flushPayloads(T0, { apiKey: "k", all: true })[0].path, "/api/v1/series");
+  // Both spellings: the flat one (the environment's) wins, as in the
+  // daemon (tests/data/series-api-precedence.json has every case).
+  for (const [cfg, path] of [
+    [{ use_v2_api_series: false, use_v2_api: { series: true } }, "/api/v1/series"],
+    [{ use_v2_api_series: true, use_v2_api: { series: false } }, "/api/v2/series"],
+  ]) {
+    const both = new DogStatsD(cfg);
+    both.push("a:1|g", T0);
+    assert.equal(both.flushPayloads(T0, { apiKey: "k", all: true })[0].path, path, JSON.stringify(cfg));
+  }
   assert.throws(() => new DogStatsD({ serializer_max_payload_size: 0 }), /must be positive/);
 });
 

@@ -479,7 +479,7 @@ impl ContextStore {
             .iter()
             .map(|&t| self.strings.text(t).clone())
             .collect();
-        crate::sort::sort(&mut tags);
+        crate::order::sort(&mut tags);
         tags.dedup();
         tags.into()
     }

@@ -2,9 +2,8 @@
 //!
 //! Not cryptographic and not DoS-resistant on its own: contexts are always
 //! verified byte for byte after a hash match, so a collision costs a probe,
-//! never a wrong aggregate. The route cache alone trusts a hash: a 128-bit
-//! fingerprint whose state is 128 bits throughout ([`hash128`]); its
-//! module says why that is safe.
+//! never a wrong aggregate. The route cache alone trusts a hash, and that
+//! one is xxh3-128 from `xxhash-rust` (`route_cache.rs` says why).
 
 const K0: u64 = 0x9E37_79B9_7F4A_7C15;
 const K1: u64 = 0xC2B2_AE3D_27D4_EB4F;
@@ -81,60 +80,6 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
         h = mix(w0 ^ h, w1 ^ K1 ^ h.rotate_left(32));
     }
     mix(h, K0)
-}
-
-/// A 128-bit fingerprint of two byte strings (what the route cache
-/// trusts: a message's name and tag field), at the cost of one multiply
-/// per 16 bytes, as [`hash_bytes`]: the state is 128 bits and keeps the
-/// whole 128-bit product instead of folding it to 64 ([`absorb`]). Both
-/// lengths are mixed in first, so where one string ends is fingerprinted.
-#[inline]
-pub(crate) fn hash128(a: &[u8], b: &[u8], seed: u64) -> [u64; 2] {
-    let la = (a.len() as u64).wrapping_mul(K1);
-    let lb = (b.len() as u64).wrapping_mul(K0);
-    let mut s = [seed ^ K0 ^ la, seed.rotate_left(32) ^ K1 ^ lb];
-    absorb_all(&mut s, a);
-    absorb_all(&mut s, b);
-    // Two different folds of the 128-bit state.
-    [
-        mix(s[0] ^ K0, s[1] ^ K1),
-        mix(s[0].rotate_left(32) ^ K1, s[1] ^ K0),
-    ]
-}
-
-/// [`absorb`]s every byte: two lanes over 32-byte blocks (the multiplies
-/// of a lane form one dependent chain), then 16-byte chunks, then the
-/// tail.
-#[inline]
-fn absorb_all(s: &mut [u64; 2], bytes: &[u8]) {
-    let mut rest = bytes;
-    if rest.len() >= 32 {
-        let mut t = [s[0] ^ K1, s[1] ^ K0];
-        let mut blocks = rest.chunks_exact(32);
-        for c in &mut blocks {
-            absorb(s, word(&c[..8]), word(&c[8..16]));
-            absorb(&mut t, word(&c[16..24]), word(&c[24..32]));
-        }
-        absorb(s, t[0], t[1]);
-        rest = blocks.remainder();
-    }
-    let mut chunks = rest.chunks_exact(16);
-    for c in &mut chunks {
-        absorb(s, word(&c[..8]), word(&c[8..]));
-    }
-    if let Some([w0, w1]) = tail(chunks.remainder()) {
-        absorb(s, w0, w1);
-    }
-}
-
-/// Takes 16 bytes into a 128-bit state: the whole product of the two
-/// state-masked words, plus each factor, so no factor is lost when the
-/// other is zero, and swapped factors (an equal product) still differ.
-#[inline]
-fn absorb(s: &mut [u64; 2], w0: u64, w1: u64) {
-    let (x, y) = (w0 ^ s[0], w1 ^ s[1]);
-    let (lo, hi) = mul128(x, y);
-    *s = [lo ^ y.rotate_left(29), hi ^ x];
 }
 
 /// The last 0-15 bytes as two words, every byte read (`None` when there
@@ -282,67 +227,6 @@ mod tests {
             };
             let r = u128::from(a) * u128::from(b);
             assert_eq!(mul_wide(a, b), (r as u64, (r >> 64) as u64), "{a} * {b}");
-        }
-    }
-
-    #[test]
-    fn fingerprints_see_every_byte_and_where_words_sit() {
-        let mut seen = std::collections::HashSet::new();
-        for len in 0..200usize {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + len) as u8).collect();
-            let f = hash128(&bytes, b"", 5);
-            assert!(seen.insert(f), "len {len}");
-            assert_ne!(f[0], f[1]);
-            for i in 0..len {
-                let mut b = bytes.clone();
-                b[i] ^= 1;
-                assert!(seen.insert(hash128(&b, b"", 5)), "len {len}, byte {i}");
-            }
-            if len >= 16 {
-                let mut b = bytes.clone();
-                let (w0, w1) = b[..16].split_at_mut(8);
-                w0.swap_with_slice(w1);
-                assert_ne!(hash128(&b, b"", 5), f, "len {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn where_the_first_string_ends_is_fingerprinted() {
-        let joined = b"metric.name.of.some.lengthenv:prod,service:web,version:1.2.3";
-        let mut seen = std::collections::HashSet::new();
-        for cut in 0..=joined.len() {
-            let (a, b) = joined.split_at(cut);
-            assert!(seen.insert(hash128(a, b, 1)), "cut {cut}");
-        }
-    }
-
-    #[test]
-    fn traded_factors_still_differ() {
-        // With equal state halves, trading a chunk's words trades the two
-        // factors: the same 128-bit product, so the factors must count.
-        for (p, q) in [(1u64, 2u64), (K0, K1), (0, u64::MAX)] {
-            let (mut a, mut b) = ([7, 7], [7, 7]);
-            absorb(&mut a, 7 ^ p, 7 ^ q);
-            absorb(&mut b, 7 ^ q, 7 ^ p);
-            assert_ne!(a, b);
-        }
-    }
-
-    #[test]
-    fn a_zero_factor_loses_nothing() {
-        // Whatever the state, some first word makes a factor zero: the
-        // other word must still count.
-        for w in [0u64, 1, u64::MAX, K0] {
-            let mut a = [3, 4];
-            let mut b = [3, 4];
-            absorb(&mut a, 3, w);
-            absorb(&mut b, 3, w ^ 0x100);
-            assert_ne!(a, b);
-            let (mut a, mut b) = ([3, 4], [3, 4]);
-            absorb(&mut a, w, 4);
-            absorb(&mut b, w ^ 0x100, 4);
-            assert_ne!(a, b);
         }
     }
 

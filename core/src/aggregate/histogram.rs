@@ -55,11 +55,11 @@ impl HistogramConfig {
             .collect();
         let mut ps: Vec<u32> = percentiles
             .iter()
-            .filter_map(|p| crate::float::parse(p.trim().as_bytes()))
+            .filter_map(|p| p.trim().parse::<f64>().ok())
             .filter(|q| (0.0..=1.0).contains(q))
             .map(|q| (q * 100.0 + 0.5) as u32)
             .collect();
-        crate::sort::sort(&mut ps);
+        crate::order::sort(&mut ps);
         ps.dedup();
         Self {
             aggregates,
@@ -121,7 +121,7 @@ impl Histogram {
         if self.samples.is_empty() {
             return;
         }
-        crate::sort::sort_by(&mut self.samples, |a, b| a.0.total_cmp(&b.0));
+        crate::order::sort_by(&mut self.samples, |a, b| a.0.total_cmp(&b.0));
         let n = self.count;
         let sum = self.sum + self.compensation;
         for &agg in &cfg.aggregates {

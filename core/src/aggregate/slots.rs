@@ -66,7 +66,7 @@ impl<T> Slots<T> {
     /// Every entry, in context id order, leaving the slots empty (their
     /// capacity kept).
     pub(crate) fn drain_sorted(&mut self) -> std::vec::Drain<'_, (ContextId, T)> {
-        crate::sort::sort_by_key(&mut self.entries, |e| e.0);
+        crate::order::sort_by_key(&mut self.entries, |e| e.0);
         self.index.clear();
         self.entries.drain(..)
     }

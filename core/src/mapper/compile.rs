@@ -238,15 +238,13 @@ fn compile_mapping(config: &MappingConfig) -> Result<CompiledMapping, MappingErr
         config.pattern.clone()
     };
     // Plain concatenation, as the Agent does: `a|b` becomes `^a|b$`. The
-    // result is read with Go's syntax rules and turned into regex-lite's
-    // expression.
+    // result is read with Go's syntax rules and re-emitted as the
+    // equivalent regex-lite pattern.
     let anchored = format!("^{pattern}$");
     let compiled = re2::translate(&anchored).and_then(|translated| {
-        // What regex-lite would parse the re-emitted text into, built
-        // directly (core/regex/README.md).
-        RegexBuilder::new(&anchored)
+        RegexBuilder::new(&translated.pattern)
             .nest_limit(NEST_LIMIT)
-            .build_expr(translated.expr.clone())
+            .build()
             .map(|regex| (regex, translated))
             .map_err(|err| err.to_string())
     });

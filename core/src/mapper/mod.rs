@@ -9,10 +9,8 @@
 //!   anchored by plain concatenation, `^` + pattern + `$`, so a regex with a
 //!   top-level alternation `a|b` means "starts with `a` or ends with `b`".
 //!   The anchored text is parsed with Go's regexp syntax and error rules
-//!   (the `re2` module) and turned into the equivalent `regex-lite`
-//!   expression (built directly, `core/regex/README.md`; the same one
-//!   regex-lite would parse from the normalised pattern the tests emit),
-//!   so the Agent's accept/refuse decisions and match semantics
+//!   (the `re2` module) and re-emitted as the equivalent, normalised
+//!   pattern for the `regex-lite` crate, so the Agent's accept/refuse decisions and match semantics
 //!   carry over (except Unicode classes such as `\pL`, refused here).
 //!   Wildcard mappings are then matched by a direct segment matcher (the
 //!   `wildcard` module) that gives the same captures as their regex, and

@@ -11,12 +11,9 @@
 //! matching `\v`, `\<` being a word boundary). So the pattern is parsed
 //! here with Go's rules and error conditions into a tree that means the
 //! same thing to `regex-lite`: every class spelled out as ranges, case
-//! folding and flags resolved at parse time. The tree becomes
-//! `regex-lite`'s expression directly ([`regex_lite::Expr`], core's copy of
-//! regex-lite, `core/regex`), so regex-lite's own parser is not linked in.
-//! Tests also emit it as normalised pattern text (every literal escaped,
-//! no inline flags left) and check that regex-lite parses that text into
-//! the very same expression.
+//! folding and flags resolved at parse time. The tree is then emitted as
+//! normalised pattern text (every literal escaped, no inline flags left)
+//! that the upstream `regex-lite` crate compiles.
 //!
 //! Known differences that remain (`regex-lite` has no Unicode tables):
 //! Unicode classes `\pL`, `\p{Greek}` are refused; case-insensitive
@@ -25,10 +22,7 @@
 //! Go's `k`/`K`/U+212A and `s`/`S`/U+017F orbits); nesting and size limits
 //! are this module's and `regex-lite`'s, not Go's.
 
-#[cfg(test)]
 use std::fmt::Write as _;
-
-use regex_lite::Expr;
 
 use crate::text::{find, substr};
 
@@ -48,14 +42,9 @@ const MAX_RUNE: u32 = 0x10_FFFF;
 /// A pattern translated for `regex-lite`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Translated {
-    /// The equivalent `regex-lite` pattern (tests only). Capture groups are
-    /// unnamed and numbered as in the source.
-    #[cfg(test)]
+    /// The equivalent `regex-lite` pattern. Capture groups are unnamed and
+    /// numbered as in the source.
     pub(crate) pattern: String,
-    /// The expression regex-lite would parse `pattern` into, built
-    /// directly (`RegexBuilder::build_expr`), so regex-lite's own parser
-    /// is not needed (~25 KB of the wasm module).
-    pub(crate) expr: Expr,
     /// Group names by group index; index 0 (the whole match) is `None`.
     /// Go allows the same name on several groups.
     pub(crate) names: Vec<Option<String>>,
@@ -84,7 +73,6 @@ pub(crate) fn translate(source: &str) -> Result<Translated, String> {
     if node.height() > MAX_HEIGHT {
         return Err(error("expression nests too deeply", source));
     }
-    #[cfg(test)]
     let pattern = {
         let mut pattern = String::with_capacity(source.len() * 2);
         node.emit(&mut pattern);
@@ -92,9 +80,7 @@ pub(crate) fn translate(source: &str) -> Result<Translated, String> {
     };
     let (required_prefix, required_suffix) = node.required_affixes();
     Ok(Translated {
-        #[cfg(test)]
         pattern,
-        expr: node.group(&mut 0),
         names: parser.names,
         required_prefix,
         required_suffix,
@@ -193,82 +179,6 @@ impl Node {
         }
     }
 
-    /// What regex-lite's parser gives for the text [`Self::emit`] writes
-    /// when that text is a whole pattern or a group's content: the
-    /// alternation of its top-level branches, each the concatenation of
-    /// its items. `captures` numbers groups in order of their `(`.
-    fn group(&self, captures: &mut u32) -> Expr {
-        let mut branches = Vec::new();
-        self.branches(&mut branches);
-        if branches.is_empty() {
-            return Expr::empty();
-        }
-        Expr::alternate(
-            branches
-                .into_iter()
-                .map(|b| {
-                    let mut items = Vec::new();
-                    b.items(captures, &mut items);
-                    Expr::concat(items)
-                })
-                .collect(),
-        )
-    }
-
-    /// The top-level `|` branches of the emitted text: `emit` writes
-    /// nested alternations inline.
-    fn branches<'a>(&'a self, out: &mut Vec<&'a Self>) {
-        match self {
-            Self::Alternate(branches) => branches.iter().for_each(|b| b.branches(out)),
-            node => out.push(node),
-        }
-    }
-
-    /// The items a concatenation of the emitted text holds: nested
-    /// concatenations are written inline, alternations inside `(?:..)`.
-    fn items(&self, captures: &mut u32, out: &mut Vec<Expr>) {
-        match self {
-            Self::Empty => {}
-            Self::Concat(items) => {
-                for item in items {
-                    match item {
-                        Self::Alternate(_) => out.push(item.group(captures)),
-                        item => item.items(captures, out),
-                    }
-                }
-            }
-            Self::Alternate(_) => out.push(self.group(captures)),
-            Self::Literal(c) => out.push(Expr::char(*c)),
-            Self::Class(ranges) => out.push(class_expr(ranges)),
-            Self::AnyNotNl => out.push(Expr::class(&[('\0', '\t'), ('\x0B', char::MAX)])),
-            Self::Any => out.push(Expr::class(&[('\0', char::MAX)])),
-            Self::BeginLine => out.push(Expr::start_line()),
-            Self::EndLine => out.push(Expr::end_line()),
-            Self::BeginText => out.push(Expr::start_text()),
-            Self::EndText => out.push(Expr::end_text()),
-            Self::WordBoundary => out.push(Expr::word_boundary()),
-            Self::NotWordBoundary => out.push(Expr::not_word_boundary()),
-            Self::Capture(sub) => {
-                *captures += 1;
-                let index = *captures;
-                out.push(Expr::capture(index, sub.group(captures)));
-            }
-            Self::Repeat {
-                sub,
-                min,
-                max,
-                greedy,
-                ..
-            } => {
-                // Counts were checked against MAX_REPEAT.
-                let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-                let max = (*max >= 0).then(|| count(*max));
-                out.push(Expr::repeat(sub.group(captures), count(*min), max, *greedy));
-            }
-        }
-    }
-
-    #[cfg(test)]
     fn emit(&self, out: &mut String) {
         match self {
             Self::Empty => {}
@@ -371,27 +281,6 @@ fn repeat_is_valid(node: &Node, mut n: i64) -> bool {
     }
 }
 
-/// A class as [`push_class`] writes it and regex-lite parses it: the
-/// surrogate block dropped, one code point as a plain character.
-fn class_expr(ranges: &[(u32, u32)]) -> Expr {
-    let mut ranges = ranges.to_vec();
-    normalize(&mut ranges);
-    let chars: Vec<(char, char)> = ranges
-        .iter()
-        .flat_map(|&(lo, hi)| {
-            let below = (lo < 0xD800).then(|| (lo, hi.min(0xD7FF)));
-            let above = (hi > 0xDFFF).then(|| (lo.max(0xE000), hi));
-            below.into_iter().chain(above)
-        })
-        .filter_map(|(lo, hi)| Some((char::from_u32(lo)?, char::from_u32(hi)?)))
-        .collect();
-    match chars.as_slice() {
-        [(lo, hi)] if lo == hi => Expr::char(*lo),
-        _ => Expr::class(&chars),
-    }
-}
-
-#[cfg(test)]
 fn push_char(out: &mut String, c: char) {
     if c.is_ascii_alphanumeric() || !c.is_ascii() {
         out.push(c);
@@ -400,7 +289,6 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
-#[cfg(test)]
 fn push_code(out: &mut String, c: u32) {
     match char::from_u32(c) {
         Some(c) => push_char(out, c),
@@ -408,7 +296,6 @@ fn push_code(out: &mut String, c: u32) {
     }
 }
 
-#[cfg(test)]
 fn push_class(out: &mut String, ranges: &[(u32, u32)]) {
     // Drop the surrogate block, which no `&str` can hold and `\x{..}`
     // cannot name.
@@ -439,7 +326,7 @@ fn push_class(out: &mut String, ranges: &[(u32, u32)]) {
 
 /// Sorts and merges ranges (touching ranges included).
 fn normalize(ranges: &mut Ranges) {
-    crate::sort::sort(ranges);
+    crate::order::sort(ranges);
     let mut merged: Ranges = Vec::with_capacity(ranges.len());
     for &(lo, hi) in ranges.iter() {
         match merged.last_mut() {
@@ -1134,41 +1021,10 @@ mod tests {
     /// Compiles like the mapper does: anchored by concatenation.
     fn compile(pattern: &str) -> Result<Regex, String> {
         let t = translate(&format!("^{pattern}$"))?;
-        assert!(
-            t.expr
-                .same_as_parsed(&t.pattern, crate::mapper::compile::NEST_LIMIT),
-            "{pattern:?}: the built expression differs from the parsed {:?}",
-            t.pattern
-        );
         RegexBuilder::new(&t.pattern)
             .nest_limit(crate::mapper::compile::NEST_LIMIT)
-            .build_expr(t.expr)
+            .build()
             .map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn built_expression_is_what_regex_lite_parses() {
-        let limit = crate::mapper::compile::NEST_LIMIT;
-        for p in [
-            r"a.b*?|(c|(?i)dé)+\bx{2,5}[^\n]",
-            r"(?s:.)(?m)^x$\B",
-            r"[\x{D7FF}-\x{E000}]",
-            r"(?:)|()",
-            r"a||b",
-            r"(a|b)(c(d|e)|f)*",
-            r"[^\x00-\x{10FFFF}]",
-            r"(?U)a+b+?",
-        ] {
-            let t = translate(&format!("^{p}$")).unwrap();
-            assert!(
-                t.expr.same_as_parsed(&t.pattern, limit),
-                "{p:?} -> {:?}",
-                t.pattern
-            );
-        }
-        // The check can fail.
-        let t = translate("^a$").unwrap();
-        assert!(!t.expr.same_as_parsed(r"\Ab\z", limit));
     }
 
     fn matches(pattern: &str, name: &str) -> bool {
@@ -1404,13 +1260,9 @@ mod tests {
             .stack_size(2 << 20)
             .spawn(move || {
                 let t = translate(&format!("^{pattern}$"))?;
-                assert!(
-                    t.expr
-                        .same_as_parsed(&t.pattern, crate::mapper::compile::NEST_LIMIT)
-                );
                 RegexBuilder::new(&t.pattern)
                     .nest_limit(crate::mapper::compile::NEST_LIMIT)
-                    .build_expr(t.expr)
+                    .build()
                     .map(drop)
                     .map_err(|e| e.to_string())
             })
@@ -1505,12 +1357,6 @@ mod proptests {
                     .nest_limit(crate::mapper::compile::NEST_LIMIT)
                     .build();
                 prop_assert!(built.is_ok(), "{pattern:?} -> {:?}: {:?}", t.pattern, built.err());
-                // The mapper builds the same expression without the text.
-                prop_assert!(
-                    t.expr.same_as_parsed(&t.pattern, crate::mapper::compile::NEST_LIMIT),
-                    "{pattern:?} -> {:?}: built expression differs",
-                    t.pattern
-                );
                 let regex = built.unwrap_or_else(|_| unreachable!());
                 prop_assert_eq!(regex.captures_len(), t.names.len());
             }

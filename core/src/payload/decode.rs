@@ -8,6 +8,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::schema::{
+    dogsketch, metric_payload, metric_point, metric_series, metric_type, resource, sketch,
+    sketch_payload,
+};
+
 use crate::flush::{Event, Series, SeriesType, ServiceCheck, SketchSeries, TagList};
 use crate::sketch::{AgentSketch, Bin};
 
@@ -155,7 +160,7 @@ fn packed(b: &[u8], mut f: impl FnMut(u64)) -> Result<(), DecodeError> {
 
 /// Tags as the flush types hold them: sorted and de-duplicated.
 fn tag_set(mut tags: Vec<Arc<str>>) -> Arc<[Arc<str>]> {
-    crate::sort::sort(&mut tags);
+    crate::order::sort(&mut tags);
     tags.dedup();
     tags.into()
 }
@@ -170,7 +175,7 @@ fn tag_set(mut tags: Vec<Arc<str>>) -> Arc<[Arc<str>]> {
 pub fn decode_series_v2(body: &[u8], out: &mut Vec<Series>) -> Result<usize, DecodeError> {
     let before = out.len();
     each(body, |field, val| {
-        if field != 1 {
+        if field != metric_payload::SERIES {
             return Ok(());
         }
         let mut metric = "";
@@ -179,14 +184,14 @@ pub fn decode_series_v2(body: &[u8], out: &mut Vec<Series>) -> Result<usize, Dec
         let mut kind = 0;
         let mut interval = 0;
         let mut points = Vec::new();
-        each(val.bytes(1)?, |f, v| {
+        each(val.bytes(field)?, |f, v| {
             match f {
-                1 => {
+                metric_series::RESOURCES => {
                     let (mut rtype, mut name) = ("", "");
                     each(v.bytes(f)?, |rf, rv| {
                         match rf {
-                            1 => rtype = rv.str(rf)?,
-                            2 => name = rv.str(rf)?,
+                            resource::TYPE => rtype = rv.str(rf)?,
+                            resource::NAME => name = rv.str(rf)?,
                             _ => {}
                         }
                         Ok(())
@@ -197,29 +202,29 @@ pub fn decode_series_v2(body: &[u8], out: &mut Vec<Series>) -> Result<usize, Dec
                         t => tags.push(format!("dd.internal.resource:{t}:{name}").into()),
                     }
                 }
-                2 => metric = v.str(f)?,
-                3 => tags.push(v.str(f)?.into()),
-                4 => {
+                metric_series::METRIC => metric = v.str(f)?,
+                metric_series::TAGS => tags.push(v.str(f)?.into()),
+                metric_series::POINTS => {
                     let (mut ts, mut value) = (0i64, 0.0);
                     each(v.bytes(f)?, |pf, pv| {
                         match pf {
-                            1 => value = pv.double(pf)?,
-                            2 => ts = pv.varint(pf)? as i64,
+                            metric_point::VALUE => value = pv.double(pf)?,
+                            metric_point::TIMESTAMP => ts = pv.varint(pf)? as i64,
                             _ => {}
                         }
                         Ok(())
                     })?;
                     points.push((ts, value));
                 }
-                5 => kind = v.varint(f)?,
-                8 => interval = v.varint(f)?,
+                metric_series::TYPE => kind = v.varint(f)?,
+                metric_series::INTERVAL => interval = v.varint(f)?,
                 _ => {}
             }
             Ok(())
         })?;
         let series_type = match kind {
-            1 => SeriesType::Count,
-            2 => SeriesType::Rate,
+            metric_type::COUNT => SeriesType::Count,
+            metric_type::RATE => SeriesType::Rate,
             _ => SeriesType::Gauge,
         };
         let tags = tag_set(tags);
@@ -247,19 +252,19 @@ pub fn decode_series_v2(body: &[u8], out: &mut Vec<Series>) -> Result<usize, Dec
 pub fn decode_sketches(body: &[u8], out: &mut Vec<SketchSeries>) -> Result<usize, DecodeError> {
     let before = out.len();
     each(body, |field, val| {
-        if field != 1 {
+        if field != sketch_payload::SKETCHES {
             return Ok(());
         }
         let mut metric = "";
         let mut host = "";
         let mut tags: Vec<Arc<str>> = Vec::new();
         let mut points = Vec::new();
-        each(val.bytes(1)?, |f, v| {
+        each(val.bytes(field)?, |f, v| {
             match f {
-                1 => metric = v.str(f)?,
-                2 => host = v.str(f)?,
-                4 => tags.push(v.str(f)?.into()),
-                7 => points.push(dogsketch(v.bytes(f)?)?),
+                sketch::METRIC => metric = v.str(f)?,
+                sketch::HOST => host = v.str(f)?,
+                sketch::TAGS => tags.push(v.str(f)?.into()),
+                sketch::DOGSKETCHES => points.push(dogsketch(v.bytes(f)?)?),
                 _ => {}
             }
             Ok(())
@@ -287,18 +292,18 @@ fn dogsketch(b: &[u8]) -> Result<(i64, AgentSketch), DecodeError> {
     let mut counts = Vec::new();
     each(b, |f, v| {
         match f {
-            1 => ts = v.varint(f)? as i64,
-            2 => cnt = v.varint(f)?,
-            3 => min = v.double(f)?,
-            4 => max = v.double(f)?,
-            5 => avg = v.double(f)?,
-            6 => sum = v.double(f)?,
-            7 => match v {
+            dogsketch::TS => ts = v.varint(f)? as i64,
+            dogsketch::CNT => cnt = v.varint(f)?,
+            dogsketch::MIN => min = v.double(f)?,
+            dogsketch::MAX => max = v.double(f)?,
+            dogsketch::AVG => avg = v.double(f)?,
+            dogsketch::SUM => sum = v.double(f)?,
+            dogsketch::K => match v {
                 Val::Bytes(p) => packed(p, |z| keys.push(unzigzag(z)))?,
                 Val::Varint(z) => keys.push(unzigzag(z)),
                 _ => return Err(DecodeError::FieldType(f)),
             },
-            8 => match v {
+            dogsketch::N => match v {
                 Val::Bytes(p) => packed(p, |n| counts.push(n as u32))?,
                 Val::Varint(n) => counts.push(n as u32),
                 _ => return Err(DecodeError::FieldType(f)),

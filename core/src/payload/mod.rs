@@ -12,7 +12,10 @@
 //! The protobuf is written by hand, field by field, exactly as the Agent's
 //! streaming serializer writes it (proto3 defaults omitted, points as
 //! timestamp then value, origin metadata), so bodies match the Agent's
-//! byte for byte (`tests/data/conformance/intake-examples.md`).
+//! byte for byte (`tests/data/conformance/intake-examples.md`). Field
+//! numbers come from the `schema` module, named after the Agent's
+//! `agent_payload.proto`; `tests/payload_prost.rs` decodes the bodies with
+//! `prost` and that schema.
 //!
 //! # Splitting
 //!
@@ -64,6 +67,7 @@
 mod decode;
 mod json;
 mod proto;
+mod schema;
 mod series;
 mod sketches;
 
@@ -360,7 +364,7 @@ impl<'a> PayloadEncoder<'a> {
     /// hostname (`internalHostname`).
     pub fn events(events: &'a [Event], hostname: &'a str, limits: &PayloadLimits) -> Self {
         let mut order: Vec<u32> = (0..events.len() as u32).collect();
-        crate::sort::sort_by(&mut order, |&a, &b| {
+        crate::order::sort_by(&mut order, |&a, &b| {
             json::group(&events[a as usize]).cmp(json::group(&events[b as usize]))
         });
         let bounds = (0..=events.len() as u32).collect();

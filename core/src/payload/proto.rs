@@ -4,7 +4,13 @@
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
-const LEN: u32 = 2;
+pub(crate) const LEN: u32 = 2;
+
+/// The one-byte key of a field numbered below 16.
+pub(crate) const fn key_byte(field: u32, wire: u32) -> u8 {
+    assert!(field < 16);
+    ((field << 3) | wire) as u8
+}
 
 /// Appends `v` as a base-128 varint (minimal length).
 pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {

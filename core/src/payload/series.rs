@@ -1,6 +1,9 @@
 //! Series items: `MetricSeries` protobuf (v2) and the v1 JSON object.
 
 use super::proto;
+use super::schema::{
+    metadata, metric_payload, metric_point, metric_series, metric_type, origin, resource,
+};
 use crate::flush::{Series, SeriesType};
 use crate::output::{json_f64, json_i64, json_str, json_u64};
 
@@ -14,18 +17,18 @@ const RESOURCE_PREFIX: &str = "dd.internal.resource:";
 
 fn type_code(t: SeriesType) -> u64 {
     match t {
-        SeriesType::Count => 1,
-        SeriesType::Rate => 2,
-        SeriesType::Gauge => 3,
+        SeriesType::Count => metric_type::COUNT,
+        SeriesType::Rate => metric_type::RATE,
+        SeriesType::Gauge => metric_type::GAUGE,
     }
 }
 
 /// The origin metadata every DogStatsD series and sketch carries:
 /// `{origin: {origin_product: 10, origin_category: 10}}`.
 pub(super) fn origin_metadata(out: &mut Vec<u8>) {
-    proto::nested(out, 1, |o| {
-        proto::uint(o, 4, ORIGIN_PRODUCT_AGENT);
-        proto::uint(o, 5, ORIGIN_CATEGORY_DOGSTATSD);
+    proto::nested(out, metadata::ORIGIN, |o| {
+        proto::uint(o, origin::PRODUCT, ORIGIN_PRODUCT_AGENT);
+        proto::uint(o, origin::CATEGORY, ORIGIN_CATEGORY_DOGSTATSD);
     });
 }
 
@@ -59,45 +62,45 @@ fn device(tags: &[std::sync::Arc<str>]) -> Option<&str> {
 /// metric, type, interval, tags and host).
 pub(super) fn write_v2(out: &mut Vec<u8>, all: &[Series], points: &[u32]) {
     let first = &all[points[0] as usize];
-    proto::nested(out, 1, |o| {
-        proto::nested(o, 1, |r| {
-            proto::string(r, 1, "host");
-            proto::string(r, 2, &first.host);
+    proto::nested(out, metric_payload::SERIES, |o| {
+        proto::nested(o, metric_series::RESOURCES, |r| {
+            proto::string(r, resource::TYPE, "host");
+            proto::string(r, resource::NAME, &first.host);
         });
         let device = device(&first.tags);
         if let Some(d) = device {
-            proto::nested(o, 1, |r| {
-                proto::string(r, 1, "device");
-                proto::string(r, 2, d);
+            proto::nested(o, metric_series::RESOURCES, |r| {
+                proto::string(r, resource::TYPE, "device");
+                proto::string(r, resource::NAME, d);
             });
         }
         for tag in first.tags.iter() {
             if let TagRole::Resource(t, n) = role(tag, true) {
-                proto::nested(o, 1, |r| {
-                    proto::string(r, 1, t);
-                    proto::string(r, 2, n);
+                proto::nested(o, metric_series::RESOURCES, |r| {
+                    proto::string(r, resource::TYPE, t);
+                    proto::string(r, resource::NAME, n);
                 });
             }
         }
-        proto::string(o, 2, &first.metric);
+        proto::string(o, metric_series::METRIC, &first.metric);
         let mut device_taken = false;
         for tag in first.tags.iter() {
             match role(tag, device_taken) {
-                TagRole::Tag => proto::bytes(o, 3, tag.as_bytes()),
+                TagRole::Tag => proto::bytes(o, metric_series::TAGS, tag.as_bytes()),
                 TagRole::Device => device_taken = true,
                 TagRole::Resource(..) => {}
             }
         }
-        proto::uint(o, 5, type_code(first.series_type));
-        proto::int(o, 8, i64::from(first.interval));
+        proto::uint(o, metric_series::TYPE, type_code(first.series_type));
+        proto::int(o, metric_series::INTERVAL, i64::from(first.interval));
         for &i in points {
             let p = &all[i as usize];
-            proto::nested(o, 4, |pt| {
-                proto::int(pt, 2, p.timestamp);
-                proto::double(pt, 1, p.value);
+            proto::nested(o, metric_series::POINTS, |pt| {
+                proto::int(pt, metric_point::TIMESTAMP, p.timestamp);
+                proto::double(pt, metric_point::VALUE, p.value);
             });
         }
-        proto::nested(o, 9, origin_metadata);
+        proto::nested(o, metric_series::METADATA, origin_metadata);
     });
 }
 

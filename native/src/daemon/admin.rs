@@ -292,7 +292,7 @@ async fn serve(mut stream: TcpStream, state: AdminState) -> std::io::Result<()> 
     match (method.as_str(), path.as_str()) {
         ("GET", "/metrics") => {
             let body = state.telemetry.render((state.queue_len)());
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await
+            respond(&mut stream, "200 OK", super::telemetry::CONTENT_TYPE, &body).await
         }
         ("GET", "/healthz") => respond(&mut stream, "200 OK", "text/plain", "ok\n").await,
         ("GET", "/readyz") => {

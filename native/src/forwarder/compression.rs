@@ -3,6 +3,8 @@
 
 use std::io::{Read, Write};
 
+use dogstatsd_core::config::CompressorKind;
+
 /// Default `serializer_zstd_compressor_level`.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
@@ -29,9 +31,6 @@ impl Default for Compression {
 /// Why compression or decompression failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CompressionError {
-    /// `serializer_compressor_kind` names no known compressor.
-    #[error("unknown serializer_compressor_kind {0:?} (expected zstd, zlib, gzip or none)")]
-    UnknownKind(String),
     /// `Content-Encoding` names no supported encoding.
     #[error("unsupported content encoding {0:?}")]
     UnknownEncoding(String),
@@ -44,16 +43,15 @@ pub enum CompressionError {
 }
 
 impl Compression {
-    /// From `serializer_compressor_kind` (`zstd`, `zlib`, `gzip`, `none`;
-    /// case-insensitive; empty means the default) and
-    /// `serializer_zstd_compressor_level`.
-    pub fn from_kind(kind: &str, zstd_level: i32) -> Result<Self, CompressionError> {
-        match kind.trim().to_ascii_lowercase().as_str() {
-            "" | "zstd" => Ok(Self::Zstd(zstd_level)),
-            "zlib" | "deflate" => Ok(Self::Deflate),
-            "gzip" => Ok(Self::Gzip),
-            "none" => Ok(Self::None),
-            _ => Err(CompressionError::UnknownKind(kind.to_string())),
+    /// From `serializer_compressor_kind` and
+    /// `serializer_zstd_compressor_level`, as core's one reader of the
+    /// payload settings read them.
+    pub fn from_settings(kind: CompressorKind, zstd_level: i32) -> Self {
+        match kind {
+            CompressorKind::Zstd => Self::Zstd(zstd_level),
+            CompressorKind::Zlib => Self::Deflate,
+            CompressorKind::Gzip => Self::Gzip,
+            CompressorKind::None => Self::None,
         }
     }
 
@@ -132,13 +130,16 @@ mod tests {
 
     #[test]
     fn kinds_map_to_encodings() {
-        let k = |s| Compression::from_kind(s, 1).unwrap().content_encoding();
+        let k = |s| {
+            let kind = CompressorKind::parse(s).unwrap();
+            Compression::from_settings(kind, 1).content_encoding()
+        };
         assert_eq!(k("zstd"), Some("zstd"));
         assert_eq!(k(""), Some("zstd"));
         assert_eq!(k("zlib"), Some("deflate"));
         assert_eq!(k("GZIP"), Some("gzip"));
         assert_eq!(k("none"), None);
-        assert!(Compression::from_kind("lz4", 1).is_err());
+        assert!(CompressorKind::parse("lz4").is_err());
     }
 
     #[test]

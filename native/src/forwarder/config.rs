@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use dogstatsd_core::config::de;
+use dogstatsd_core::config::{PayloadSettings, de};
 use dogstatsd_core::payload::PayloadLimits;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 use super::backoff::{DEFAULT_BASE, DEFAULT_CAP, DEFAULT_FACTOR, DEFAULT_RECOVERY_INTERVAL};
-use super::compression::{Compression, CompressionError, DEFAULT_ZSTD_LEVEL};
+use super::compression::{Compression, CompressionError};
 use super::proxy::ProxyConfig;
 
 /// Default `site`.
@@ -260,42 +260,10 @@ struct Settings {
     forwarder_max_concurrent_requests: i64,
     #[serde(deserialize_with = "de::int")]
     forwarder_retry_queue_payloads_max_size: i64,
-    #[serde(deserialize_with = "de::string")]
-    serializer_compressor_kind: String,
-    #[serde(deserialize_with = "de::int")]
-    serializer_zstd_compressor_level: i64,
-    #[serde(deserialize_with = "de::boolean")]
-    allow_arbitrary_tags: bool,
-    #[serde(deserialize_with = "de::int")]
-    serializer_max_series_points_per_payload: i64,
-    #[serde(deserialize_with = "de::int")]
-    serializer_max_series_payload_size: i64,
-    #[serde(deserialize_with = "de::int")]
-    serializer_max_series_uncompressed_payload_size: i64,
-    #[serde(deserialize_with = "de::int")]
-    serializer_max_payload_size: i64,
-    #[serde(deserialize_with = "de::int")]
-    serializer_max_uncompressed_payload_size: i64,
-    /// Flat spelling (`DD_USE_V2_API_SERIES`).
-    #[serde(deserialize_with = "de::boolean")]
-    use_v2_api_series: bool,
-    /// Nested spelling (`use_v2_api: {series: false}`).
-    use_v2_api: Option<V2Api>,
-}
-
-#[derive(Deserialize)]
-struct V2Api {
-    #[serde(default = "yes", deserialize_with = "de::boolean")]
-    series: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        let l = PayloadLimits::default();
         Self {
             api_key: String::new(),
             site: String::new(),
@@ -303,17 +271,6 @@ impl Default for Settings {
             forwarder_timeout: DEFAULT_TIMEOUT.as_secs() as i64,
             forwarder_max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS as i64,
             forwarder_retry_queue_payloads_max_size: DEFAULT_RETRY_QUEUE_BYTES as i64,
-            serializer_compressor_kind: "zstd".to_string(),
-            serializer_zstd_compressor_level: i64::from(DEFAULT_ZSTD_LEVEL),
-            allow_arbitrary_tags: false,
-            serializer_max_series_points_per_payload: l.max_series_points_per_payload as i64,
-            serializer_max_series_payload_size: l.max_series_payload_size as i64,
-            serializer_max_series_uncompressed_payload_size: l.max_series_uncompressed_payload_size
-                as i64,
-            serializer_max_payload_size: l.max_payload_size as i64,
-            serializer_max_uncompressed_payload_size: l.max_uncompressed_payload_size as i64,
-            use_v2_api_series: true,
-            use_v2_api: None,
         }
     }
 }
@@ -384,48 +341,16 @@ impl ForwarderConfig {
         let mut picked = Map::new();
         for key in SETTINGS_KEYS.iter().copied().chain(["use_v2_api"]) {
             if let Some(v) = settings.get(key) {
-                // Deserialize key by key so the message names the culprit.
-                let single = Value::Object(Map::from_iter([(key.to_string(), v.clone())]));
-                if let Err(e) = serde_json::from_value::<Settings>(single) {
-                    return Err(ConfigError::Value(format!("{key}: {e}")));
-                }
                 picked.insert(key.to_string(), v.clone());
             }
         }
-        let s: Settings = serde_json::from_value(Value::Object(picked))
+        let picked = Value::Object(picked);
+        // Payload keys: core's reader, shared with the wasm shell.
+        let payload =
+            PayloadSettings::from_value(&picked).map_err(|e| ConfigError::Value(e.to_string()))?;
+        let s: Settings = dogstatsd_core::config::read_settings(&picked)
             .map_err(|e| ConfigError::Value(e.to_string()))?;
-        let level = i32::try_from(s.serializer_zstd_compressor_level).map_err(|_| {
-            ConfigError::Value(format!(
-                "serializer_zstd_compressor_level: out of range: {}",
-                s.serializer_zstd_compressor_level
-            ))
-        })?;
-        let limits = PayloadLimits {
-            max_series_points_per_payload: positive(
-                "serializer_max_series_points_per_payload",
-                s.serializer_max_series_points_per_payload,
-            )?,
-            max_series_uncompressed_payload_size: positive(
-                "serializer_max_series_uncompressed_payload_size",
-                s.serializer_max_series_uncompressed_payload_size,
-            )?,
-            max_series_payload_size: positive(
-                "serializer_max_series_payload_size",
-                s.serializer_max_series_payload_size,
-            )?,
-            max_uncompressed_payload_size: positive(
-                "serializer_max_uncompressed_payload_size",
-                s.serializer_max_uncompressed_payload_size,
-            )?,
-            max_payload_size: positive(
-                "serializer_max_payload_size",
-                s.serializer_max_payload_size,
-            )?,
-        };
-        let series_v2 = match &s.use_v2_api {
-            Some(v) => v.series && s.use_v2_api_series,
-            None => s.use_v2_api_series,
-        };
+        let compression = Compression::from_settings(payload.compressor, payload.zstd_level);
         let dd_url = if s.dd_url.trim().is_empty() {
             match settings.get("url") {
                 Some(v) => {
@@ -440,7 +365,7 @@ impl ForwarderConfig {
             api_key: s.api_key.trim().to_string(),
             url: intake_url(&dd_url, &s.site),
             timeout: Duration::from_secs(positive("forwarder_timeout", s.forwarder_timeout)? as u64),
-            compression: Compression::from_kind(&s.serializer_compressor_kind, level)?,
+            compression,
             max_concurrent_requests: positive(
                 "forwarder_max_concurrent_requests",
                 s.forwarder_max_concurrent_requests,
@@ -449,9 +374,9 @@ impl ForwarderConfig {
                 "forwarder_retry_queue_payloads_max_size",
                 s.forwarder_retry_queue_payloads_max_size,
             )?,
-            limits,
-            series_v2,
-            allow_arbitrary_tags: s.allow_arbitrary_tags,
+            limits: payload.limits,
+            series_v2: payload.series_v2,
+            allow_arbitrary_tags: payload.allow_arbitrary_tags,
             hostname: hostname.to_string(),
             ..Self::new("", "")
         };
@@ -697,6 +622,37 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn series_api_follows_the_agents_precedence() {
+        // The cases the wasm shell's test reads too (core's one reader):
+        // the flat key (DD_USE_V2_API_SERIES) wins over the nested one.
+        let cases: Vec<Value> = serde_json::from_str(include_str!(
+            "../../../tests/data/series-api-precedence.json"
+        ))
+        .unwrap();
+        for case in cases {
+            let Value::Object(map) = &case["settings"] else {
+                panic!("{case}");
+            };
+            let c = ForwarderConfig::from_settings(map, "").unwrap();
+            assert_eq!(Value::Bool(c.series_v2), case["series_v2"], "{case}");
+        }
+        let c = ForwarderConfig::from_settings(
+            &settings(
+                r#"{"serializer_compressor_kind":"zstd","serializer_zstd_compressor_level":5}"#,
+            ),
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.compression, Compression::Zstd(5));
+        let c = ForwarderConfig::from_settings(
+            &settings(r#"{"serializer_compressor_kind":"none"}"#),
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.compression, Compression::None);
     }
 
     #[test]
