@@ -128,8 +128,8 @@ fn run(mode: Mode) {
             &format!("dogstatsd_forwarder_payloads_total{{state=\"{state}\"}}"),
         )
     };
-    let (submitted, sent_ok, rejected, dropped) =
-        (p("submitted"), p("sent"), p("rejected"), p("dropped"));
+    let submitted = metric(&text, "dogstatsd_forwarder_payloads_submitted_total");
+    let (sent_ok, rejected, dropped) = (p("sent"), p("rejected"), p("dropped"));
     let queued = metric(&text, "dogstatsd_forwarder_queued_payloads");
     let in_flight = metric(&text, "dogstatsd_forwarder_in_flight_payloads");
     // A retried payload is re-queued a moment before it stops counting

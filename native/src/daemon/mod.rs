@@ -24,6 +24,7 @@ mod assembler;
 mod command;
 mod datagrams;
 mod engine;
+pub mod kernel_drops;
 mod notify;
 pub mod origin;
 pub mod packet;
@@ -205,6 +206,7 @@ impl Daemon {
             unbound: Arc::default(),
             output,
         };
+        kernel_drops::spawn_logger(daemon.cancel.clone());
         if settings.capture.dogstatsd_capture_on_start
             && let Err(e) = daemon.capture.start(None, None)
         {

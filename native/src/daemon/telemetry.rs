@@ -288,6 +288,7 @@ impl Telemetry {
                 .get()
                 .map(|c| (c.is_active(), c.totals().0, c.totals().1)),
             fwd: self.forwarder.get().map(|f| f.stats()),
+            kernel_drops: super::kernel_drops::udp_drops(),
             out: self.output.get().map(|o| {
                 [
                     load(&o.written_flushes),
@@ -359,12 +360,33 @@ struct Snapshot<'a> {
     /// The output thread's [written flushes, dropped flushes, written
     /// records, dropped records, seconds the current write has taken].
     out: Option<[u64; 5]>,
+    /// Datagrams the kernel dropped on the UDP sockets (Linux).
+    kernel_drops: Option<u64>,
 }
 
 impl Snapshot<'_> {
     fn per_listener(&self, f: fn(&ListenerCounters) -> &AtomicU64) -> Option<Rows> {
+        self.listeners(&Listener::ALL, f)
+    }
+
+    /// Connection counters exist only for the listeners that have
+    /// connections: the Unix stream socket, and named pipes on Windows.
+    fn per_connection_listener(&self, f: fn(&ListenerCounters) -> &AtomicU64) -> Option<Rows> {
+        let with_connections: &[Listener] = if cfg!(windows) {
+            &[Listener::UdsStream, Listener::NamedPipe]
+        } else {
+            &[Listener::UdsStream]
+        };
+        self.listeners(with_connections, f)
+    }
+
+    fn listeners(
+        &self,
+        which: &[Listener],
+        f: fn(&ListenerCounters) -> &AtomicU64,
+    ) -> Option<Rows> {
         Some(
-            Listener::ALL
+            which
                 .iter()
                 .map(|&l| (l.name(), f(self.t.listener(l)).load(Ordering::Relaxed)))
                 .collect(),
@@ -426,14 +448,21 @@ const FAMILIES: &[FamilyDef] = &[
         kind: Kind::Counter,
         help: "Stream connections accepted, per listener.",
         label: "listener",
-        rows: |s| s.per_listener(|c| &c.connections),
+        rows: |s| s.per_connection_listener(|c| &c.connections),
     },
     FamilyDef {
         name: "dogstatsd_listener_open_connections",
         kind: Kind::Gauge,
         help: "Stream connections open now, per listener.",
         label: "listener",
-        rows: |s| s.per_listener(|c| &c.open_connections),
+        rows: |s| s.per_connection_listener(|c| &c.open_connections),
+    },
+    FamilyDef {
+        name: "dogstatsd_kernel_drops_total",
+        kind: Kind::Counter,
+        help: "Datagrams the kernel dropped because a socket's receive buffer was full (the drops column of /proc/net/udp for the daemon's sockets; raise dogstatsd_so_rcvbuf).",
+        label: "listener",
+        rows: |s| s.kernel_drops.map(|d| vec![("udp", d)]),
     },
     FamilyDef {
         name: "dogstatsd_connections_closed_total",
@@ -652,14 +681,27 @@ const FAMILIES: &[FamilyDef] = &[
         rows: |s| s.out.and_then(|o| one(o[4])),
     },
     FamilyDef {
+        name: "dogstatsd_forwarder_payloads_submitted_total",
+        kind: Kind::Counter,
+        help: "Intake payloads the forwarder took.",
+        label: "",
+        rows: |s| s.fwd.as_ref().and_then(|f| one(f.payloads_submitted)),
+    },
+    FamilyDef {
+        name: "dogstatsd_forwarder_points_submitted_total",
+        kind: Kind::Counter,
+        help: "Points in the payloads the forwarder took.",
+        label: "",
+        rows: |s| s.fwd.as_ref().and_then(|f| one(f.points_submitted)),
+    },
+    FamilyDef {
         name: "dogstatsd_forwarder_payloads_total",
         kind: Kind::Counter,
-        help: "Intake payloads, by state (submitted = sent + rejected + dropped + stored + queued + in flight).",
+        help: "Intake payloads finished, by state; the states do not overlap (dogstatsd_forwarder_payloads_submitted_total = their sum + queued + in flight).",
         label: "state",
         rows: |s| {
             s.fwd.as_ref().map(|f| {
                 vec![
-                    ("submitted", f.payloads_submitted),
                     ("sent", f.payloads_sent),
                     ("rejected", f.payloads_rejected),
                     ("dropped", f.payloads_dropped),
@@ -671,12 +713,11 @@ const FAMILIES: &[FamilyDef] = &[
     FamilyDef {
         name: "dogstatsd_forwarder_points_total",
         kind: Kind::Counter,
-        help: "Points (series points, sketch buckets, events, checks) in intake payloads, by state; too_big never made it into a payload.",
+        help: "Points (series points, sketch buckets, events, checks) finished, by state; too_big never made it into a payload. The states do not overlap.",
         label: "state",
         rows: |s| {
             s.fwd.as_ref().map(|f| {
                 vec![
-                    ("submitted", f.points_submitted),
                     ("sent", f.points_sent),
                     ("rejected", f.points_rejected),
                     ("dropped", f.points_dropped),
