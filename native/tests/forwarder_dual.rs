@@ -46,7 +46,11 @@ async fn every_endpoint_and_key_gets_everything_independently() {
     }
     let total_points = flushes.iter().map(points).sum::<usize>() as u64;
     // The up intake gets both keys' copies promptly.
-    while up.stats().accepted < 2 * payloads && start.elapsed() < Duration::from_secs(5) {
+    // Accepted is counted as the answer goes out, the request recorded
+    // just after: wait for both.
+    while (up.stats().accepted < 2 * payloads || (up.requests().len() as u64) < 2 * payloads)
+        && start.elapsed() < Duration::from_secs(5)
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(up.stats().accepted, 2 * payloads);
