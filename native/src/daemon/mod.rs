@@ -422,6 +422,7 @@ impl Daemon {
         let rx = self.packets_rx.clone();
         let unbound = Arc::clone(&self.unbound);
         let output = self.output.clone();
+        let telemetry = Arc::clone(&self.telemetry);
         admin::spawn(
             listener,
             admin::AdminState {
@@ -433,6 +434,7 @@ impl Daemon {
                 not_ready: Arc::new(move || {
                     let mut why = unbound.lock().map(|u| u.clone()).unwrap_or_default();
                     why.extend(output.as_ref().and_then(|o| o.not_ready()));
+                    why.extend(telemetry.forwarder_not_ready());
                     why
                 }),
                 bound: bound.unwrap_or(addr),

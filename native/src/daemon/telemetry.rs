@@ -159,6 +159,41 @@ pub struct Telemetry {
     forwarder: OnceLock<Arc<Forwarder>>,
     /// The stdout/file output thread, rendered when attached.
     output: OnceLock<Arc<super::sink::OutputHealth>>,
+    /// Whether the forwarder keeps delivering (for `/readyz`).
+    forwarder_watch: Mutex<StallWatch>,
+}
+
+/// How long the forwarder may hold payloads without delivering any before
+/// the daemon reports itself not ready.
+pub const FORWARDER_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Watches a "delivered" counter while work is pending: stalled once the
+/// counter has not moved for [`FORWARDER_STALL`] with something pending.
+#[derive(Debug, Default)]
+pub struct StallWatch {
+    last: Option<(u64, std::time::Instant)>,
+}
+
+impl StallWatch {
+    /// Feeds the counter and what is pending at `now`; how long delivery
+    /// has been stuck, once past [`FORWARDER_STALL`].
+    pub fn observe(
+        &mut self,
+        now: std::time::Instant,
+        delivered: u64,
+        pending: u64,
+    ) -> Option<std::time::Duration> {
+        match self.last {
+            Some((d, since)) if d == delivered && pending > 0 => {
+                let stuck = now.saturating_duration_since(since);
+                (stuck >= FORWARDER_STALL).then_some(stuck)
+            }
+            _ => {
+                self.last = Some((delivered, now));
+                None
+            }
+        }
+    }
 }
 
 impl Telemetry {
@@ -185,6 +220,25 @@ impl Telemetry {
     /// forwarder it ships flushes through).
     pub fn attach_forwarder(&self, forwarder: Arc<Forwarder>) {
         let _ = self.forwarder.set(forwarder);
+    }
+
+    /// Why the forwarder keeps the daemon from being ready: payloads
+    /// pending and none delivered for [`FORWARDER_STALL`].
+    pub fn forwarder_not_ready(&self) -> Option<String> {
+        let s = self.forwarder.get()?.stats();
+        let mut w = self.forwarder_watch.lock().ok()?;
+        w.observe(
+            std::time::Instant::now(),
+            s.payloads_sent,
+            s.queued + s.in_flight,
+        )
+        .map(|d| {
+            format!(
+                "forwarder delivered nothing for {} s with {} payloads pending",
+                d.as_secs(),
+                s.queued + s.in_flight
+            )
+        })
     }
 
     /// One listener's counters.
@@ -1031,6 +1085,25 @@ mod process {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarder_is_stalled_only_with_work_pending_and_nothing_delivered() {
+        let t0 = std::time::Instant::now();
+        let later = |s| t0 + std::time::Duration::from_secs(s);
+        let mut w = StallWatch::default();
+        assert_eq!(w.observe(t0, 5, 3), None);
+        assert_eq!(w.observe(later(59), 5, 3), None);
+        assert_eq!(
+            w.observe(later(61), 5, 3),
+            Some(std::time::Duration::from_secs(61))
+        );
+        // Delivery moves: ready again, and the clock restarts.
+        assert_eq!(w.observe(later(62), 6, 3), None);
+        assert_eq!(w.observe(later(100), 6, 3), None);
+        // Nothing pending: never stalled, however long nothing is sent.
+        assert_eq!(w.observe(later(200), 6, 0), None);
+        assert_eq!(w.observe(later(500), 6, 0), None);
+    }
 
     #[test]
     fn renders_openmetrics_text() {
