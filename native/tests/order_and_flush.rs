@@ -1,6 +1,7 @@
 //! Per-client order and flush completeness, through the binary: the last
 //! gauge a client sends is the value flushed on any worker count, and a
 //! flush (`POST /flush`, SIGTERM) holds everything sent before it.
+#![cfg(unix)]
 
 mod common;
 

@@ -182,7 +182,11 @@ pub fn run_command(args: &RunArgs) -> ExitCode {
     };
     runtime.block_on(async {
         let signal = first_signal();
+        // SIGHUP reloads (Unix); elsewhere the log level stays as started.
+        #[cfg(unix)]
         super::reload::spawn(super::reload::Reloader::new(args.clone(), &settings, log));
+        #[cfg(not(unix))]
+        drop(log);
         let forwarder = match settings.forwarder.clone().map(Forwarder::start).transpose() {
             Ok(f) => f.map(Arc::new),
             Err(e) => {

@@ -10,6 +10,7 @@
 //! wait or fail, which the client counts. Elsewhere than Linux nothing is
 //! read.
 
+#[cfg(any(target_os = "linux", test))]
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ fn socket_inodes() -> HashSet<u64> {
         .collect()
 }
 
+#[cfg(any(target_os = "linux", test))]
 /// The `drops` column summed over the rows of `table` (the text of
 /// `/proc/net/udp`) whose inode is in `inodes`.
 fn drops_in(table: &str, inodes: &HashSet<u64>) -> u64 {

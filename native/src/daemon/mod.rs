@@ -30,6 +30,7 @@ pub mod origin;
 pub mod packet;
 #[cfg(windows)]
 mod pipe;
+#[cfg(unix)]
 mod reload;
 pub mod sink;
 #[cfg(unix)]

@@ -18,8 +18,8 @@ pub(crate) fn ready(status: &str) {
 }
 
 /// A configuration reload has begun; [`ready`] ends it.
+#[cfg(unix)]
 pub(crate) fn reloading() {
-    #[cfg(unix)]
     {
         // systemd matches the reload to its request by the monotonic time.
         let mut states = vec![NotifyState::Reloading];

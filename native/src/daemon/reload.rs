@@ -84,7 +84,6 @@ impl Reloader {
 
 /// Handles SIGHUP until the runtime ends. Installed at start, so a
 /// SIGHUP never ends the daemon.
-#[cfg(unix)]
 pub(crate) fn spawn(mut reloader: Reloader) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -120,7 +119,3 @@ pub(crate) fn spawn(mut reloader: Reloader) {
         }
     });
 }
-
-/// Windows has no SIGHUP.
-#[cfg(not(unix))]
-pub(crate) fn spawn(_reloader: Reloader) {}

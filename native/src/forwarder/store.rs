@@ -107,13 +107,15 @@ pub struct Found {
 }
 
 fn open_options() -> OpenOptions {
-    let mut o = OpenOptions::new();
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
+        let mut o = OpenOptions::new();
         o.custom_flags(nix::libc::O_NOFOLLOW);
+        o
     }
-    o
+    #[cfg(not(target_os = "linux"))]
+    OpenOptions::new()
 }
 
 impl Store {
