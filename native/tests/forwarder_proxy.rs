@@ -169,14 +169,7 @@ fn the_daemon_reads_proxy_from_its_configuration_and_never_logs_the_password() {
     let Some(proxy) = Tinyproxy::start("daemon proxy", Some(AUTH)) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let intake = rt
-        .block_on(TestIntake::start(IntakeConfig::default()))
-        .unwrap();
+    let (rt, intake) = common::start_intake(IntakeConfig::default());
     let mut cfg = base_config();
     cfg.insert("api_key".into(), json!("0123456789abcdef0123456789abcdef"));
     cfg.insert("dd_url".into(), json!(intake.url()));

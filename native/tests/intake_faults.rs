@@ -17,7 +17,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, TempDir, base_config};
-use dogstatsd_native::intake::{Fault, FaultSchedule, IntakeConfig, TestIntake};
+use dogstatsd_native::intake::{Fault, FaultSchedule, IntakeConfig};
 use serde_json::json;
 
 const FAULT_PHASE: Duration = Duration::from_secs(4);
@@ -51,16 +51,7 @@ fn metric(text: &str, series: &str) -> u64 {
 }
 
 fn run(mode: Mode) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let intake = rt
-        .block_on(TestIntake::start(IntakeConfig::with_schedule(schedule(
-            mode,
-        ))))
-        .unwrap();
+    let (rt, intake) = common::start_intake(IntakeConfig::with_schedule(schedule(mode)));
     let mut cfg = base_config();
     cfg.insert("api_key".into(), json!(API_KEY));
     cfg.insert("dd_url".into(), json!(intake.url()));
