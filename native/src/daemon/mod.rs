@@ -29,6 +29,7 @@ pub mod origin;
 pub mod packet;
 #[cfg(windows)]
 mod pipe;
+mod rcvbuf;
 mod reload;
 pub mod sink;
 #[cfg(unix)]

@@ -71,17 +71,15 @@ pub(crate) fn bind_addr(s: &DaemonSettings) -> Result<Option<SocketAddr>, UdpErr
         .ok_or_else(|| resolve_err("no address".into()))
 }
 
-/// Binds the UDP socket; `SO_RCVBUF` failure is fatal for this listener.
+/// Binds the UDP socket with its receive buffer ([`super::rcvbuf`]); a
+/// configured `SO_RCVBUF` that fails is fatal for this listener.
 pub(crate) fn bind(addr: SocketAddr, so_rcvbuf: i64) -> Result<UdpSocket, UdpError> {
     let err = |source| UdpError::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    if so_rcvbuf > 0 {
-        socket
-            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
-            .map_err(err)?;
-    }
+    let rcvbuf = super::rcvbuf::apply(socket2::SockRef::from(&socket), so_rcvbuf).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
+    super::rcvbuf::log("udp", rcvbuf);
     Ok(socket.into())
 }
 

@@ -32,11 +32,9 @@ pub(crate) fn bind(
     };
     let socket = UnixDatagram::bind(path).map_err(io)?;
     socket_file::set_mode(path)?;
-    if so_rcvbuf > 0
-        && let Err(e) = socket2::SockRef::from(&socket)
-            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
-    {
-        tracing::warn!("uds: cannot set SO_RCVBUF: {e}");
+    match super::rcvbuf::apply(socket2::SockRef::from(&socket), so_rcvbuf) {
+        Ok(rcvbuf) => super::rcvbuf::log("uds", rcvbuf),
+        Err(e) => tracing::warn!("uds: cannot set SO_RCVBUF: {e}"),
     }
     if origin_detection {
         creds::enable(&socket).map_err(io)?;
