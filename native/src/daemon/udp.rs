@@ -2,8 +2,8 @@
 //! assembler, as the Agent does. A datagram longer than
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
 //!
-//! Reads are batched and paced by [`super::datagrams`] (`recvmmsg` on
-//! Linux, a short nap after a short batch).
+//! Reads are batched by [`super::datagrams`] (`recvmmsg` on Linux) and
+//! block until a datagram comes or the earliest held packet is due.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -16,7 +16,7 @@ use dogstatsd_core::protocol::Transport;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::assembler::Assembler;
-use super::datagrams::{NAP, Reader};
+use super::datagrams::{ReadTimeout, Reader};
 use super::packet::{Packet, PacketSender, lane_of};
 use super::telemetry::Listener;
 use crate::settings::DaemonSettings;
@@ -91,16 +91,22 @@ pub(crate) fn spawn(
     stop: Arc<AtomicBool>,
     flush_timeout: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
-    // The read timeout is both the assembler's ticker and how often the
-    // stop flag is looked at.
+    // With nothing held, the read timeout is how often the stop flag is
+    // looked at; with packets held, [`ReadTimeout`] shortens it.
     let tick = flush_timeout.clamp(Duration::from_millis(1), Duration::from_millis(100));
     socket.set_read_timeout(Some(tick))?;
     std::thread::Builder::new()
         .name("dsd-udp".into())
-        .spawn(move || run(socket, sender, stop, flush_timeout))
+        .spawn(move || run(socket, sender, stop, flush_timeout, ReadTimeout::new(tick)))
 }
 
-fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_timeout: Duration) {
+fn run(
+    socket: UdpSocket,
+    sender: PacketSender,
+    stop: Arc<AtomicBool>,
+    flush_timeout: Duration,
+    mut timeout: ReadTimeout,
+) {
     let pool = sender.pool().clone();
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
@@ -140,6 +146,11 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
         let serving = !draining && handover.begin(nonblocking);
+        if !draining && !serving {
+            timeout.arm(asms.iter().map(|(a, _)| a), |t| {
+                socket.set_read_timeout(Some(t))
+            });
+        }
         let mut now = None;
         let read = reader.recv(&socket, |datagram, truncated, client| {
             telemetry.received(Listener::Udp, datagram.len());
@@ -167,10 +178,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
         match read {
-            Ok(n) => {
-                if Reader::is_short(n) && !draining && !serving {
-                    std::thread::sleep(NAP);
-                }
+            Ok(_) => {
                 flush_due(&mut asms, now.unwrap_or_else(Instant::now), false);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {

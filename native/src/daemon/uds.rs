@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 use dogstatsd_core::protocol::Transport;
 
 use super::assembler::Assembler;
-use super::datagrams::Reader;
+use super::datagrams::{ReadTimeout, Reader};
 use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::Listener;
+
+/// The read timeout with nothing held: how often the stop flag is looked
+/// at.
+const READ_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Binds the datagram socket at `path`.
 pub(crate) fn bind(
@@ -39,9 +43,7 @@ pub(crate) fn bind(
     if origin_detection {
         creds::enable(&socket).map_err(io)?;
     }
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .map_err(io)?;
+    socket.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
     Ok(socket)
 }
 
@@ -98,6 +100,7 @@ fn run(
     let mut scratch = vec![0u8; size + 1];
     // Without origin detection no credentials are needed: read in batches.
     let mut batched = (!origin_detection).then(|| Reader::new(size));
+    let mut timeout = ReadTimeout::new(READ_TIMEOUT);
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -105,8 +108,8 @@ fn run(
                 break;
             }
         }
-        if !draining {
-            handover.begin(nonblocking);
+        if !draining && !handover.begin(nonblocking) {
+            timeout.arm(asm.iter(), |t| socket.set_read_timeout(Some(t)));
         }
         let mut handle = |datagram: &[u8], truncated: bool, origin: FoundOrigin| {
             if truncated {
