@@ -40,11 +40,6 @@ impl ReadTimeout {
         }
     }
 
-    /// The timeout in force.
-    pub(crate) fn current(&self) -> Duration {
-        self.current
-    }
-
     /// Before a blocking read: sets (through `set`) the timeout that wakes
     /// the reader by the time the earliest packet `asms` hold is due.
     pub(crate) fn arm<'a>(
@@ -259,12 +254,12 @@ mod tests {
             let left = left_ms * MS;
             t.next(Some(left));
             assert!(
-                t.current() <= left.max(MS),
+                t.current <= left.max(MS),
                 "{left:?}: timeout {:?} would sleep past it",
-                t.current()
+                t.current
             );
         }
-        assert_eq!(t.current(), MS);
+        assert_eq!(t.current, MS);
     }
 
     #[test]
