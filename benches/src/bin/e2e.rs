@@ -106,6 +106,16 @@ fn scenarios() -> Vec<Scenario> {
         s("udp 100k/s", Transport::Udp, fixed, 1, 3_000),
         s("uds 100k/s", Transport::Uds, fixed, 1, 3_000),
         s("uds-stream 100k/s", Transport::UdsStream, fixed, 1, 3_000),
+        // Everyday rates with datagrams packed as clients' buffers pack
+        // them (about 8 messages each), 10k contexts.
+        s(
+            "udp 30k/s, 8/datagram",
+            Transport::Udp,
+            Rate::Fixed(30_000),
+            8,
+            11_430,
+        ),
+        s("udp 100k/s, 8/datagram", Transport::Udp, fixed, 8, 11_430),
         s("udp max, 1/datagram", Transport::Udp, Rate::Max, 1, 3_000),
         s("udp max, 10/datagram", Transport::Udp, Rate::Max, 10, 3_000),
         // The corpus draws contexts skewed towards hot ones, so with four
