@@ -224,9 +224,12 @@ impl Daemon {
         let mut text = String::new();
         if let Ok(mut s) = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            // The admin endpoint answers only a loopback Host (DNS
+            // rebinding guard).
             let _ = write!(
                 s,
-                "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.admin
             );
             let _ = s.read_to_string(&mut text);
         }
