@@ -3,7 +3,8 @@
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
 //!
 //! Reads are batched by [`super::datagrams`] (`recvmmsg` on Linux) and
-//! block until a datagram comes or the earliest held packet is due.
+//! block until a datagram comes or the earliest held packet is due; a
+//! short nap follows only batches that show dense traffic.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -16,7 +17,7 @@ use dogstatsd_core::protocol::Transport;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::assembler::Assembler;
-use super::datagrams::{ReadTimeout, Reader};
+use super::datagrams::{NAP, ReadTimeout, Reader};
 use super::packet::{Packet, PacketSender, lane_of};
 use super::telemetry::Listener;
 use crate::settings::DaemonSettings;
@@ -178,7 +179,10 @@ fn run(
             }
         }
         match read {
-            Ok(_) => {
+            Ok(n) => {
+                if Reader::nap_pays(n) && !draining && !serving {
+                    std::thread::sleep(NAP);
+                }
                 flush_due(&mut asms, now.unwrap_or_else(Instant::now), false);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
