@@ -103,24 +103,36 @@ fn cadence_buffered_bursts_lose_nothing_on_the_default_configuration() {
     let addr = d.udp.unwrap();
     // cadence's buffered sink packs lines into 512-byte datagrams and
     // sends each as it fills: 1,500 lines are about 70 datagrams, back to
-    // back, as an application flushing its buffer does.
+    // back, as an application flushing its buffer does. CLIENTS such
+    // applications burst at the same moment (as at a shared timer tick),
+    // one right after the other.
     const LINES: u64 = 1500;
+    const CLIENTS: u64 = 8;
     const RUNS: u64 = 5;
     for run in 1..=RUNS {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sink = BufferedUdpMetricSink::from(addr, socket).unwrap();
-        let client = StatsdClient::from_sink("burst", sink);
+        let clients: Vec<StatsdClient> = (0..CLIENTS)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let sink = BufferedUdpMetricSink::from(addr, socket).unwrap();
+                StatsdClient::from_sink("burst", sink)
+            })
+            .collect();
         for i in 0..LINES {
-            client
-                .count_with_tags("hits", 1)
-                .with_tag("i", &(i % 50).to_string())
-                .send();
+            for client in &clients {
+                client
+                    .count_with_tags("hits", 1)
+                    .with_tag("i", &(i % 50).to_string())
+                    .send();
+            }
         }
-        client.flush().unwrap();
-        let got = d.wait_metric(METRICS_OK, run * LINES);
+        for client in &clients {
+            client.flush().unwrap();
+        }
+        let sent = run * LINES * CLIENTS;
+        let got = d.wait_metric(METRICS_OK, sent);
         assert_eq!(
             got,
-            run * LINES,
+            sent,
             "run {run}: kernel drops {:?}",
             kernel_drops(addr.port())
         );
