@@ -106,6 +106,16 @@ fn scenarios() -> Vec<Scenario> {
         s("udp 100k/s", Transport::Udp, fixed, 1, 3_000),
         s("uds 100k/s", Transport::Uds, fixed, 1, 3_000),
         s("uds-stream 100k/s", Transport::UdsStream, fixed, 1, 3_000),
+        // Everyday rates with datagrams packed as clients' buffers pack
+        // them (about 8 messages each), 10k contexts.
+        s(
+            "udp 30k/s, 8/datagram",
+            Transport::Udp,
+            Rate::Fixed(30_000),
+            8,
+            11_430,
+        ),
+        s("udp 100k/s, 8/datagram", Transport::Udp, fixed, 8, 11_430),
         s("udp max, 1/datagram", Transport::Udp, Rate::Max, 1, 3_000),
         s("udp max, 10/datagram", Transport::Udp, Rate::Max, 10, 3_000),
         // The corpus draws contexts skewed towards hot ones, so with four
@@ -214,9 +224,12 @@ impl Daemon {
         let mut text = String::new();
         if let Ok(mut s) = TcpStream::connect_timeout(&self.admin, Duration::from_secs(2)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            // The admin endpoint answers only a loopback Host (DNS
+            // rebinding guard).
             let _ = write!(
                 s,
-                "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+                "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.admin
             );
             let _ = s.read_to_string(&mut text);
         }

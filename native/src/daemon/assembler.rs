@@ -51,6 +51,11 @@ impl Assembler {
         full
     }
 
+    /// When the held packet is due, `None` when nothing is held.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.started.map(|t| t + self.timeout)
+    }
+
     /// The held packet when it has waited at least the timeout at `now`
     /// (or unconditionally when `force`).
     pub(crate) fn flush_due(
@@ -85,9 +90,11 @@ mod tests {
             Some(b"a:1|c\nb:2|c".to_vec())
         );
         assert_eq!(a.flush_due(t0, false, Vec::new), None);
+        assert_eq!(a.deadline(), Some(t0 + Duration::from_millis(100)));
         let later = t0 + Duration::from_millis(100);
         assert_eq!(a.flush_due(later, false, Vec::new), Some(b"c:3|c".to_vec()));
         assert_eq!(a.flush_due(later, true, Vec::new), None);
+        assert_eq!(a.deadline(), None);
     }
 
     #[test]

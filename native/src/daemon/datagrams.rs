@@ -2,21 +2,90 @@
 //!
 //! On Linux reads go through `recvmmsg(2)` with `MSG_WAITFORONE`: wait for
 //! one datagram, then take up to 32 already queued in the same syscall,
-//! each with its sender's address (the client key). At moderate rates
-//! most calls still return one or two datagrams, so the thread would sleep
-//! and wake per datagram; after a short batch ([`Reader::is_short`]) the
-//! UDP reader naps [`NAP`] so the next call takes a batch (not the Unix
-//! one: see `uds.rs`). 100 µs of traffic is far below any receive buffer,
-//! batches that come back full never nap, and a 10 s bucket does not
-//! notice 0.1 ms of latency. Measurements: `benches/results/`.
+//! each with its sender's address (the client key). Elsewhere each read
+//! is one datagram.
 //!
-//! Elsewhere each read is one datagram and there is no nap (it would cap
-//! the rate).
+//! Reads block: the thread sleeps in the kernel until a datagram comes or
+//! the socket's read timeout passes. [`ReadTimeout`] sets that timeout so
+//! the reader wakes by the time the oldest packet an assembler holds is
+//! due (`dogstatsd_packet_buffer_flush_timeout`). A short nap ([`NAP`])
+//! follows only a batch that shows dense traffic ([`Reader::nap_pays`]:
+//! several datagrams queued, yet fewer than half a batch): then the nap
+//! gathers a batch for the next call. At everyday rates of packed
+//! datagrams a batch is one datagram, and a nap there cost a timer, a
+//! wake-up and a syscall for nothing. Measurements: `benches/results/`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a reader pauses after a short batch.
+use super::assembler::Assembler;
+
+/// How long the UDP reader pauses after a batch that shows dense traffic.
 pub(crate) const NAP: Duration = Duration::from_micros(100);
+
+/// The socket read timeout of a listener that holds assembled packets:
+/// short enough to wake by the earliest held packet's deadline, changed
+/// (one `setsockopt`) only when that matters. Timeouts are whole powers
+/// of two milliseconds at most the time left, so a reader never sleeps
+/// past a deadline (beyond the kernel's timer granularity) and re-arms
+/// about log2(timeout / 1 ms) times per held packet, not once per read.
+#[derive(Debug)]
+pub(crate) struct ReadTimeout {
+    current: Duration,
+    idle: Duration,
+}
+
+impl ReadTimeout {
+    /// `idle` is the timeout when nothing is held (how often the stop flag
+    /// is looked at); the socket starts with it.
+    pub(crate) fn new(idle: Duration) -> Self {
+        let idle = idle.max(Duration::from_millis(1));
+        Self {
+            current: idle,
+            idle,
+        }
+    }
+
+    /// Before a blocking read: sets (through `set`) the timeout that wakes
+    /// the reader by the time the earliest packet `asms` hold is due.
+    pub(crate) fn arm<'a>(
+        &mut self,
+        asms: impl Iterator<Item = &'a Assembler>,
+        set: impl FnOnce(Duration) -> std::io::Result<()>,
+    ) {
+        let now = Instant::now();
+        let left = asms
+            .filter_map(Assembler::deadline)
+            .min()
+            .map(|d| d.saturating_duration_since(now));
+        if let Some(t) = self.next(left)
+            && let Err(e) = set(t)
+        {
+            tracing::debug!("cannot set the read timeout: {e}");
+        }
+    }
+
+    /// The timeout to set before the next read when the earliest held
+    /// packet is due in `left` (`None`: nothing held), or `None` when the
+    /// one in force will do.
+    pub(crate) fn next(&mut self, left: Option<Duration>) -> Option<Duration> {
+        let want = left.map_or(self.idle, |l| floor_pow2_ms(l).min(self.idle));
+        let overshoots = left.is_some_and(|l| self.current > l.max(Duration::from_millis(1)));
+        // Far shorter than needed: wakes for nothing; re-arm longer.
+        let wasteful = self.current * 4 <= want;
+        if (overshoots || wasteful) && want != self.current {
+            self.current = want;
+            return Some(want);
+        }
+        None
+    }
+}
+
+/// The largest whole power of two milliseconds not above `d`, at least
+/// 1 ms (a zero socket timeout means none).
+fn floor_pow2_ms(d: Duration) -> Duration {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(1 << (63 - ms.leading_zeros()))
+}
 
 /// A datagram socket: UDP or Unix.
 pub(crate) trait DatagramSocket {
@@ -126,10 +195,12 @@ mod linux {
             Ok(self.lens.len())
         }
 
-        /// True when a batch of `n` means light traffic: nap before the
-        /// next read.
-        pub(crate) fn is_short(n: usize) -> bool {
-            n < BATCH / 2
+        /// True when a batch of `n` shows traffic dense enough that a nap
+        /// before the next read saves wake-ups: more than one datagram
+        /// was queued, and the batch did not come back full (full
+        /// batches read on at once).
+        pub(crate) fn nap_pays(n: usize) -> bool {
+            (2..BATCH / 2).contains(&n)
         }
     }
 
@@ -181,8 +252,49 @@ mod other {
         }
 
         /// Never: each read is one datagram, a nap would cap the rate.
-        pub(crate) fn is_short(_n: usize) -> bool {
+        pub(crate) fn nap_pays(_n: usize) -> bool {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn never_sleeps_past_the_earliest_deadline() {
+        let mut t = ReadTimeout::new(100 * MS);
+        assert_eq!(t.next(None), None, "idle keeps the idle timeout");
+        for left_ms in [100, 99, 70, 64, 63, 40, 17, 5, 2, 1, 0] {
+            let left = left_ms * MS;
+            t.next(Some(left));
+            assert!(
+                t.current <= left.max(MS),
+                "{left:?}: timeout {:?} would sleep past it",
+                t.current
+            );
+        }
+        assert_eq!(t.current, MS);
+    }
+
+    #[test]
+    fn re_arms_rarely_while_a_packet_is_held() {
+        let mut t = ReadTimeout::new(100 * MS);
+        // Reads every 0.25 ms while one packet waits its 100 ms.
+        let sets = (0..400u64)
+            .filter(|i| {
+                t.next(Some(100 * MS - Duration::from_micros(i * 250)))
+                    .is_some()
+            })
+            .count();
+        assert!(sets <= 8, "{sets} setsockopt calls");
+        // Once nothing is held it goes back to the idle timeout.
+        assert_eq!(t.next(None), Some(100 * MS));
+        assert_eq!(t.next(Some(100 * MS)), None, "100 ms left: 100 ms will do");
+        assert_eq!(t.next(Some(90 * MS)), Some(64 * MS));
+        assert_eq!(t.next(Some(80 * MS)), None);
     }
 }

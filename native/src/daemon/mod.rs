@@ -30,6 +30,7 @@ pub mod origin;
 pub mod packet;
 #[cfg(windows)]
 mod pipe;
+mod rcvbuf;
 #[cfg(unix)]
 mod reload;
 pub mod sink;

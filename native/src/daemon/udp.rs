@@ -2,8 +2,9 @@
 //! assembler, as the Agent does. A datagram longer than
 //! `dogstatsd_buffer_size` is truncated by the kernel read.
 //!
-//! Reads are batched and paced by [`super::datagrams`] (`recvmmsg` on
-//! Linux, a short nap after a short batch).
+//! Reads are batched by [`super::datagrams`] (`recvmmsg` on Linux) and
+//! block until a datagram comes or the earliest held packet is due; a
+//! short nap follows only batches that show dense traffic.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -16,7 +17,7 @@ use dogstatsd_core::protocol::Transport;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::assembler::Assembler;
-use super::datagrams::{NAP, Reader};
+use super::datagrams::{NAP, ReadTimeout, Reader};
 use super::packet::{Packet, PacketSender, lane_of};
 use super::telemetry::Listener;
 use crate::settings::DaemonSettings;
@@ -71,17 +72,15 @@ pub(crate) fn bind_addr(s: &DaemonSettings) -> Result<Option<SocketAddr>, UdpErr
         .ok_or_else(|| resolve_err("no address".into()))
 }
 
-/// Binds the UDP socket; `SO_RCVBUF` failure is fatal for this listener.
+/// Binds the UDP socket with its receive buffer ([`super::rcvbuf`]); a
+/// configured `SO_RCVBUF` that fails is fatal for this listener.
 pub(crate) fn bind(addr: SocketAddr, so_rcvbuf: i64) -> Result<UdpSocket, UdpError> {
     let err = |source| UdpError::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
-    if so_rcvbuf > 0 {
-        socket
-            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
-            .map_err(err)?;
-    }
+    let rcvbuf = super::rcvbuf::apply(socket2::SockRef::from(&socket), so_rcvbuf).map_err(err)?;
     socket.bind(&addr.into()).map_err(err)?;
+    super::rcvbuf::log("udp", rcvbuf);
     Ok(socket.into())
 }
 
@@ -93,16 +92,22 @@ pub(crate) fn spawn(
     stop: Arc<AtomicBool>,
     flush_timeout: Duration,
 ) -> std::io::Result<JoinHandle<()>> {
-    // The read timeout is both the assembler's ticker and how often the
-    // stop flag is looked at.
+    // With nothing held, the read timeout is how often the stop flag is
+    // looked at; with packets held, [`ReadTimeout`] shortens it.
     let tick = flush_timeout.clamp(Duration::from_millis(1), Duration::from_millis(100));
     socket.set_read_timeout(Some(tick))?;
     std::thread::Builder::new()
         .name("dsd-udp".into())
-        .spawn(move || run(socket, sender, stop, flush_timeout))
+        .spawn(move || run(socket, sender, stop, flush_timeout, ReadTimeout::new(tick)))
 }
 
-fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_timeout: Duration) {
+fn run(
+    socket: UdpSocket,
+    sender: PacketSender,
+    stop: Arc<AtomicBool>,
+    flush_timeout: Duration,
+    mut timeout: ReadTimeout,
+) {
     let pool = sender.pool().clone();
     let telemetry = Arc::clone(sender.telemetry());
     let size = pool.buffer_size();
@@ -142,6 +147,11 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
             }
         }
         let serving = !draining && handover.begin(nonblocking);
+        if !draining && !serving {
+            timeout.arm(asms.iter().map(|(a, _)| a), |t| {
+                socket.set_read_timeout(Some(t))
+            });
+        }
         let mut now = None;
         let read = reader.recv(&socket, |datagram, truncated, client| {
             telemetry.received(Listener::Udp, datagram.len());
@@ -170,7 +180,7 @@ fn run(socket: UdpSocket, sender: PacketSender, stop: Arc<AtomicBool>, flush_tim
         }
         match read {
             Ok(n) => {
-                if Reader::is_short(n) && !draining && !serving {
+                if Reader::nap_pays(n) && !draining && !serving {
                     std::thread::sleep(NAP);
                 }
                 flush_due(&mut asms, now.unwrap_or_else(Instant::now), false);

@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 use dogstatsd_core::protocol::Transport;
 
 use super::assembler::Assembler;
-use super::datagrams::Reader;
+use super::datagrams::{ReadTimeout, Reader};
 use super::packet::{Packet, PacketSender};
 use super::socket_file::{self, Cleanup, SocketPathError};
 use super::telemetry::Listener;
+
+/// The read timeout with nothing held: how often the stop flag is looked
+/// at.
+const READ_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Binds the datagram socket at `path`.
 pub(crate) fn bind(
@@ -32,18 +36,14 @@ pub(crate) fn bind(
     };
     let socket = UnixDatagram::bind(path).map_err(io)?;
     socket_file::set_mode(path)?;
-    if so_rcvbuf > 0
-        && let Err(e) = socket2::SockRef::from(&socket)
-            .set_recv_buffer_size(usize::try_from(so_rcvbuf).unwrap_or(usize::MAX))
-    {
-        tracing::warn!("uds: cannot set SO_RCVBUF: {e}");
+    match super::rcvbuf::apply(socket2::SockRef::from(&socket), so_rcvbuf) {
+        Ok(rcvbuf) => super::rcvbuf::log("uds", rcvbuf),
+        Err(e) => tracing::warn!("uds: cannot set SO_RCVBUF: {e}"),
     }
     if origin_detection {
         creds::enable(&socket).map_err(io)?;
     }
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .map_err(io)?;
+    socket.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
     Ok(socket)
 }
 
@@ -100,6 +100,7 @@ fn run(
     let mut scratch = vec![0u8; size + 1];
     // Without origin detection no credentials are needed: read in batches.
     let mut batched = (!origin_detection).then(|| Reader::new(size));
+    let mut timeout = ReadTimeout::new(READ_TIMEOUT);
     loop {
         if !draining && stop.load(Ordering::Acquire) {
             draining = true;
@@ -107,8 +108,8 @@ fn run(
                 break;
             }
         }
-        if !draining {
-            handover.begin(nonblocking);
+        if !draining && !handover.begin(nonblocking) {
+            timeout.arm(asm.iter(), |t| socket.set_read_timeout(Some(t)));
         }
         let mut handle = |datagram: &[u8], truncated: bool, origin: FoundOrigin| {
             if truncated {
