@@ -133,6 +133,28 @@ const median = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[2].toFixed(2);
 console.log(`instantiation (node ${process.version}, median of 5): compile ${median("compile")} ms; require + compile + instantiate + new DogStatsD ${median("load")} ms`);
 EOF
 
+step "npm package: assemble, npm pack, install into a fresh project"
+# wasm/npm holds the package's own files; the builds come from $PKG (Node,
+# CommonJS, instantiated on load) and $PKG_WEB (web: browsers, Deno,
+# workerd). tests/npm-package.test.mjs imports the installed package.
+NPM_DIR="$TARGET_DIR/npm-package"
+NPM_PKG="$NPM_DIR/dogstatsd-wasm"
+rm -rf "$NPM_DIR"
+mkdir -p "$NPM_PKG/node" "$NPM_PKG/web" "$NPM_DIR/project"
+cp wasm/npm/package.json wasm/npm/README.md LICENSE "$NPM_PKG/"
+cp "$PKG/dogstatsd_wasm.js" "$PKG/dogstatsd_wasm.d.ts" "$PKG/dogstatsd_wasm_bg.wasm" "$NPM_PKG/node/"
+cp wasm/npm/index.node.mjs "$NPM_PKG/node/index.mjs"
+cp wasm/npm/node.package.json "$NPM_PKG/node/package.json"
+cp "$PKG_WEB/dogstatsd_wasm.js" "$PKG_WEB/dogstatsd_wasm.d.ts" "$PKG_WEB/dogstatsd_wasm_bg.wasm" "$NPM_PKG/web/"
+cp wasm/npm/index.web.js "$NPM_PKG/web/index.js"
+cp wasm/npm/workerd.web.js "$NPM_PKG/web/workerd.js"
+(cd "$NPM_PKG" && npm pack --silent --pack-destination "$NPM_DIR" >/dev/null)
+TARBALL=$(ls "$NPM_DIR"/dogstatsd-wasm-*.tgz)
+echo "packed $(basename "$TARBALL"): $(wc -c <"$TARBALL") bytes"
+(cd "$NPM_DIR/project" && printf '{"name":"npm-check","private":true}\n' >package.json \
+    && npm install --silent --no-audit --no-fund --prefer-offline "$TARBALL")
+export DSD_NPM_PROJECT="$NPM_DIR/project"
+
 step "native dogstatsd binary (for the parity tests)"
 cargo build -p dogstatsd-native --bin dogstatsd
 export DOGSTATSD_BIN="$TARGET_DIR/debug/dogstatsd"
