@@ -77,6 +77,16 @@ async fn every_endpoint_and_key_gets_everything_independently() {
         );
     }
     assert!(!keys.iter().any(|k| k == "second-key-000000000000"));
+    // The forwarder counts a payload sent once it has read the answer,
+    // which the intake has already counted: wait (bounded) for that too.
+    let both_sent = |per: &[(String, dogstatsd_native::forwarder::ForwarderStats)]| {
+        per.len() == 3
+            && per[0].1.points_sent == total_points
+            && per[2].1.points_sent == total_points
+    };
+    while !both_sent(&fwd.endpoint_stats()) && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let per = fwd.endpoint_stats();
     assert_eq!(per.len(), 3);
     assert_eq!(per[0].0, up.url());
@@ -134,6 +144,11 @@ async fn a_full_queue_on_one_endpoint_drops_only_there() {
         },
         "the up endpoint lost nothing"
     );
+    // The intake counts before the forwarder has read its answers.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fwd.endpoint_stats()[0].1.payloads_sent < 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let stats = fwd.shutdown(Duration::from_millis(50)).await;
     let per = fwd.endpoint_stats();
     assert_eq!(per[0].1.payloads_sent, 10);
